@@ -1,0 +1,38 @@
+# rasterdrop: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON_BOOTSTRAP ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: setup test lint unit demo synth bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt batch_image/requirements.txt constraints.txt
+	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	touch $(STAMP)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+unit: setup
+	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+test: lint unit
+
+demo: setup
+	$(PY) -m sandbox demo --out demo-out
+
+synth: setup
+	CDK_OUTDIR=cdk.out $(PY) app.py
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf cdk.out demo-out .pytest_cache .ruff_cache bench/work
