@@ -1,0 +1,4 @@
+from batch_image.cli import main
+
+if __name__ == "__main__":
+    main()
