@@ -39,6 +39,14 @@ def fail(exc: RasterdropError) -> None:
     "--workers", type=click.IntRange(min=1), default=None, help="Cores to use [default: all]."
 )
 @click.option(
+    "--parallel",
+    type=click.Choice(["windows", "model"]),
+    default="windows",
+    show_default=True,
+    help="windows: several windows at once, one core each; "
+    "model: one window at a time, the estimator's threads on all cores.",
+)
+@click.option(
     "--max-pixels",
     type=click.IntRange(min=1),
     default=DEFAULT_MAX_PIXELS,
@@ -61,6 +69,7 @@ def predict(
     model_dir: Path,
     out_dir: Path,
     workers: int | None,
+    parallel: str,
     max_pixels: int,
     progress: bool | None,
     log_format: str | None,
@@ -72,6 +81,7 @@ def predict(
         fail(InvalidInputError(f"{input_path} does not exist", code="missing"))
     options = PredictOptions(
         workers=workers,
+        parallel=parallel,
         max_pixels=max_pixels,
         progress=sys.stderr.isatty() if progress is None else progress,
     )

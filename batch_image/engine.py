@@ -57,11 +57,24 @@ def final_estimator(estimator: Any) -> Any:
     return steps[-1][1] if steps else estimator
 
 
-def configure_threads(estimator: Any, workers: int) -> None:
-    """Give the estimator's own parallelism all ``workers`` cores, once."""
+PARALLEL_SCHEMES = ("windows", "model")
+
+
+def configure_threads(estimator: Any, workers: int, scheme: str) -> tuple[int, int]:
+    """Split ``workers`` cores between windows and the model's own threads.
+
+    ``windows``: that many windows at once, each model call single-threaded (no
+    lock contention between a forest's tree threads, no oversubscription);
+    ``model``: one window at a time, the estimator's n_jobs / OpenMP threads use
+    every core. Returns ``(concurrent windows, threads per model call)``.
+    """
+    if scheme not in PARALLEL_SCHEMES:
+        raise ValueError(f"unknown parallel scheme {scheme!r}")
+    concurrency, inner = (workers, 1) if scheme == "windows" else (1, workers)
     est = final_estimator(estimator)
     if hasattr(est, "n_jobs"):
-        est.n_jobs = workers
+        est.n_jobs = inner
+    return concurrency, inner
 
 
 def valid_mask(block: np.ndarray, nodata: float | None) -> np.ndarray:
@@ -126,6 +139,7 @@ def run(
     classify: Classifier,
     nodata: float | None,
     *,
+    concurrency: int = 1,
     on_progress: Callable[[int], None] | None = None,
     prefetch: int = 1,
     restore: Callable[[int, Window], ChunkResult | None] | None = None,
@@ -133,6 +147,8 @@ def run(
 ) -> EngineStats:
     """Pipeline ``read → predict → write`` over ``windows``; returns pixel statistics.
 
+    ``concurrency`` windows are predicted at once on their own threads (the model
+    code releases the GIL); one thread reads ahead, one writes behind.
     ``restore(i, window)`` may return a chunk finished by an earlier attempt (it is
     written again, not recomputed); ``checkpoint(i, result)`` runs on the writer
     thread after each chunk is written, so a resumable caller can persist it.
@@ -142,38 +158,47 @@ def run(
     stats = EngineStats()
     totals = np.zeros(len(classify.classes), dtype=np.int64)
     conf_totals = np.zeros(len(classify.classes), dtype=np.float64)
+    concurrency = max(1, concurrency)
+
+    def load(i: int, w: Window) -> ChunkResult | np.ndarray:
+        done = restore(i, w) if restore else None
+        return done if done is not None else read(w)
+
+    def compute(loaded: ChunkResult | np.ndarray, w: Window) -> tuple[ChunkResult, float]:
+        if isinstance(loaded, ChunkResult):
+            return loaded, 0.0
+        t0 = time.perf_counter()
+        result = predict_chunk(loaded, w, nodata, classify)
+        return result, time.perf_counter() - t0
+
+    def store(i: int, result: ChunkResult) -> None:
+        write(result)
+        if checkpoint:
+            checkpoint(i, result)
+
     with (
         ThreadPoolExecutor(1, thread_name_prefix="read") as reader,
+        ThreadPoolExecutor(concurrency, thread_name_prefix="predict") as predictors,
         ThreadPoolExecutor(1, thread_name_prefix="write") as writer,
     ):
-
-        def load(i: int, w: Window) -> ChunkResult | np.ndarray:
-            done = restore(i, w) if restore else None
-            return done if done is not None else read(w)
-
-        def store(i: int, result: ChunkResult) -> None:
-            write(result)
-            if checkpoint:
-                checkpoint(i, result)
-
         it: Iterator[tuple[int, Window]] = iter(enumerate(windows))
-        inflight: deque[tuple[int, Window, Future[ChunkResult | np.ndarray]]] = deque()
+        reads: deque[tuple[int, Window, Future[ChunkResult | np.ndarray]]] = deque()
+        preds: deque[tuple[int, Window, Future[tuple[ChunkResult, float]]]] = deque()
         pending_write: Future[None] | None = None
-        for i, w in islice(it, prefetch + 1):
-            inflight.append((i, w, reader.submit(load, i, w)))
-        while inflight:
-            index, window, fut = inflight.popleft()
-            loaded = fut.result()
-            nxt = next(it, None)
-            if nxt is not None:
-                inflight.append((nxt[0], nxt[1], reader.submit(load, *nxt)))
-            if isinstance(loaded, ChunkResult):
-                result = loaded
-            else:
-                t0 = time.perf_counter()
-                result = predict_chunk(loaded, window, nodata, classify)
-                stats.model_seconds += time.perf_counter() - t0
-            del loaded
+        for i, w in islice(it, concurrency + prefetch):
+            reads.append((i, w, reader.submit(load, i, w)))
+        while reads or preds:
+            while reads and len(preds) < concurrency:
+                i, w, fut = reads.popleft()
+                loaded = fut.result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    reads.append((nxt[0], nxt[1], reader.submit(load, *nxt)))
+                preds.append((i, w, predictors.submit(compute, loaded, w)))
+                del loaded
+            index, window, pf = preds.popleft()
+            result, seconds = pf.result()
+            stats.model_seconds += seconds
             totals += result.counts
             conf_totals += result.conf_sums
             n = int(window.width * window.height)

@@ -56,6 +56,7 @@ class PredictOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     target_pixels: int = DEFAULT_TARGET_PIXELS
     progress: bool = False
+    parallel: str = "windows"
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def predict_to_dir(
     t_validated = time.perf_counter()
 
     workers = options.workers or cpu_count()
-    engine.configure_threads(estimator, workers)
+    concurrency, inner_threads = engine.configure_threads(estimator, workers, options.parallel)
     classify = engine.Classifier(estimator, card)
     scratch = Path(tempfile.mkdtemp(prefix=".scratch-", dir=out_dir))
     try:
@@ -131,7 +132,7 @@ def predict_to_dir(
                     disable=not options.progress,
                     leave=False,
                 ) as bar,
-                threadpool_limits(limits=workers),
+                threadpool_limits(limits=inner_threads),
             ):
                 describe_classes(cls_dst, card)
                 describe_confidence(conf_dst, card)
@@ -156,6 +157,7 @@ def predict_to_dir(
                     write,
                     classify,
                     src.nodata,
+                    concurrency=concurrency,
                     on_progress=bar.update,
                     restore=resume.restore if resume else None,
                     checkpoint=resume.checkpoint if resume else None,
@@ -232,6 +234,7 @@ def predict_to_dir(
             "total": round(t_done - t_start, 3),
         },
         "workers": workers,
+        "parallel": options.parallel,
         "windows": len(windows),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "versions": {"rasterdrop": __version__, **library_versions()},
