@@ -32,7 +32,9 @@ synth: setup
 	CDK_OUTDIR=cdk.out $(PY) app.py
 
 bench: setup
-	$(PY) -m bench
+	$(PY) -m pip install --quiet -r bench/requirements.txt -c constraints.txt \
+	  || echo "bench: bench/requirements.txt did not install; pyspatialml will be reported as null"
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf cdk.out demo-out .pytest_cache .ruff_cache bench/work
