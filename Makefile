@@ -32,8 +32,10 @@ synth: setup
 	CDK_OUTDIR=cdk.out $(PY) app.py
 
 bench: setup
-	$(PY) -m pip install --quiet -r bench/requirements.txt -c constraints.txt \
-	  || echo "bench: bench/requirements.txt did not install; pyspatialml will be reported as null"
+	$(PY) -m pip install --quiet -r bench/requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet --no-deps --upgrade --target bench/work/peer \
+	  -r bench/requirements-peer.txt -c constraints.txt \
+	  || echo "bench: pyspatialml did not install; it will be reported as null"
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:

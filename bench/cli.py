@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     skip = set(args.skip or ())
     wanted = {v for w in plan for v in w.variants} - skip
     if "pyspatialml" in wanted:
-        why = pyspatialml_status()
+        why = pyspatialml_status(Path(args.peer_site))
         if why:
             skip.add("pyspatialml")
             notes.append(f"pyspatialml: not measured (null): it does not import here: {why}")
@@ -47,13 +47,15 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         prepared.append(prepare(w, work))
         _log(f"  {w.name}: ready in {time.perf_counter() - t0:.1f} s")
+    if args.prepare_only:
+        return 0
     for p in prepared:  # warm the page cache: every variant reads a cached file
         with open(p.scene, "rb") as fh:
             while fh.read(1 << 24):
                 pass
     scratch = work / "runs"
     scratch.mkdir(parents=True, exist_ok=True)
-    results = run_plan(prepared, scratch, skip=skip, log=_log)
+    results = run_plan(prepared, scratch, skip=skip, peer_site=Path(args.peer_site), log=_log)
     shutil.rmtree(scratch, ignore_errors=True)
     mach = machine()
     doc = document(prepared, results, mach)
@@ -102,7 +104,13 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--reps", type=int, default=0, help="override every workload's reps")
         p.add_argument("--work", default=str(DEFAULT_WORK), help="cache of scenes and models")
         p.add_argument("--results", default=str(DEFAULT_RESULTS))
+        p.add_argument(
+            "--peer-site",
+            default=str(DEFAULT_WORK / "peer"),
+            help="where pyspatialml is installed (pip --target)",
+        )
         p.add_argument("--no-readme", action="store_true", help="leave README.md alone")
+        p.add_argument("--prepare-only", action="store_true", help="generate inputs, run nothing")
     sub.add_parser("variants", add_help=False, help="engine schemes and window sizes")
     sub.add_parser("profile", add_help=False, help="where rasterdrop's time goes")
     args, rest = parser.parse_known_args(argv)

@@ -8,6 +8,7 @@ penalising whichever ran last. Medians over the repetitions are reported.
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import subprocess
@@ -43,8 +44,6 @@ class Runs:
 
 def clean_env() -> dict[str, str]:
     """The parent's environment without thread caps: every variant sees all cores."""
-    import os
-
     return {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
 
 
@@ -72,14 +71,23 @@ def command(variant: str, p: Prepared, out: Path) -> list[str]:
 REPORTED_WALL = {"model_floor", "io_floor"}
 
 
-def pyspatialml_status() -> str | None:
+def peer_env(env: dict[str, str], peer_site: Path) -> dict[str, str]:
+    """``env`` with the peer library's own site directory first on the path."""
+    paths = [str(peer_site), *filter(None, [env.get("PYTHONPATH")])]
+    return {**env, "PYTHONPATH": os.pathsep.join(paths)}
+
+
+def pyspatialml_status(peer_site: Path) -> str | None:
     """``None`` when pyspatialml imports in a child process, else why not."""
+    if not peer_site.is_dir():
+        return f"{peer_site} does not exist (`make bench` installs it there)"
     proc = subprocess.run(
         [sys.executable, "-c", "import pyspatialml.raster"],
         capture_output=True,
         text=True,
         check=False,
         cwd=REPO,
+        env=peer_env(clean_env(), peer_site),
     )
     if proc.returncode == 0:
         return None
@@ -106,17 +114,20 @@ def run_plan(
     scratch: Path,
     *,
     skip: set[str] = frozenset(),  # type: ignore[assignment]
+    peer_site: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, dict[str, Runs]]:
     """Measure everything; returns ``{workload name: {variant: Runs}}``."""
     results: dict[str, dict[str, Runs]] = {p.workload.name: {} for p in prepared}
-    env = clean_env()
+    base = clean_env()
+    peer = peer_env(base, peer_site) if peer_site else base
     order = schedule(prepared, set(skip))
     for n, (rep, p, variant) in enumerate(order, 1):
         out = scratch / f"{p.workload.name}-{variant}"
         shutil.rmtree(out, ignore_errors=True)
         runs = results[p.workload.name].setdefault(variant, Runs())
         try:
+            env = peer if variant == "pyspatialml" else base
             m = run_measured(command(variant, p, out), env=env, cwd=REPO)
             runs.add(m, variant in REPORTED_WALL)
             log(
