@@ -47,12 +47,27 @@ RULES: tuple[Rule, ...] = (
     ("raster write", ("write", "store"), ""),
     ("engine loop", ("run",), "engine.py"),
 )
-CATEGORY_ORDER = tuple(dict.fromkeys(r[0] for r in RULES))
+WAITING = "waiting"
+# a sample whose innermost Python frame is one of these is a thread blocked, not working
+WAIT_FRAMES = (
+    "_worker",
+    "wait",
+    "acquire",
+    "result",
+    "get",
+    "sleep",
+    "join",
+    "_wait_for_tstate_lock",
+)
+CATEGORY_ORDER = (*dict.fromkeys(r[0] for r in RULES), WAITING)
 
 
 def categorise(frames: list[tuple[str, str]]) -> str:
     """Category of one stack sample, ``frames`` outermost first as ``(name, file)``."""
-    for name, file in reversed(frames):
+    short = [(name.rsplit(".", 1)[-1], file) for name, file in frames]
+    if short and short[-1][0] in WAIT_FRAMES:
+        return WAITING
+    for name, file in reversed(short):
         for label, names, where in RULES:
             if (not names or name in names) and where in file:
                 return label
@@ -99,7 +114,7 @@ def pyspy(cmd: list[str], env: dict[str, str], out: Path, rate: int) -> dict[str
     if not Path(exe).exists():
         exe = shutil.which("py-spy") or "py-spy"
     subprocess.run(
-        [exe, "record", "-r", str(rate), "-f", "speedscope", "-o", str(out), "--", *cmd],
+        [exe, "record", "--idle", "-r", str(rate), "-f", "speedscope", "-o", str(out), "--", *cmd],
         cwd=REPO,
         env=env,
         check=True,
@@ -168,8 +183,8 @@ def main(argv: list[str]) -> int:
         labels = [*CATEGORY_ORDER, "other"]
         lines += [
             "",
-            f"py-spy, {args.rate} samples/s, active samples only (idle threads not counted), "
-            "seconds per thread and category:",
+            f"py-spy, {args.rate} samples/s of every thread (idle ones too: `waiting` is a thread "
+            "blocked on a queue, lock or future), seconds per thread and category:",
             "",
             "| thread | " + " | ".join(labels) + " | total |",
             "| --- | " + " | ".join("---:" for _ in labels) + " | ---: |",
