@@ -171,12 +171,13 @@ class VectorLabels:
         self.tags: dict[str, str] = {}
 
     def read(self, window: Any) -> np.ndarray:
+        from affine import Affine
         from rasterio.features import rasterize
-        from rasterio.windows import bounds as window_bounds
-        from rasterio.windows import transform as window_transform
 
         h, w = int(window.height), int(window.width)
-        left, bottom, right, top = window_bounds(window, self._image_transform)
+        wt = self._image_transform @ Affine.translation(int(window.col_off), int(window.row_off))
+        xs, ys = zip(*(wt @ (c, r) for c in (0, w) for r in (0, h)), strict=True)
+        left, right, bottom, top = min(xs), max(xs), min(ys), max(ys)
         b = self._bounds
         hit = (b[:, 0] < right) & (b[:, 2] > left) & (b[:, 1] < top) & (b[:, 3] > bottom)
         if not hit.any():
@@ -185,7 +186,7 @@ class VectorLabels:
         return rasterize(
             shapes,
             out_shape=(h, w),
-            transform=window_transform(window, self._image_transform),
+            transform=wt,
             fill=0,
             dtype="uint8",
         )

@@ -42,6 +42,7 @@ class TrainResult:
     location: str
     report: dict[str, Any]
     promoted: bool
+    estimator: Any
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ def make_estimator_factory(manifest: Manifest) -> tuple[Callable[[], Any], dict[
         params.setdefault("n_estimators", 100)
     try:
         probe = cls(**params)
-        probe._validate_params()
+        getattr(probe, "_validate_params", lambda: None)()
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(
             f"manifest: estimator parameters are invalid: {str(exc).splitlines()[0]}",
@@ -378,7 +379,7 @@ def train_model(
         f"model {manifest.name} {version} written to {location}"
         + (" (promoted)" if do_promote else "")
     )
-    return TrainResult(card, version, location, report, do_promote)
+    return TrainResult(card, version, location, report, do_promote, estimator)
 
 
 def predict_pixels(estimator: Any, card: ModelCard, pixels: np.ndarray) -> np.ndarray:
