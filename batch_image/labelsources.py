@@ -207,7 +207,13 @@ def _class_id(value: Any, ids: set[int], by_name: dict[str, int]) -> int | None:
 
 
 def _geom_bounds(geom: dict[str, Any]) -> tuple[float, float, float, float]:
-    coords = np.array(list(_flatten(geom["coordinates"])), dtype=np.float64)
+    if geom.get("type") == "GeometryCollection":
+        parts = [_geom_bounds(g) for g in geom.get("geometries") or []]
+        if not parts:
+            return (np.inf, np.inf, -np.inf, -np.inf)
+        b = np.array(parts)
+        return (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+    coords = np.array(list(_flatten(geom.get("coordinates") or [])), dtype=np.float64)
     if coords.size == 0:
         return (np.inf, np.inf, -np.inf, -np.inf)
     return (

@@ -42,6 +42,27 @@ def version_candidates(stamp: str) -> list[str]:
     return [stamp] + [f"{stamp}-{i:02d}" for i in range(1, MAX_SUFFIX + 1)]
 
 
+def resolve_uri(base: str, uri: str) -> str:
+    """``uri`` as given when absolute (a path or ``scheme://``), else relative to ``base``.
+
+    ``base`` is the manifest's location: a local directory or an ``s3://bucket/prefix/``.
+    """
+    if "://" in uri or uri.startswith("/"):
+        return uri
+    if "://" in base:
+        import posixpath
+
+        scheme, rest = base.split("://", 1)
+        bucket, _, prefix = rest.partition("/")
+        key = posixpath.normpath(posixpath.join(prefix, uri))
+        if key.startswith("../") or key == "..":
+            raise InvalidInputError(
+                f"{uri} climbs out of the bucket from {base}", code="manifest_invalid"
+            )
+        return f"{scheme}://{bucket}/{key}"
+    return str(Path(base) / uri)
+
+
 def local_fetcher(base: Path) -> Fetch:
     """Resolve manifest paths relative to ``base``; refuse URIs a local run cannot read."""
 

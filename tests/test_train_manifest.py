@@ -347,3 +347,103 @@ def test_json_and_yaml_manifests_parse_the_same():
         manifest_from_dict(_manifest(classes=[{"id": 1, "name": "a", "colour": "red"}]))
     m = manifest_from_dict(_manifest(estimator={"type": "HistGradientBoosting"}))
     assert m.estimator.type == "hist_gradient_boosting"
+
+
+def test_resolve_uri_against_local_dir_and_s3_prefix():
+    from batch_image.train_store import resolve_uri
+
+    assert resolve_uri("s3://b/training/x/", "scenes/a.tif") == "s3://b/training/x/scenes/a.tif"
+    assert resolve_uri("s3://b/training/x/", "../y/a.tif") == "s3://b/training/y/a.tif"
+    assert resolve_uri("s3://b/training/x/", "s3://c/k.tif") == "s3://c/k.tif"
+    assert resolve_uri("/data/m", "a.tif") == "/data/m/a.tif"
+    with pytest.raises(InvalidInputError, match="climbs out"):
+        resolve_uri("s3://b/t/", "../../etc/passwd")
+
+
+def test_label_raster_in_another_crs_is_warped_onto_the_image_grid(scene, tmp_path):
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    with rasterio.open(scene / "labels.tif") as src:
+        transform, width, height = calculate_default_transform(
+            src.crs, "EPSG:4326", src.width, src.height, *src.bounds
+        )
+        profile = src.profile | {
+            "crs": "EPSG:4326",
+            "transform": transform,
+            "width": width,
+            "height": height,
+        }
+        with rasterio.open(tmp_path / "labels_4326.tif", "w", **profile) as dst:
+            reproject(
+                rasterio.band(src, 1),
+                rasterio.band(dst, 1),
+                resampling=Resampling.nearest,
+                dst_nodata=0,
+            )
+            dst.update_tags(**src.tags())
+    m = manifest_from_dict(
+        _manifest(
+            samples=[
+                {"image": str(scene / "scene.tif"), "labels": str(tmp_path / "labels_4326.tif")}
+            ]
+        )
+    )
+    warped = train_model(m, local_fetcher(tmp_path), VersionedStore(tmp_path / "w"))
+    direct = train_model(
+        manifest_from_dict(_manifest()), local_fetcher(scene), VersionedStore(tmp_path / "d")
+    )
+    found_w = warped.report["class_counts"]["found"]
+    found_d = direct.report["class_counts"]["found"]
+    assert set(found_w) == set(found_d)
+    for k in found_d:
+        assert abs(found_w[k] - found_d[k]) <= 0.15 * found_d[k] + 5
+
+
+def test_two_images_float_nan_nodata_and_labels_on_nodata_skipped(scene, tmp_path):
+    other = make_sample(tmp_path / "f", width=300, height=220, dtype="float32", seed=4)
+    # Label the whole nodata border as water: none of it may be sampled.
+    data = read(other.scene)
+    labels = read(other.labels)[0]
+    border = np.isnan(data).all(axis=0)
+    assert border.any()
+    labels[border] = 1
+    write_like(other.labels, tmp_path / "f" / "labels_border.tif", labels)
+    m = manifest_from_dict(
+        _manifest(
+            samples=[
+                {"image": str(scene / "scene.tif"), "labels": str(scene / "labels.tif")},
+                {"image": str(other.scene), "labels": str(tmp_path / "f" / "labels_border.tif")},
+            ],
+            max_samples_per_class=100_000,
+        )
+    )
+    only_first = manifest_from_dict(_manifest(max_samples_per_class=100_000))
+    both = train_model(m, local_fetcher(tmp_path), VersionedStore(tmp_path / "a"))
+    first = train_model(only_first, local_fetcher(scene), VersionedStore(tmp_path / "b"))
+    original = read(other.labels)[0]
+    for k, n in first.report["class_counts"]["found"].items():
+        expected = n + int((original == int(k)).sum())
+        assert both.report["class_counts"]["found"][k] == expected
+    assert len(both.card.extra["training_data"]["samples"]) == 2
+
+
+def test_sampling_reads_across_many_windows(tmp_path):
+    from batch_image.labelsources import RasterLabels
+    from batch_image.sampling import sample_pixels
+
+    paths = make_sample(tmp_path, width=2600, height=300, seed=8, nodata_fraction=0.0)
+    with rasterio.open(paths.scene) as ds:
+        source = RasterLabels(paths.labels, ds)
+    try:
+        result = sample_pixels([paths.scene], [source], None, max_per_class=60, seed=1)
+    finally:
+        source.close()
+    assert all(n == 60 for n in result.sampled.values())
+    scene = read(paths.scene)
+    labels = read(paths.labels)[0]
+    # Picks spread over every 1024-pixel column window that holds labels.
+    labelled_windows = np.unique(np.nonzero(labels)[1] // 1024)
+    assert labelled_windows.size == 3
+    assert np.array_equal(np.unique(result.cols // 1024), labelled_windows)
+    assert np.array_equal(result.pixels, scene[:, result.rows, result.cols].T.astype(np.float32))
+    assert np.array_equal(result.labels, labels[result.rows, result.cols])
