@@ -34,6 +34,7 @@ SAMPLE_CRS = "EPSG:32633"
 SAMPLE_ORIGIN = (390000.0, 5820000.0)  # UTM 33N, near Berlin
 PIXEL_SIZE = 10.0
 BLOCK = 256
+CHUNK = 4096  # columns generated at once: bounded memory for very wide scenes
 CLASSES_TAG = "RASTERDROP_CLASSES"
 
 # id, name, colour: the sample's classes (docs/contracts.md "Sample data").
@@ -199,11 +200,13 @@ def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], sigma: float
     return ((field - field.mean()) / (field.std() + 1e-12)).astype(np.float32)
 
 
-def _upsample(coarse: np.ndarray, factor: float, row0: int, rows: int, width: int) -> np.ndarray:
-    """Bilinear upsampling of ``coarse`` (..., h, w) to full-res rows ``row0:row0+rows``."""
+def _upsample(
+    coarse: np.ndarray, factor: float, row0: int, rows: int, col0: int, cols: int
+) -> np.ndarray:
+    """Bilinear upsampling of ``coarse`` (..., h, w) to the full-res window given."""
     h, w = coarse.shape[-2:]
     ys = (np.arange(row0, row0 + rows) + 0.5) / factor - 0.5
-    xs = (np.arange(width) + 0.5) / factor - 0.5
+    xs = (np.arange(col0, col0 + cols) + 0.5) / factor - 0.5
     y0 = np.clip(np.floor(ys).astype(np.int64), 0, h - 2)
     x0 = np.clip(np.floor(xs).astype(np.int64), 0, w - 2)
     wy = np.clip(ys - y0, 0, 1).astype(np.float32)[:, None]
@@ -297,12 +300,16 @@ def _ensure_every_class(fields: np.ndarray, rng: np.random.Generator) -> None:
             fields[c] += (float(-margin[cy, cx]) + 1.0) * bump
 
 
-def _strip(
-    plan: _Plan, row0: int, rows: int, spectra: dict[str, np.ndarray], seed: int, strip: int
+def _chunk(
+    plan: _Plan,
+    window: tuple[int, int, int, int],
+    spectra: dict[str, np.ndarray],
+    seed: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Reflectance (bands, rows, width), class ids and nodata mask of one strip."""
-    width = plan.width
-    fields = _upsample(plan.class_fields, plan.factor, row0, rows, width)
+    """Reflectance (bands, rows, cols), class ids and nodata mask of one window."""
+    row0, rows, col0, cols = window
+    at = (row0, rows, col0, cols)
+    fields = _upsample(plan.class_fields, plan.factor, *at)
     classes = (fields.argmax(0) + 1).astype(np.uint8)
     # Soft abundances: sharp softmax, so only edge pixels are really mixed.
     z = fields * 14.0
@@ -310,15 +317,15 @@ def _strip(
     abundance = np.exp(z)
     abundance /= abundance.sum(0, keepdims=True)
 
-    vigour = 1 / (1 + np.exp(-1.6 * _upsample(plan.vigour, plan.factor, row0, rows, width)))
+    vigour = 1 / (1 + np.exp(-1.6 * _upsample(plan.vigour, plan.factor, *at)))
     ys = np.arange(row0, row0 + rows, dtype=np.float32)[:, None]
-    xs = np.arange(width, dtype=np.float32)[None, :]
+    xs = np.arange(col0, col0 + cols, dtype=np.float32)[None, :]
     c, s = np.cos(plan.parcel_angle), np.sin(plan.parcel_angle)
     u = ((xs * c + ys * s) // plan.parcel_size).astype(np.int64)
     v = ((ys * c - xs * s) // (plan.parcel_size * 0.7)).astype(np.int64)
     parcel = (u * 73856093 ^ v * 19349663) % plan.parcel_stage.size
     stage = plan.parcel_stage[parcel]
-    texture = _upsample(plan.texture, plan.texture_factor, row0, rows, width)
+    texture = _upsample(plan.texture, plan.texture_factor, *at)
 
     def mix(a: str, b: str, t: np.ndarray) -> np.ndarray:
         return spectra[a][:, None, None] * t + spectra[b][:, None, None] * (1 - t)
@@ -332,13 +339,13 @@ def _strip(
         + ab[4] * spectra["built"][:, None, None] * (1 + 0.25 * texture)
         + ab[5] * spectra["soil"][:, None, None] * (1 + 0.08 * texture)
     )
-    haze = _upsample(plan.haze, plan.factor, row0, rows, width)
+    haze = _upsample(plan.haze, plan.factor, *at)
     image = image * (1 + 0.06 * haze) + 0.012 * (haze + 1.5)
-    rng = np.random.default_rng([seed, 7, strip])
+    rng = np.random.default_rng([seed, 7, row0, col0])
     noise = rng.standard_normal(image.shape, dtype=np.float32)
     image = image * (1 + 0.05 * noise) + 0.006 * rng.standard_normal(image.shape, dtype=np.float32)
 
-    holes = _upsample(plan.holes, plan.factor, row0, rows, width) > plan.holes_threshold
+    holes = _upsample(plan.holes, plan.factor, *at) > plan.holes_threshold
     top, bottom = plan.border_left
     edge = top + (bottom - top) * (ys / max(plan.height - 1, 1))
     mask = holes | (xs < edge)
@@ -356,20 +363,21 @@ def _to_dtype(reflectance: np.ndarray, mask: np.ndarray, dtype: str) -> np.ndarr
     return out
 
 
-def _draw_labels(
-    classes: np.ndarray, mask: np.ndarray, seed: int, blobs_per_class: int | None
-) -> np.ndarray:
-    """Sparse label blobs inside patch interiors of each class, never on nodata."""
+def _draw_labels(ground: np.ndarray, seed: int, blobs_per_class: int | None) -> np.ndarray:
+    """Sparse label blobs inside patch interiors of each class, never on nodata.
+
+    ``ground`` holds the true class of every pixel, 0 on nodata.
+    """
     from scipy.ndimage import binary_erosion
 
     rng = np.random.default_rng([seed, 11])
-    height, width = classes.shape
-    labels = np.zeros_like(classes)
+    height, width = ground.shape
+    labels = np.zeros_like(ground)
     radius = float(np.clip(min(width, height) / 30.0, 5.0, 30.0))
     n = blobs_per_class or int(np.clip(round(width * height / 4e5), 4, 14))
     step = max(1, int(radius // 3))
     for cid, _, _ in SAMPLE_CLASSES:
-        inside = (classes == cid) & ~mask
+        inside = ground == cid
         # Interior: far enough from the patch edge that a digitizer would trust it.
         core = binary_erosion(inside[::step, ::step], iterations=2)
         cy, cx = np.nonzero(core)
@@ -453,8 +461,8 @@ def make_sample(
         profile["compress"] = compress
         profile["predictor"] = 3 if dtype == "float32" else 2
 
-    classes = np.zeros((height, width), dtype=np.uint8)
-    mask = np.zeros((height, width), dtype=bool)
+    # True class per pixel, 0 on nodata: 1 byte a pixel, what the label blobs are drawn from.
+    ground = np.zeros((height, width), dtype=np.uint8)
     with rasterio.open(paths.scene, "w", **profile) as dst:
         for i, b in enumerate(names, start=1):
             dst.set_band_description(i, b)
@@ -463,14 +471,15 @@ def make_sample(
             SEED=str(seed),
             NODATA_FRACTION=str(nodata_fraction),
         )
-        for strip, row0 in enumerate(range(0, height, BLOCK)):
+        for row0 in range(0, height, BLOCK):
             rows = min(BLOCK, height - row0)
-            refl, cls, m = _strip(plan, row0, rows, spectra, seed, strip)
-            dst.write(_to_dtype(refl, m, dtype), window=Window(0, row0, width, rows))
-            classes[row0 : row0 + rows] = cls
-            mask[row0 : row0 + rows] = m
+            for col0 in range(0, width, CHUNK):
+                cols = min(CHUNK, width - col0)
+                refl, cls, m = _chunk(plan, (row0, rows, col0, cols), spectra, seed)
+                dst.write(_to_dtype(refl, m, dtype), window=Window(col0, row0, cols, rows))
+                ground[row0 : row0 + rows, col0 : col0 + cols] = np.where(m, 0, cls)
 
-    labels = _draw_labels(classes, mask, seed, blobs_per_class)
+    labels = _draw_labels(ground, seed, blobs_per_class)
     label_profile = {
         "driver": "GTiff",
         "width": width,
