@@ -44,6 +44,41 @@ class TrainResult:
     promoted: bool
     estimator: Any
 
+    def summary(self) -> dict[str, Any]:
+        """The run report (S3: ``models/<name>/runs/<manifest version>/summary.json``)."""
+        counts = self.report["class_counts"]
+        headline = {}
+        for key, scheme in (("blocked_cv", "blocked"), ("random_cv", "random")):
+            m = self.report["evaluation"][scheme]
+            headline[key] = {
+                k: m[k] for k in ("folds", "n", "overall_accuracy", "kappa", "macro_f1") if k in m
+            } or {"skipped": m.get("skipped", "")}
+        return {
+            "schema": "rasterdrop.train-summary/1",
+            "kind": "train",
+            "status": "succeeded",
+            "model": {
+                "name": self.card.name,
+                "version": self.version,
+                "location": self.location,
+                "promoted": self.promoted,
+            },
+            "classes": [
+                {
+                    "id": c.id,
+                    "name": c.name,
+                    "colour": c.colour,
+                    "found": counts["found"].get(str(c.id), 0),
+                    "sampled": counts["sampled"].get(str(c.id), 0),
+                }
+                for c in self.card.classes
+            ],
+            "metrics": headline,
+            "cv_block_size": self.report["cv_block_size"],
+            "timings_s": self.report["timings_s"],
+            "created_at": self.card.extra["created_at"],
+        }
+
 
 @dataclass(frozen=True)
 class _Image:

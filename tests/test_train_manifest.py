@@ -143,6 +143,13 @@ def test_blocked_and_random_metrics_both_reported(scene, tmp_path):
     assert rnd["overall_accuracy"] >= blocked["overall_accuracy"]
     assert rnd["kappa"] >= blocked["kappa"]
     assert rnd["overall_accuracy"] >= 0.85
+    summary = result.summary()
+    assert summary["kind"] == "train" and summary["model"]["version"] == result.version
+    assert summary["metrics"]["blocked_cv"]["kappa"] == blocked["kappa"]
+    assert [c["sampled"] for c in summary["classes"]] == [
+        min(c["found"], 400) for c in summary["classes"]
+    ]
+    json.dumps(summary)
 
 
 def test_geojson_labels_in_wgs84_are_reprojected_onto_the_grid(scene, tmp_path):
