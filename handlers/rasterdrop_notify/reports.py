@@ -1,0 +1,106 @@
+"""Read the job's reports (``summary.json``/``error.json``) and turn them into Outcomes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from rasterdrop_notify.outcome import ClassShare, Link
+
+MAX_REPORT_BYTES = 1024 * 1024
+OUTPUT_LABELS = {
+    "classes": "Classes (GeoTIFF)",
+    "confidence": "Confidence (GeoTIFF)",
+    "preview": "Preview (PNG)",
+}
+
+
+def get_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """The JSON object at ``key``, or None if it does not exist (or is not a JSON object)."""
+    try:
+        resp = s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return None
+        raise
+    raw = resp["Body"].read(MAX_REPORT_BYTES + 1)
+    if len(raw) > MAX_REPORT_BYTES:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def same_version(doc: dict[str, Any], version: str | None) -> bool:
+    """False only when both the report and the event name an input version and they differ."""
+    reported = _version(dict(doc.get("input") or {}).get("version_id"))
+    return reported is None or _version(version) is None or reported == _version(version)
+
+
+def model_of(doc: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    model = (doc or {}).get("model") or {}
+    if not isinstance(model, dict):
+        return None, None
+    name, version = model.get("name"), model.get("version")
+    return (str(name) if name else None), (str(version) if version else None)
+
+
+def class_shares(summary: dict[str, Any], area_unit: str | None) -> tuple[ClassShare, ...]:
+    rows = []
+    for item in summary.get("classes") or []:
+        if not isinstance(item, dict):
+            continue
+        rows.append(
+            ClassShare(
+                name=str(item.get("name", item.get("id", "?"))),
+                share=float(item.get("share") or 0.0),
+                pixels=_int(item.get("pixels")),
+                area=_float(item.get("area")),
+                area_unit=area_unit,
+            )
+        )
+    return tuple(rows)
+
+
+def output_keys(summary: dict[str, Any], results_prefix: str) -> list[tuple[str, str]]:
+    """(label, object key) for each downloadable output, confined to ``results_prefix``."""
+    out = []
+    outputs = summary.get("outputs") or {}
+    for name, label in OUTPUT_LABELS.items():
+        value = outputs.get(name) if isinstance(outputs, dict) else None
+        if not isinstance(value, str) or not value:
+            continue
+        key = value if value.startswith(results_prefix) else results_prefix + value.lstrip("/")
+        if "/" in key[len(results_prefix) :]:
+            continue  # never sign anything outside this result's own folder
+        out.append((label, key))
+    return out
+
+
+def links_for(pairs: list[tuple[str, str]], url_for) -> tuple[Link, ...]:
+    return tuple(Link(label=label, url=url_for(key)) for label, key in pairs)
+
+
+def _version(value: Any) -> str | None:
+    if value in (None, "", "null"):
+        return None
+    return str(value)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

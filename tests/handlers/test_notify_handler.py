@@ -1,0 +1,308 @@
+"""notify.handler end to end on moto: Batch event → S3 reports → one SNS message."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from conftest import BUCKET, SECRET_KEY, error_doc, load_event, summary_doc
+from rasterdrop_notify.tokens import verify_token
+
+KEY = "input/acme/field-7.tif"
+RESULTS = "output/acme/field-7/"
+
+
+def flat(text: str) -> str:
+    """The body with wrapping and column padding collapsed to single spaces."""
+    return " ".join(text.split())
+
+
+def _attrs(envelope: dict) -> dict[str, str]:
+    return {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
+
+
+def test_success_publishes_one_readable_message(aws, handlers, context):
+    aws.put_json(RESULTS + "summary.json", summary_doc())
+    before = datetime.now(UTC).timestamp()
+
+    out = handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+
+    assert out["action"] == "published"
+    [msg] = aws.messages()
+    assert msg["Subject"] == "rasterdrop: field-7.tif ready"
+    assert _attrs(msg) == {"status": "succeeded", "tenant": "acme"}
+    body = msg["Message"]
+    assert f"s3://{BUCKET}/{KEY}" in body
+    assert "demo, version 20261126T090000Z" in body
+    assert "2,048 x 1,536 pixels, 3,000,000 classified" in body
+    assert "42.1 s" in body
+    assert "4c7599ae-0a82-49aa-ba5a-4727fcce14a8" in body
+    # class table: aligned, sorted by share, percentages and areas
+    rows = [line for line in body.splitlines() if line.startswith("  ") and "%" in line]
+    assert [r.split()[0] for r in rows] == [
+        "forest",
+        "grassland",
+        "cropland",
+        "water",
+        "built-up",
+        "bare",
+    ]
+    assert len({r.index("%") for r in rows}) == 1, "share column is aligned"
+    assert "50.0 %" in rows[0] and "150.00 km²" in rows[0]
+    # three links to the link endpoint, tokens naming the three outputs, honest expiry
+    urls = re.findall(r"https://\S+", body)
+    assert len(urls) == 3
+    keys = []
+    for url in urls:
+        parts = urlsplit(url)
+        assert parts.netloc == "abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws"
+        claim = verify_token(parse_qs(parts.query)["t"][0], [SECRET_KEY.encode()], before)
+        keys.append(claim.key)
+        assert 7 * 86400 - 5 <= claim.expires_at - before <= 7 * 86400 + 5
+    assert keys == [RESULTS + "classes.tif", RESULTS + "confidence.tif", RESULTS + "preview.png"]
+    expiry = datetime.fromtimestamp(claim.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    assert f"Downloads (links valid until {expiry})" in body
+    # the marker records the publish
+    marker = [
+        o["Key"] for o in aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="notified/")["Contents"]
+    ]
+    assert len(marker) == 1
+    doc = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=marker[0])["Body"].read())
+    assert doc["state"] == "published" and doc["message_id"] == out["message_id"]
+
+
+def test_duplicate_delivery_publishes_once(aws, handlers, context):
+    aws.put_json(RESULTS + "summary.json", summary_doc())
+    event = load_event("batch_succeeded.json")
+    first = handlers["notify"].handler(event, context)
+    second = handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    # a second job for the same input version and model (e.g. resubmitted): still one message
+    other_job = load_event("batch_succeeded.json")
+    other_job["id"] = "0f0e0d0c-76e5-d76a-f980-7011e206042b"
+    other_job["detail"]["jobId"] = "11111111-2222-3333-4444-555555555555"
+    third = handlers["notify"].handler(other_job, context)
+    assert [first["action"], second["action"], third["action"]] == [
+        "published",
+        "duplicate",
+        "duplicate",
+    ]
+    assert len(aws.messages()) == 1
+
+
+def test_new_model_version_is_a_new_message(aws, handlers, context):
+    aws.put_json(RESULTS + "summary.json", summary_doc())
+    handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    aws.put_json(RESULTS + "summary.json", summary_doc(model_version="20261127T000000Z"))
+    out = handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    assert out["action"] == "published"
+    assert len(aws.messages()) == 2
+
+
+def test_invalid_input_uses_error_json(aws, handlers, context):
+    aws.put_json(
+        RESULTS + "error.json",
+        error_doc(
+            "invalid_input", "not_a_tiff", "The file is not a GeoTIFF (it starts with PK: a zip?)."
+        ),
+    )
+    handlers["notify"].handler(load_event("batch_failed_invalid_input.json"), context)
+    [msg] = aws.messages()
+    assert msg["Subject"] == "rasterdrop: field-7.tif failed (invalid input)"
+    assert _attrs(msg) == {"status": "failed", "tenant": "acme"}
+    body = flat(msg["Message"])
+    assert "Reason The file is not a GeoTIFF (it starts with PK: a zip?). [not_a_tiff]" in body
+    assert "What to do Fix the file and upload it again" in body
+    assert "Job 4c7599ae-0a82-49aa-ba5a-4727fcce14a8 (1 attempt, exit code 2)" in body
+    assert "https://" not in body
+
+
+def test_model_error_uses_error_json(aws, handlers, context):
+    aws.put_json(
+        RESULTS + "error.json",
+        error_doc("model_error", "band_mismatch", "The model expects 4 bands; the raster has 3."),
+    )
+    handlers["notify"].handler(load_event("batch_failed_model_error.json"), context)
+    [msg] = aws.messages()
+    assert msg["Subject"] == "rasterdrop: field-7.tif failed (model error)"
+    assert "The model expects 4 bands; the raster has 3. [band_mismatch]" in flat(msg["Message"])
+    assert "Your file is not the problem" in flat(msg["Message"])
+
+
+@pytest.mark.parametrize(
+    ("sample", "label", "reason", "advice"),
+    [
+        (
+            "batch_failed_oom.json",
+            "out of memory",
+            "OutOfMemoryError: Container killed due to memory usage",
+            "ran out of memory",
+        ),
+        (
+            "batch_failed_spot.json",
+            "interrupted",
+            "Host EC2 (instance i-0a1b2c3d4e5f67890) terminated.",
+            "upload it again to retry",
+        ),
+        (
+            "batch_failed_timeout.json",
+            "timed out",
+            "Job attempt duration exceeded timeout",
+            "longer than its time limit",
+        ),
+        (
+            "batch_failed_image_pull.json",
+            "could not start",
+            "CannotPullContainerError: Error response from daemon",
+            "deployment problem",
+        ),
+    ],
+)
+def test_jobs_that_died_without_error_json(aws, handlers, context, sample, label, reason, advice):
+    handlers["notify"].handler(load_event(sample), context)
+    [msg] = aws.messages()
+    assert msg["Subject"] == f"rasterdrop: field-7.tif failed ({label})"
+    body = flat(msg["Message"])
+    assert reason in body
+    assert advice in body
+    assert "4c7599ae-0a82-49aa-ba5a-4727fcce14a8" in body
+
+
+def test_last_attempt_death_beats_stale_error_json(aws, handlers, context):
+    # attempt 1 wrote error.json (internal, retried); attempt 2 was OOM-killed
+    aws.put_json(RESULTS + "error.json", error_doc("internal", "io", "Read timed out."))
+    handlers["notify"].handler(load_event("batch_failed_oom.json"), context)
+    [msg] = aws.messages()
+    assert "(out of memory)" in msg["Subject"]
+
+
+def test_error_json_of_another_input_version_is_ignored(aws, handlers, context):
+    aws.put_json(
+        RESULTS + "error.json",
+        error_doc("invalid_input", "not_a_tiff", "old problem", version="an-older-version"),
+    )
+    handlers["notify"].handler(load_event("batch_failed_invalid_input.json"), context)
+    [msg] = aws.messages()
+    assert "old problem" not in msg["Message"]
+    assert "(invalid input)" in msg["Subject"]  # from exit code 2
+    assert "exit code 2 but left no error report" in flat(msg["Message"])
+
+
+def test_success_without_summary_is_reported_not_silent(aws, handlers, context):
+    handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    [msg] = aws.messages()
+    assert msg["Subject"] == "rasterdrop: field-7.tif failed (internal error)"
+    assert "summary.json is missing" in flat(msg["Message"])
+
+
+def test_summary_of_another_version_publishes_nothing(aws, handlers, context):
+    aws.put_json(RESULTS + "summary.json", summary_doc(version="a-newer-version"))
+    out = handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    assert out["action"] == "skipped"
+    assert aws.messages() == []
+
+
+@pytest.mark.parametrize(
+    ("key", "results", "subject_name"),
+    [
+        ("input/acme/my field 7.tif", "output/acme/my field 7/", "my field 7.tif"),
+        ("input/acme/a+b=c.TIFF", "output/acme/a+b=c/", "a+b=c.TIFF"),
+        ("input/ünïcødé/Gärten-Süd.tif", "output/ünïcødé/Gärten-Süd/", "Garten-Sud.tif"),
+    ],
+)
+def test_keys_are_used_raw(aws, handlers, context, key, results, subject_name):
+    aws.put_json(results + "summary.json", summary_doc(key=key, results=results))
+    event = load_event("batch_succeeded.json")
+    event["detail"]["parameters"]["key"] = key
+    handlers["notify"].handler(event, context)
+    [msg] = aws.messages()
+    assert msg["Subject"] == f"rasterdrop: {subject_name} ready"
+    assert msg["Subject"].isascii()
+    assert f"s3://{BUCKET}/{key}" in msg["Message"]
+    assert _attrs(msg)["tenant"] == key.split("/")[1]
+    claims = [
+        verify_token(parse_qs(urlsplit(u).query)["t"][0], [SECRET_KEY.encode()], 0).key
+        for u in re.findall(r"https://\S+", msg["Message"])
+    ]
+    assert claims[0] == results + "classes.tif"
+
+
+def test_no_tenant_attribute_without_a_tenant_folder(aws, handlers, context):
+    key, results = "input/field-7.tif", "output/field-7/"
+    aws.put_json(results + "summary.json", summary_doc(key=key, results=results))
+    event = load_event("batch_succeeded.json")
+    event["detail"]["parameters"]["key"] = key
+    handlers["notify"].handler(event, context)
+    [msg] = aws.messages()
+    assert _attrs(msg) == {"status": "succeeded"}
+
+
+def test_subject_stays_short_with_a_300_character_name(aws, handlers, context):
+    name = "é" + "x" * 290 + "-end.tif"
+    key, results = f"input/acme/{name}", f"output/acme/{name[:-4]}/"
+    event = load_event("batch_failed_oom.json")
+    event["detail"]["parameters"]["key"] = key
+    handlers["notify"].handler(event, context)
+    [msg] = aws.messages()
+    subject = msg["Subject"]
+    assert len(subject) <= 99
+    assert subject.isascii() and "\n" not in subject
+    assert subject.startswith("rasterdrop: exxx") and subject.endswith(
+        "-end.tif failed (out of memory)"
+    )
+    assert "..." in subject
+    assert name in msg["Message"]  # the body keeps the full name
+    del results
+
+
+def test_training_success_reads_the_run_summary(aws, handlers, context):
+    version = "Wq7mA9xK2pL4nR6tV8yZ0bC3dF5gH1jE"
+    aws.put_json(
+        f"models/demo/runs/{version}/summary.json",
+        {
+            "schema": "rasterdrop.summary/1",
+            "kind": "train",
+            "status": "succeeded",
+            "model": {"name": "demo", "version": "20261126T091500Z"},
+            "metrics": {"accuracy": 0.9532, "f1_macro": 0.9104, "n_test": 5000},
+            "promoted": True,
+            "timings_s": {"total": 212.0},
+        },
+    )
+    handlers["notify"].handler(load_event("batch_train_succeeded.json"), context)
+    [msg] = aws.messages()
+    assert msg["Subject"] == "rasterdrop: model demo trained"
+    assert _attrs(msg) == {"status": "succeeded", "kind": "train"}
+    body = flat(msg["Message"])
+    assert "Model demo version 20261126T091500Z is trained." in body
+    assert "accuracy 0.953, f1_macro 0.910" in body
+    assert "3 min 32 s" in body
+    assert f"s3://{BUCKET}/models/demo/runs/{version}/" in body
+
+
+def test_training_failure_reads_the_run_error(aws, handlers, context):
+    version = "Wq7mA9xK2pL4nR6tV8yZ0bC3dF5gH1jE"
+    aws.put_json(
+        f"models/demo/runs/{version}/error.json",
+        error_doc(
+            "invalid_input",
+            "labels_mismatch",
+            "labels.tif does not cover scene.tif.",
+            key="training/demo/manifest.json",
+            version=version,
+        ),
+    )
+    handlers["notify"].handler(load_event("batch_train_failed.json"), context)
+    [msg] = aws.messages()
+    assert msg["Subject"] == "rasterdrop: training demo failed (invalid input)"
+    assert "labels.tif does not cover scene.tif. [labels_mismatch]" in flat(msg["Message"])
+
+
+def test_jobs_for_another_bucket_are_ignored(aws, handlers, context):
+    event = load_event("batch_succeeded.json")
+    event["detail"]["parameters"]["bucket"] = "someone-elses-bucket"
+    out = handlers["notify"].handler(event, context)
+    assert out["action"] == "skipped"
+    assert aws.messages() == []
