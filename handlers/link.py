@@ -22,6 +22,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
     try:
         request = parse(event=event, model=LambdaFunctionUrlModel)
     except ValidationError:
+        metrics.add_metric(name="Link400", unit=MetricUnit.Count, value=1)
         return linkserve.bad_request()
     settings, clients = runtime.settings(), runtime.clients()
     response = linkserve.answer(

@@ -262,16 +262,15 @@ def _train_body(o: Outcome) -> str:
 def class_table(o: Outcome) -> list[str]:
     """Aligned rows: class name, share (%), area when known, largest share first."""
     rows = sorted(o.classes, key=lambda c: (-c.share, c.name))
+    cells = [(c.name, format_share(c.share), format_area(c.area, c.area_unit)) for c in rows]
     show_area = any(c.area is not None for c in rows)
-    width = max([len("Class"), *(len(c.name) for c in rows)])
-    header = f"  {'Class':<{width}}  {'Share':>7}"
-    if show_area:
-        header += f"  {'Area':>12}"
-    out = [header]
-    for c in rows:
-        line = f"  {c.name:<{width}}  {format_share(c.share):>7}"
+    header = ("Class", "Share", "Area")
+    w = [max(len(h), *(len(cell[i]) for cell in cells)) for i, h in enumerate(header)]
+    out = []
+    for name, share, area in [header, *cells]:
+        line = f"  {name:<{w[0]}}  {share:>{w[1]}}"
         if show_area:
-            line += f"  {format_area(c.area, c.area_unit):>12}"
+            line += f"  {area:>{w[2]}}"
         out.append(line.rstrip())
     return out
 
