@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from rasterdrop_notify.outcome import ClassShare, Link
+
+log = logging.getLogger("rasterdrop.notify")
 
 MAX_REPORT_BYTES = 1024 * 1024
 OUTPUT_LABELS = {
@@ -24,6 +27,11 @@ def get_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
         if code in ("NoSuchKey", "404", "NotFound"):
+            return None
+        if code in ("AccessDenied", "403"):
+            # Without s3:ListBucket S3 answers 403 for a missing key. Report the job from its
+            # Batch record rather than sending nothing; the stack should grant ListBucket.
+            log.warning("get_object %s denied: treating as missing (grant s3:ListBucket)", key)
             return None
         raise
     raw = resp["Body"].read(MAX_REPORT_BYTES + 1)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import BUCKET, SECRET_KEY, error_doc, load_event, summary_doc
+from notify_support import BUCKET, SECRET_KEY, error_doc, load_event, summary_doc
 from rasterdrop_notify.tokens import verify_token
 
 KEY = "input/acme/field-7.tif"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import BUCKET
+from notify_support import BUCKET
 from rasterdrop_notify import markers
 from rasterdrop_notify.errors import NotificationInProgress
 from rasterdrop_notify.outcome import REJECTED, Outcome

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import load_event
+from notify_support import load_event
 from rasterdrop_notify.errors import ConfigurationError
 from rasterdrop_notify.events import BatchJobStateChangeEvent, S3ObjectCreatedEvent
 from rasterdrop_notify.failures import JobFailure, choose_failure, classify_job

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import BUCKET, load_event
+from notify_support import BUCKET, load_event
 
 
 def _attrs(envelope: dict) -> dict[str, str]:
