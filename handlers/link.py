@@ -25,6 +25,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
         metrics.add_metric(name="Link400", unit=MetricUnit.Count, value=1)
         return linkserve.bad_request()
     settings, clients = runtime.settings(), runtime.clients()
+    settings.require("bucket", "link_secret_arn")
     response = linkserve.answer(
         method=request.requestContext.http.method,
         token=(request.queryStringParameters or {}).get("t"),

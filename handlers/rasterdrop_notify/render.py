@@ -22,6 +22,7 @@ SUBJECT_LIMIT = 99
 LABEL_WIDTH = 12
 WRAP = 76
 REASON_LIMIT = 300
+MAX_CLASS_ROWS = 40
 
 #: category → (short label for the subject, what the user can do about it)
 CATEGORIES: dict[str, tuple[str, str]] = {
@@ -262,6 +263,8 @@ def _train_body(o: Outcome) -> str:
 def class_table(o: Outcome) -> list[str]:
     """Aligned rows: class name, share (%), area when known, largest share first."""
     rows = sorted(o.classes, key=lambda c: (-c.share, c.name))
+    hidden = rows[MAX_CLASS_ROWS:]
+    rows = rows[:MAX_CLASS_ROWS]
     cells = [(c.name, format_share(c.share), format_area(c.area, c.area_unit)) for c in rows]
     show_area = any(c.area is not None for c in rows)
     header = ("Class", "Share", "Area")
@@ -272,6 +275,9 @@ def class_table(o: Outcome) -> list[str]:
         if show_area:
             line += f"  {area:>{w[2]}}"
         out.append(line.rstrip())
+    if hidden:
+        rest = sum(c.share for c in hidden)
+        out.append(f"  ... {len(hidden)} more classes, {format_share(rest)} together")
     return out
 
 

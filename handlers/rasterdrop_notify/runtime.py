@@ -13,7 +13,10 @@ from botocore.config import Config
 from rasterdrop_notify.service import Clients
 from rasterdrop_notify.settings import Settings, get_settings
 
-_CONFIG = Config(signature_version="s3v4", retries={"mode": "standard", "max_attempts": 5})
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+# SigV4 and virtual-hosted style give presigned URLs on the regional endpoint
+# (https://<bucket>.s3.<region>.amazonaws.com/...), which never redirect.
+_S3_CONFIG = _CONFIG.merge(Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
 
 
 def settings() -> Settings:
@@ -23,7 +26,7 @@ def settings() -> Settings:
 @cache
 def clients() -> Clients:
     return Clients(
-        s3=boto3.client("s3", config=_CONFIG),
+        s3=boto3.client("s3", config=_S3_CONFIG),
         sns=boto3.client("sns", config=_CONFIG),
         secrets=boto3.client("secretsmanager", config=_CONFIG),
     )

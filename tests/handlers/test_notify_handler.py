@@ -306,3 +306,21 @@ def test_jobs_for_another_bucket_are_ignored(aws, handlers, context):
     out = handlers["notify"].handler(event, context)
     assert out["action"] == "skipped"
     assert aws.messages() == []
+
+
+def test_report_read_denied_is_treated_as_missing():
+    from botocore.exceptions import ClientError
+    from rasterdrop_notify.reports import get_json
+
+    class DeniedS3:
+        def get_object(self, **kwargs):
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetObject")
+
+    assert get_json(DeniedS3(), BUCKET, "output/x/summary.json") is None
+
+    class BrokenS3:
+        def get_object(self, **kwargs):
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "no"}}, "GetObject")
+
+    with pytest.raises(ClientError):
+        get_json(BrokenS3(), BUCKET, "output/x/summary.json")

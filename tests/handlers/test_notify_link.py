@@ -39,6 +39,7 @@ def test_valid_token_redirects_to_a_url_that_downloads_the_object(stored, handle
     resp = handlers["link"].handler(_request(_token()), context)
     assert resp["statusCode"] == 302
     location = resp["headers"]["Location"]
+    assert location.startswith(f"https://{BUCKET}.s3.eu-west-1.amazonaws.com/")  # regional
     assert "X-Amz-Expires=300" in location  # short-lived: minted per click
     assert resp["headers"]["Cache-Control"] == "no-store"
     got = requests.get(location, timeout=10)
@@ -118,3 +119,15 @@ def test_the_secret_is_read_once_per_cold_start(stored, handlers, context, monke
     for _ in range(3):
         assert handlers["link"].handler(_request(_token()), context)["statusCode"] == 302
     assert len(calls) == 1
+
+
+def test_download_name_keeps_unicode_and_has_an_ascii_fallback(stored, handlers, context):
+    key = "output/acme/Gärten Süd+1/classes.tif"
+    stored.s3.put_object(Bucket=BUCKET, Key=key, Body=b"garden")
+    resp = handlers["link"].handler(_request(_token(key=key)), context)
+    got = requests.get(resp["headers"]["Location"], timeout=10)
+    assert got.content == b"garden"
+    assert got.headers["Content-Disposition"] == (
+        'attachment; filename="Garten Sud+1_classes.tif"; '
+        "filename*=UTF-8''G%C3%A4rten%20S%C3%BCd%2B1_classes.tif"
+    )

@@ -30,11 +30,13 @@ def _ok(key: str = "input/acme/field-7.tif", **kw) -> Outcome:
         model_version="20261126T090000Z",
         job_id="job-1",
         processing_s=75.2,
-        classes=(
-            ClassShare("water", 0.125, area=37_500_000.0, area_unit="metre^2"),
-            ClassShare("forest", 0.875, area=262_500_000.0, area_unit="metre^2"),
-        ),
-        **kw,
+        **{
+            "classes": (
+                ClassShare("water", 0.125, area=37_500_000.0, area_unit="metre^2"),
+                ClassShare("forest", 0.875, area=262_500_000.0, area_unit="metre^2"),
+            ),
+            **kw,
+        },
     )
 
 
@@ -205,3 +207,10 @@ def test_number_formats():
     assert format_area(2.5, "degree^2") == "2.5 degree^2"
     assert format_bytes(512) == "512 bytes"
     assert format_bytes(10 * 1024**3) == "10.0 GiB"
+
+
+def test_class_table_is_capped():
+    classes = tuple(ClassShare(f"c{i:03d}", 1 / 100) for i in range(100))
+    body = render_message(_ok(classes=classes)).body
+    assert "  ... 60 more classes, 60.0 % together" in body
+    assert "c039" in body and "c040" not in body
