@@ -81,7 +81,7 @@ def notify_job(
         return Result(SKIPPED, f"status {detail.status} is not final")
     params = detail.parameters
     bucket, key = params.get("bucket", ""), params.get("key", "")
-    version = params.get("version") or None
+    version = _version_or_none(params.get("version"))
     if not bucket or not key:
         return Result(SKIPPED, "job has no bucket/key parameters")
     if settings.bucket and bucket != settings.bucket:
@@ -106,11 +106,15 @@ def notify_rejection(
     """Publish the rejection for an upload over the size limit (no job was started)."""
     obj = event.detail.object
     size = int(obj.size or 0)
+    if size <= settings.max_input_bytes:
+        return Result(SKIPPED, f"{size} bytes is within the limit: not a rejection")
+    if settings.bucket and event.detail.bucket.name != settings.bucket:
+        return Result(SKIPPED, "upload to another bucket")
     outcome = Outcome(
         status=REJECTED,
         bucket=event.detail.bucket.name,
         key=obj.key,  # raw, exactly as delivered: never unquote_plus-ed
-        version=obj.version_id or None,
+        version=_version_or_none(obj.version_id),
         category="too_large",
         reason=(
             f"The upload is {size:,} bytes; uploads over {settings.max_input_bytes:,} bytes "
@@ -233,7 +237,7 @@ def _success(summary, clients, settings, results, now, common, detail) -> Prepar
         log.warning("link endpoint not configured: the message lists S3 locations only")
         return Prepared(outcome)
     keys = load_keys(clients.secrets, settings.link_secret_arn)
-    expires = int(now.timestamp()) + settings.link_ttl_seconds
+    expires = link_expiry(now, settings, summary.get("created_at"))
     links = links_for(
         pairs, lambda k: link_url(settings.link_base_url, sign_token(k, expires, keys))
     )
@@ -301,12 +305,35 @@ def _training_outcome(
     )
 
 
+def link_expiry(now: datetime, settings: Settings, created_at: Any = None) -> int:
+    """Epoch second the links stop working: the TTL, capped by output retention if set.
+
+    Lifecycle expiration removes objects at the first midnight UTC after ``created + N days``,
+    so ``created + N days`` is a safe, honest bound for a link that must still work.
+    """
+    expires = int(now.timestamp()) + settings.link_ttl_seconds
+    if settings.output_retention_days:
+        try:
+            created = datetime.fromisoformat(str(created_at).replace("Z", "+00:00"))
+        except ValueError:
+            created = now
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=UTC)
+        expires = min(expires, int(created.timestamp()) + settings.output_retention_days * 86400)
+    return max(expires, int(now.timestamp()))
+
+
 def link_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/?t={quote(token, safe='.-_')}"
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _version_or_none(value: Any) -> str | None:
+    """S3 reports ``"null"`` as the version of objects written while versioning was off."""
+    return None if value in (None, "", "null") else str(value)
 
 
 def _maybe_int(value: Any) -> int | None:

@@ -32,6 +32,7 @@ class Settings:
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
     lease_seconds: int = DEFAULT_LEASE_SECONDS
     presign_seconds: int = DEFAULT_PRESIGN_SECONDS
+    output_retention_days: int = 0  # 0: results are kept until deleted
 
     @property
     def link_ttl_seconds(self) -> int:
@@ -62,6 +63,9 @@ class Settings:
                 env, "RASTERDROP_NOTIFY_LEASE_SECONDS", DEFAULT_LEASE_SECONDS, int
             ),
             presign_seconds=presign,
+            output_retention_days=_number(
+                env, "RASTERDROP_OUTPUT_RETENTION_DAYS", 0, int, allow_zero=True
+            ),
         )
 
     def require(self, *names: str) -> None:
@@ -88,7 +92,7 @@ def _prefix(env: Mapping[str, str], name: str, default: str) -> str:
     return value if value.endswith("/") else value + "/"
 
 
-def _number(env: Mapping[str, str], name: str, default, kind):
+def _number(env: Mapping[str, str], name: str, default, kind, *, allow_zero: bool = False):
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -96,6 +100,6 @@ def _number(env: Mapping[str, str], name: str, default, kind):
         value = kind(raw)
     except ValueError as exc:
         raise ConfigurationError(f"{name} must be a number, got {raw!r}") from exc
-    if value <= 0:
+    if value < 0 or (value == 0 and not allow_zero):
         raise ConfigurationError(f"{name} must be positive, got {raw!r}")
     return value

@@ -240,7 +240,8 @@ def test_no_tenant_attribute_without_a_tenant_folder(aws, handlers, context):
 
 
 def test_subject_stays_short_with_a_300_character_name(aws, handlers, context):
-    name = "é" + "x" * 290 + "-end.tif"
+    name = "é" + "x" * 291 + "-end.tif"
+    assert len(name) == 300
     key, results = f"input/acme/{name}", f"output/acme/{name[:-4]}/"
     event = load_event("batch_failed_oom.json")
     event["detail"]["parameters"]["key"] = key
@@ -324,3 +325,30 @@ def test_report_read_denied_is_treated_as_missing():
 
     with pytest.raises(ClientError):
         get_json(BrokenS3(), BUCKET, "output/x/summary.json")
+
+
+def test_link_expiry_is_capped_by_output_retention(aws, handlers, context, env):
+    env.setenv("RASTERDROP_OUTPUT_RETENTION_DAYS", "3")
+    from rasterdrop_notify import runtime
+
+    runtime.reset()
+    summary = summary_doc()
+    summary["created_at"] = "2026-11-25T09:00:00Z"
+    aws.put_json(RESULTS + "summary.json", summary)
+    handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    [msg] = aws.messages()
+    # created 2026-11-25 09:00 + 3 days: earlier than now + 7 days, so that is what is promised
+    assert "Downloads (links valid until 2026-11-28 09:00 UTC)" in msg["Message"]
+    url = re.findall(r"https://\S+", msg["Message"])[0]
+    claim = verify_token(parse_qs(urlsplit(url).query)["t"][0], [SECRET_KEY.encode()], 0)
+    assert claim.expires_at == int(datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp())
+
+
+def test_null_version_is_not_shown_or_hashed_as_a_version(aws, handlers, context):
+    summary = summary_doc(version=None)
+    aws.put_json(RESULTS + "summary.json", summary)
+    event = load_event("batch_succeeded.json")
+    event["detail"]["parameters"]["version"] = "null"
+    assert handlers["notify"].handler(event, context)["action"] == "published"
+    [msg] = aws.messages()
+    assert "version null" not in msg["Message"]

@@ -39,3 +39,10 @@ def test_plus_in_key_is_kept_raw(aws, handlers, context):
     [msg] = aws.messages()
     assert msg["Subject"] == "rasterdrop: c++ scene+1.tif rejected (too large)"
     assert "input/acme/c++ scene+1.tif" in msg["Message"]
+
+
+def test_upload_within_the_limit_is_not_rejected(aws, handlers, context):
+    event = load_event("s3_object_created_oversize.json")
+    event["detail"]["object"]["size"] = 10 * 1024**3  # exactly the limit: allowed
+    assert handlers["reject"].handler(event, context)["action"] == "skipped"
+    assert aws.messages() == []
