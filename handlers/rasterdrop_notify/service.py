@@ -116,10 +116,7 @@ def notify_rejection(
         key=obj.key,  # raw, exactly as delivered: never unquote_plus-ed
         version=_version_or_none(obj.version_id),
         category="too_large",
-        reason=(
-            f"The upload is {size:,} bytes; uploads over {settings.max_input_bytes:,} bytes "
-            "are not processed."
-        ),
+        reason="The file is larger than the upload size limit, so no job was started.",
         size_bytes=size,
         max_bytes=settings.max_input_bytes,
     )
