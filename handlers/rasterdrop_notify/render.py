@@ -245,8 +245,8 @@ def _train_body(o: Outcome) -> str:
         lines += _field("Model", _model(o))
     if o.promoted is not None:
         lines += _field("Promoted", "yes: predictions now use it" if o.promoted else "no")
-    if o.metrics:
-        lines += _field("Metrics", ", ".join(f"{k} {v:.3f}" for k, v in o.metrics))
+    for i, text in enumerate(_metric_lines(o.metrics)):
+        lines += _field("Metrics" if i == 0 else "", text)
     if o.processing_s is not None:
         lines += _field("Processing", format_duration(o.processing_s))
     if o.status != SUCCEEDED:
@@ -258,6 +258,15 @@ def _train_body(o: Outcome) -> str:
     if o.job_id:
         lines += _field("Job", _job_line(o))
     return "\n".join(lines) + "\n"
+
+
+def _metric_lines(metrics: Sequence[tuple[str, float]]) -> list[str]:
+    """``"blocked CV: accuracy"`` labels grouped into one line per group."""
+    groups: dict[str, list[str]] = {}
+    for label, value in metrics:
+        group, sep, name = label.rpartition(": ")
+        groups.setdefault(group if sep else "", []).append(f"{name} {value:.3f}")
+    return [f"{g}: {', '.join(items)}" if g else ", ".join(items) for g, items in groups.items()]
 
 
 def class_table(o: Outcome) -> list[str]:

@@ -90,6 +90,53 @@ def output_keys(summary: dict[str, Any], results_prefix: str) -> list[tuple[str,
     return out
 
 
+METRIC_GROUPS = {"blocked_cv": "blocked CV", "random_cv": "random CV"}
+METRIC_NAMES = {"overall_accuracy": "accuracy", "macro_f1": "macro F1", "f1_macro": "macro F1"}
+METRIC_SKIP = frozenset({"folds", "n", "n_test", "skipped"})
+
+
+def training_metrics(summary: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+    """Numeric metrics as ``(label, value)``; nested groups become ``"blocked CV: accuracy"``.
+
+    Reads the train job's run summary (``metrics`` = ``{"blocked_cv": {...}, "random_cv":
+    {...}}``) and also flat ``{"accuracy": 0.95}``; counts and skip notes are left out.
+    """
+    out: list[tuple[str, float]] = []
+    metrics = summary.get("metrics") or {}
+    if not isinstance(metrics, dict):
+        return ()
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            group = METRIC_GROUPS.get(key, key)
+            out += [(f"{group}: {label}", v) for label, v in _numeric(value)]
+        elif key not in METRIC_SKIP and _is_number(value):
+            out.append((METRIC_NAMES.get(key, key), float(value)))
+    return tuple(out)
+
+
+def total_seconds(summary: dict[str, Any]) -> float | None:
+    """``timings_s.total``, else the sum of the recorded phases."""
+    timings = summary.get("timings_s") or {}
+    if not isinstance(timings, dict):
+        return None
+    if _is_number(timings.get("total")):
+        return float(timings["total"])
+    phases = [float(v) for v in timings.values() if _is_number(v)]
+    return sum(phases) if phases else None
+
+
+def _numeric(group: dict[str, Any]) -> list[tuple[str, float]]:
+    return [
+        (METRIC_NAMES.get(k, k), float(v))
+        for k, v in group.items()
+        if k not in METRIC_SKIP and _is_number(v)
+    ]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def links_for(pairs: list[tuple[str, str]], url_for) -> tuple[Link, ...]:
     return tuple(Link(label=label, url=url_for(key)) for label, key in pairs)
 

@@ -31,6 +31,8 @@ from rasterdrop_notify.reports import (
     model_of,
     output_keys,
     same_version,
+    total_seconds,
+    training_metrics,
 )
 from rasterdrop_notify.settings import Settings
 from rasterdrop_notify.tokens import sign_token
@@ -258,21 +260,16 @@ def _training_outcome(
         summary = get_json(s3, bucket, run + "summary.json")
         if summary is not None:
             model_name, model_version = model_of(summary)
-            metrics = summary.get("metrics") or {}
+            model = summary.get("model") if isinstance(summary.get("model"), dict) else {}
+            promoted = summary.get("promoted", model.get("promoted"))
             return Prepared(
                 Outcome(
                     status=SUCCEEDED,
                     model_name=model_name or name,
                     model_version=model_version,
-                    metrics=tuple(
-                        (str(k), float(v))
-                        for k, v in sorted(metrics.items())
-                        if isinstance(v, int | float) and not isinstance(v, bool)
-                    ),
-                    promoted=summary.get("promoted")
-                    if isinstance(summary.get("promoted"), bool)
-                    else None,
-                    processing_s=_maybe_float((summary.get("timings_s") or {}).get("total")),
+                    metrics=training_metrics(summary),
+                    promoted=promoted if isinstance(promoted, bool) else None,
+                    processing_s=total_seconds(summary),
                     **common,
                 )
             )

@@ -260,27 +260,65 @@ def test_subject_stays_short_with_a_300_character_name(aws, handlers, context):
 
 def test_training_success_reads_the_run_summary(aws, handlers, context):
     version = "Wq7mA9xK2pL4nR6tV8yZ0bC3dF5gH1jE"
+    # the shape batch_image.training.TrainResult.summary() writes
     aws.put_json(
         f"models/demo/runs/{version}/summary.json",
         {
-            "schema": "rasterdrop.summary/1",
+            "schema": "rasterdrop.train-summary/1",
             "kind": "train",
             "status": "succeeded",
-            "model": {"name": "demo", "version": "20261126T091500Z"},
-            "metrics": {"accuracy": 0.9532, "f1_macro": 0.9104, "n_test": 5000},
-            "promoted": True,
-            "timings_s": {"total": 212.0},
+            "model": {
+                "name": "demo",
+                "version": "20261126T091500Z",
+                "location": f"s3://{BUCKET}/models/demo/20261126T091500Z/",
+                "promoted": True,
+            },
+            "classes": [{"id": 1, "name": "water", "colour": "#1f78b4", "found": 9, "sampled": 9}],
+            "metrics": {
+                "blocked_cv": {
+                    "folds": 5,
+                    "n": 5000,
+                    "overall_accuracy": 0.9532,
+                    "kappa": 0.9391,
+                    "macro_f1": 0.9104,
+                },
+                "random_cv": {"skipped": "too few samples"},
+            },
+            "cv_block_size": 64,
+            "timings_s": {"open": 2.0, "sample": 30.0, "evaluate": 120.0, "fit": 60.0},
+            "created_at": "2026-11-26T09:15:00Z",
         },
     )
     handlers["notify"].handler(load_event("batch_train_succeeded.json"), context)
     [msg] = aws.messages()
     assert msg["Subject"] == "rasterdrop: model demo trained"
     assert _attrs(msg) == {"status": "succeeded", "kind": "train"}
-    body = flat(msg["Message"])
+    body = msg["Message"]
+    assert "Metrics      blocked CV: accuracy 0.953, kappa 0.939, macro F1 0.910" in body
+    assert "random CV" not in body  # skipped evaluation has no numbers
+    assert "Promoted     yes: predictions now use it" in body
+    body = flat(body)
     assert "Model demo version 20261126T091500Z is trained." in body
-    assert "accuracy 0.953, f1_macro 0.910" in body
-    assert "3 min 32 s" in body
+    assert "3 min 32 s" in body  # sum of the phases
     assert f"s3://{BUCKET}/models/demo/runs/{version}/" in body
+
+
+def test_training_flat_metrics_and_total(aws, handlers, context):
+    version = "Wq7mA9xK2pL4nR6tV8yZ0bC3dF5gH1jE"
+    aws.put_json(
+        f"models/demo/runs/{version}/summary.json",
+        {
+            "kind": "train",
+            "model": {"name": "demo", "version": "v9"},
+            "promoted": False,
+            "metrics": {"accuracy": 0.5, "n_test": 10},
+            "timings_s": {"total": 5.0, "fit": 1.0},
+        },
+    )
+    handlers["notify"].handler(load_event("batch_train_succeeded.json"), context)
+    body = aws.messages()[0]["Message"]
+    assert "Metrics      accuracy 0.500\n" in body
+    assert "Promoted     no" in body and "Processing   5.0 s" in body
 
 
 def test_training_failure_reads_the_run_error(aws, handlers, context):
