@@ -345,7 +345,7 @@ def format_area(area: float | None, unit: str | None) -> str:
         if area >= 10_000:
             return f"{area / 10_000:,.2f} ha"
         return f"{area:,.0f} m²"
-    return f"{area:,.4g} {unit or 'units'}"
+    return f"{area:,.0f} {(unit or 'units').replace('^2', '²')}"
 
 
 def format_duration(seconds: float) -> str:

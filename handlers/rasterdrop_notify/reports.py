@@ -17,7 +17,10 @@ OUTPUT_LABELS = {
     "classes": "Classes (GeoTIFF)",
     "confidence": "Confidence (GeoTIFF)",
     "preview": "Preview (PNG)",
+    "qgis_style": "QGIS style (QML)",
 }
+#: Area units that mean nothing to a reader (pixel counts, square degrees): no area column.
+NO_AREA_UNITS = frozenset({"pixel", "degree^2"})
 
 
 def get_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
@@ -59,6 +62,7 @@ def model_of(doc: dict[str, Any] | None) -> tuple[str | None, str | None]:
 
 
 def class_shares(summary: dict[str, Any], area_unit: str | None) -> tuple[ClassShare, ...]:
+    show_area = area_unit not in NO_AREA_UNITS
     rows = []
     for item in summary.get("classes") or []:
         if not isinstance(item, dict):
@@ -68,7 +72,7 @@ def class_shares(summary: dict[str, Any], area_unit: str | None) -> tuple[ClassS
                 name=str(item.get("name", item.get("id", "?"))),
                 share=float(item.get("share") or 0.0),
                 pixels=_int(item.get("pixels")),
-                area=_float(item.get("area")),
+                area=_float(item.get("area")) if show_area else None,
                 area_unit=area_unit,
             )
         )

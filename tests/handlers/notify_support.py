@@ -151,6 +151,7 @@ def summary_doc(
             "classes": results + "classes.tif",
             "confidence": results + "confidence.tif",
             "preview": results + "preview.png",
+            "qgis_style": "classes.qml",  # a bare name (local-mode style) is joined to the prefix
         },
         "timings_s": {"validate": 0.4, "predict": 38.2, "finalize": 3.5, "total": 42.1},
         "peak_rss_mb": 612.0,

@@ -54,7 +54,7 @@ def test_success_publishes_one_readable_message(aws, handlers, context):
     assert "50.0 %" in rows[0] and "150.00 km²" in rows[0]
     # three links to the link endpoint, tokens naming the three outputs, honest expiry
     urls = re.findall(r"https://\S+", body)
-    assert len(urls) == 3
+    assert len(urls) == 4
     keys = []
     for url in urls:
         parts = urlsplit(url)
@@ -62,7 +62,12 @@ def test_success_publishes_one_readable_message(aws, handlers, context):
         claim = verify_token(parse_qs(parts.query)["t"][0], [SECRET_KEY.encode()], before)
         keys.append(claim.key)
         assert 7 * 86400 - 5 <= claim.expires_at - before <= 7 * 86400 + 5
-    assert keys == [RESULTS + "classes.tif", RESULTS + "confidence.tif", RESULTS + "preview.png"]
+    assert keys == [
+        RESULTS + "classes.tif",
+        RESULTS + "confidence.tif",
+        RESULTS + "preview.png",
+        RESULTS + "classes.qml",
+    ]
     expiry = datetime.fromtimestamp(claim.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
     assert f"Downloads (links valid until {expiry})" in body
     # the marker records the publish
@@ -390,3 +395,32 @@ def test_null_version_is_not_shown_or_hashed_as_a_version(aws, handlers, context
     assert handlers["notify"].handler(event, context)["action"] == "published"
     [msg] = aws.messages()
     assert "version null" not in msg["Message"]
+
+
+@pytest.mark.parametrize("unit", ["pixel", "degree^2"])
+def test_no_area_column_when_area_means_nothing(aws, handlers, context, unit):
+    summary = summary_doc()
+    summary["raster"]["area_unit"] = unit
+    aws.put_json(RESULTS + "summary.json", summary)
+    handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    body = aws.messages()[0]["Message"]
+    assert "  Class       Share\n" in body
+    assert "Area" not in body and "km²" not in body
+
+
+def test_outputs_outside_the_result_folder_are_never_linked(aws, handlers, context):
+    summary = summary_doc()
+    summary["outputs"] = {
+        "classes": "output/other-tenant/x/classes.tif",  # another result's object
+        "preview": "../../models/demo/model.skops",
+        "confidence": RESULTS + "confidence.tif",
+    }
+    aws.put_json(RESULTS + "summary.json", summary)
+    handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    body = aws.messages()[0]["Message"]
+    urls = re.findall(r"https://\S+", body)
+    claims = [
+        verify_token(parse_qs(urlsplit(u).query)["t"][0], [SECRET_KEY.encode()], 0).key
+        for u in urls
+    ]
+    assert claims == [RESULTS + "confidence.tif"]

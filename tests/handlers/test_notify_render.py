@@ -204,7 +204,7 @@ def test_number_formats():
     assert format_share(1.0) == "100.0 %"
     assert format_area(5000.0, "metre^2") == "5,000 m²"
     assert format_area(25_000.0, "metre^2") == "2.50 ha"
-    assert format_area(2.5, "degree^2") == "2.5 degree^2"
+    assert format_area(2500.4, "us survey foot^2") == "2,500 us survey foot²"
     assert format_bytes(512) == "512 bytes"
     assert format_bytes(10 * 1024**3) == "10.0 GiB"
 
