@@ -16,7 +16,7 @@ metrics = Metrics()
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # the response holds a presigned URL
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     try:
