@@ -20,8 +20,8 @@ from urllib.parse import quote
 from botocore.exceptions import ClientError
 
 from rasterdrop_notify.errors import ExpiredToken, InvalidToken
-from rasterdrop_notify.render import ascii_clean
 from rasterdrop_notify.settings import Settings
+from rasterdrop_notify.text import ascii_clean
 from rasterdrop_notify.tokens import verify_token
 
 log = logging.getLogger("rasterdrop.link")

@@ -8,20 +8,26 @@ shortened in the middle with ``...`` (keeping the extension), never cut mid-stat
 
 from __future__ import annotations
 
-import re
 import textwrap
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
-from rasterdrop_notify.outcome import FAILED, REJECTED, SUCCEEDED, TRAIN, Link, Outcome
+from rasterdrop_notify.outcome import REJECTED, SUCCEEDED, TRAIN, Link, Outcome
 from rasterdrop_notify.paths import file_name, tenant_of
+from rasterdrop_notify.text import (
+    ascii_clean,
+    format_area,
+    format_bytes,
+    format_duration,
+    format_share,
+    format_utc,
+    one_line,
+)
 
 SUBJECT_LIMIT = 99
 LABEL_WIDTH = 12
 WRAP = 76
-REASON_LIMIT = 300
 MAX_CLASS_ROWS = 40
 
 #: category → (short label for the subject, what the user can do about it)
@@ -132,22 +138,6 @@ def fit_subject(prefix: str, name: str, suffix: str, limit: int = SUBJECT_LIMIT)
     if len(name) > room:
         name = _shorten_middle(name, max(room, 5))
     return (prefix + name + suffix)[:limit]
-
-
-def ascii_clean(text: str) -> str:
-    """Printable ASCII only: accents folded (é → e), others '?', whitespace runs → one space."""
-    folded = unicodedata.normalize("NFKD", text)
-    out = []
-    for ch in folded:
-        if unicodedata.combining(ch):
-            continue
-        if ch.isspace() or unicodedata.category(ch).startswith("C"):
-            out.append(" ")
-        elif ch.isascii():
-            out.append(ch)
-        else:
-            out.append("?")
-    return re.sub(r" +", " ", "".join(out)).strip()
 
 
 def _shorten_middle(name: str, room: int) -> str:
@@ -319,57 +309,3 @@ def _job_line(o: Outcome) -> str:
 
 def _s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
-
-
-# --- formatting helpers ----------------------------------------------------------------------
-
-
-def one_line(text: str, limit: int = REASON_LIMIT) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
-
-
-def format_share(share: float) -> str:
-    pct = share * 100
-    if 0 < pct < 0.05:
-        return "<0.1 %"
-    return f"{pct:.1f} %"
-
-
-def format_area(area: float | None, unit: str | None) -> str:
-    if area is None:
-        return ""
-    if unit in ("metre^2", "meter^2", "m^2", "m2"):
-        if area >= 1_000_000:
-            return f"{area / 1_000_000:,.2f} km²"
-        if area >= 10_000:
-            return f"{area / 10_000:,.2f} ha"
-        return f"{area:,.0f} m²"
-    return f"{area:,.0f} {(unit or 'units').replace('^2', '²')}"
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def format_bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{n:,} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} bytes"  # pragma: no cover
-
-
-def format_utc(when: datetime) -> str:
-    """Minute precision, rounded down, so the stated time is never later than the real one."""
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-__all__ = ["FAILED", "Message", "fit_subject", "render_message"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rasterdrop_notify.outcome import ClassShare, Link
+from rasterdrop_notify.outcome import ClassShare
 
 log = logging.getLogger("rasterdrop.notify")
 
@@ -139,10 +139,6 @@ def _numeric(group: dict[str, Any]) -> list[tuple[str, float]]:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def links_for(pairs: list[tuple[str, str]], url_for) -> tuple[Link, ...]:
-    return tuple(Link(label=label, url=url_for(key)) for label, key in pairs)
 
 
 def _version(value: Any) -> str | None:

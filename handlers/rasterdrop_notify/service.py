@@ -10,12 +10,12 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from rasterdrop_notify import markers
 from rasterdrop_notify.events import BatchJobDetail, BatchJobStateChangeEvent, S3ObjectCreatedEvent
 from rasterdrop_notify.failures import choose_failure, classify_job
 from rasterdrop_notify.keyring import load_keys
+from rasterdrop_notify.links import link_expiry, link_url
 from rasterdrop_notify.outcome import FAILED, REJECTED, SUCCEEDED, TRAIN, Link, Outcome
 from rasterdrop_notify.paths import (
     marker_key,
@@ -27,7 +27,6 @@ from rasterdrop_notify.render import Message, render_message
 from rasterdrop_notify.reports import (
     class_shares,
     get_json,
-    links_for,
     model_of,
     output_keys,
     same_version,
@@ -237,8 +236,9 @@ def _success(summary, clients, settings, results, now, common, detail) -> Prepar
         return Prepared(outcome)
     keys = load_keys(clients.secrets, settings.link_secret_arn)
     expires = link_expiry(now, settings, summary.get("created_at"))
-    links = links_for(
-        pairs, lambda k: link_url(settings.link_base_url, sign_token(k, expires, keys))
+    links = tuple(
+        Link(label, link_url(settings.link_base_url, sign_token(k, expires, keys)))
+        for label, k in pairs
     )
     return Prepared(outcome, links, datetime.fromtimestamp(expires, UTC))
 
@@ -297,28 +297,6 @@ def _training_outcome(
             **{**common, "attempts": failure.attempts},
         )
     )
-
-
-def link_expiry(now: datetime, settings: Settings, created_at: Any = None) -> int:
-    """Epoch second the links stop working: the TTL, capped by output retention if set.
-
-    Lifecycle expiration removes objects at the first midnight UTC after ``created + N days``,
-    so ``created + N days`` is a safe, honest bound for a link that must still work.
-    """
-    expires = int(now.timestamp()) + settings.link_ttl_seconds
-    if settings.output_retention_days:
-        try:
-            created = datetime.fromisoformat(str(created_at).replace("Z", "+00:00"))
-        except ValueError:
-            created = now
-        if created.tzinfo is None:
-            created = created.replace(tzinfo=UTC)
-        expires = min(expires, int(created.timestamp()) + settings.output_retention_days * 86400)
-    return max(expires, int(now.timestamp()))
-
-
-def link_url(base_url: str, token: str) -> str:
-    return f"{base_url.rstrip('/')}/?t={quote(token, safe='.-_')}"
 
 
 def utcnow() -> datetime:

@@ -6,15 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 from rasterdrop_notify.outcome import ClassShare, Link, Outcome
-from rasterdrop_notify.render import (
-    CATEGORIES,
+from rasterdrop_notify.render import CATEGORIES, fit_subject, render_message
+from rasterdrop_notify.text import (
     ascii_clean,
-    fit_subject,
     format_area,
     format_bytes,
     format_duration,
     format_share,
-    render_message,
 )
 
 B = "rasterdrop-data-123456789012"
