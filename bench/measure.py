@@ -1,14 +1,14 @@
 """Run one command as a child process: wall time from the parent, peak RSS of the child.
 
-Peak RSS comes from ``wait4``'s resource usage of that very child (the kernel's
-``ru_maxrss``, the largest of the child and the descendants it waited for), so
-it is exact per run, unlike ``RUSAGE_CHILDREN``, which only ever grows.
+Peak RSS is the kernel's ``ru_maxrss`` of that very child, collected by
+:mod:`bench.rusage_wrapper` with ``wait4`` (exact per run, unlike
+``RUSAGE_CHILDREN`` of a long-lived parent, which only ever grows; and not
+inflated by this parent's own size, see the wrapper).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+WRAPPER = Path(__file__).with_name("rusage_wrapper.py")
 
 
 class RunFailed(RuntimeError):
@@ -44,19 +46,24 @@ def run_measured(
     cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> Measurement:
     """Run ``cmd`` to completion; raise :class:`RunFailed` with its stderr tail on failure."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    with (
+        tempfile.TemporaryFile("w+") as out,
+        tempfile.TemporaryFile("w+") as err,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        usage = Path(tmp) / "rusage.json"
+        wrapped = [sys.executable, "-I", "-S", str(WRAPPER), str(usage), *cmd]
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
-        _, status, usage = os.wait4(proc.pid, 0)
+        code = subprocess.run(wrapped, stdout=out, stderr=err, env=env, cwd=cwd).returncode
         wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-    if proc.returncode != 0:
+        maxrss_kb = json.loads(usage.read_text())["maxrss_kb"] if usage.is_file() else 0
+    if code != 0:
         tail = "\n".join(stderr.strip().splitlines()[-8:])
-        raise RunFailed(f"{' '.join(cmd)} exited {proc.returncode}:\n{tail}")
-    return Measurement(wall, usage.ru_maxrss / 1024, _last_json_line(stdout))
+        raise RunFailed(f"{' '.join(cmd)} exited {code}:\n{tail}")
+    return Measurement(wall, maxrss_kb / 1024, _last_json_line(stdout))
 
 
 def python_cmd(*args: str) -> list[str]:

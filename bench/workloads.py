@@ -152,7 +152,10 @@ MAIN_WORKLOAD = "scene-40mb"
 
 
 def _run(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+    # one OpenMP thread: gradient boosting's OpenMP barriers crawl on a busy machine,
+    # and the fitted model does not depend on the thread count
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
 
@@ -263,7 +266,8 @@ def model_dir(spec: ModelSpec, work: Path) -> Path:
         manifest = root / "manifest.json"
         manifest.write_text(json.dumps(_manifest(spec, scene), indent=2))
         _run(python_cmd("-m", "batch_image", "train", str(manifest), "--out", str(root)))
-        (version,) = [p for p in (root / f"bench-{spec.kind}").iterdir() if p.is_dir()]
+        found = (root / f"bench-{spec.kind}").glob("*/model.json")
+        (version,) = [p.parent for p in found]
         os.replace(version, tmp)
         shutil.rmtree(root, ignore_errors=True)
     shutil.rmtree(final, ignore_errors=True)

@@ -71,7 +71,7 @@ def test_target_checks_pass_and_fail_on_the_numbers() -> None:
             _entry("scene-40mb", 40, 5.2, 0.9, 10.0, 280.0),
             _entry("scene-40mb-nodata50", 40, 5.2, 0.45, 5.2, 280.0),
             _entry("sweep-10mb", 10, 1.3, 0.9, 2.6, 250.0),
-            _entry("sweep-160mb", 160, 20.8, 0.9, 52.0, 400.0),
+            _entry("sweep-160mb", 160, 20.8, 0.9, 40.0, 400.0),
         ],
     }
     status = {c.name.split(":")[1].strip(): c.status for c in checks(doc)}

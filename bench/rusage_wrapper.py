@@ -1,0 +1,33 @@
+"""Run a command as this small process's child and record the child's own peak RSS.
+
+    python -I -S rusage_wrapper.py OUT.json CMD [ARGS...]
+
+Why a wrapper: Linux keeps a process's peak RSS across ``exec``, so a command
+started straight from a large parent (the harness, or pytest) inherits the
+parent's high-water mark. Forked from this tiny interpreter instead, the
+command's ``ru_maxrss`` is its own (plus this wrapper's few MB at most).
+Standard library only, no site packages (run with ``-I -S``).
+"""
+
+import json
+import os
+import sys
+
+
+def main() -> None:
+    out, cmd = sys.argv[1], sys.argv[2:]
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child execs or dies
+        try:
+            os.execvp(cmd[0], cmd)  # noqa: S606 - the command to measure, no shell
+        finally:
+            os._exit(127)
+    _, status, usage = os.wait4(pid, 0)
+    with open(out, "w") as fh:
+        json.dump({"maxrss_kb": usage.ru_maxrss}, fh)
+    code = os.waitstatus_to_exitcode(status)
+    sys.exit(code if code >= 0 else 128 - code)
+
+
+if __name__ == "__main__":
+    main()
