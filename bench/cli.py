@@ -10,6 +10,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy
+
 from bench.harness import pyspatialml_status, run_plan
 from bench.report import checks, document, machine, markdown, update_readme
 from bench.workloads import DEFAULT_WORK, PLANS, REPO, VARIANTS, prepare
@@ -41,6 +43,12 @@ def run(args: argparse.Namespace) -> int:
         if why:
             skip.add("pyspatialml")
             notes.append(f"pyspatialml: not measured (null): it does not import here: {why}")
+        elif not hasattr(numpy, "find_common_type"):
+            notes.append(
+                "pyspatialml: 0.21 (0.22 pins numpy<2) calls `np.find_common_type`, removed in "
+                f"NumPy 2.0 (here {numpy.__version__}); measured with that one function put "
+                "back (`np.result_type`), see bench/pyspatialml_script.py"
+            )
     _log(f"preparing {len(plan)} workload(s) under {work} ...")
     prepared = []
     for w in plan:
@@ -61,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     doc = document(prepared, results, mach)
     found = checks(doc)
     failures = [
-        f"{name} {variant}: {len(runs.errors)} failed run(s): {runs.errors[0].splitlines()[0]}"
+        f"{name} {variant}: {len(runs.errors)} failed run(s): {runs.errors[0].splitlines()[-1]}"
         for name, by_variant in results.items()
         for variant, runs in by_variant.items()
         if runs.errors

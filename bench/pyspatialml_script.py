@@ -6,6 +6,11 @@ pyspatialml predicts block by block (the file's own blocks), every pixel
 (nodata filled with 0 and masked afterwards), one ``predict`` call per block
 with the estimator's own threads; it writes the class map only (no confidence).
 The model's feature recipe is applied by a thin wrapper estimator.
+
+pyspatialml (0.21, the newest release that installs beside NumPy 2; 0.22 pins
+numpy<2) still calls ``np.find_common_type``, removed in NumPy 2.0: every
+``Raster`` fails with it. :func:`numpy_compat` puts back an equivalent for the
+dtypes involved (``np.result_type``), and the bench notes that it did.
 """
 
 from __future__ import annotations
@@ -32,7 +37,20 @@ class WithFeatures:
         return self.estimator.predict(features)
 
 
+def numpy_compat() -> bool:
+    """Restore ``np.find_common_type`` for pyspatialml; True when it was missing."""
+    if hasattr(np, "find_common_type"):
+        return False
+
+    def find_common_type(array_types: list, scalar_types: list) -> np.dtype:
+        return np.result_type(*array_types, *scalar_types)
+
+    np.find_common_type = find_common_type  # type: ignore[attr-defined]
+    return True
+
+
 def main(input_path: str, model_dir: str, out_dir: str) -> None:
+    numpy_compat()
     from pyspatialml import Raster
 
     estimator, card = load_model(Path(model_dir))
