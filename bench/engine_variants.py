@@ -47,6 +47,7 @@ class Collected:
     model_s: list[float] = field(default_factory=list)
     finalize_s: list[float] = field(default_factory=list)
     startup_s: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)
 
 
 def child(argv: list[str]) -> None:
@@ -99,11 +100,13 @@ def main(argv: list[str]) -> int:
             c = got[v.label]
             c.walls.append(m.wall_s)
             c.rss.append(m.peak_rss_mb)
+            c.cpu_s.append(m.cpu_s)
             c.model_s.append(float(t.get("model", 0.0)))
             c.finalize_s.append(float(t.get("finalize", 0.0)))
             c.startup_s.append(m.wall_s - float(t.get("total", 0.0)))
             print(
-                f"{v.label} rep {rep + 1}: {m.wall_s:.2f} s, peak {m.peak_rss_mb:.0f} MB, "
+                f"{v.label} rep {rep + 1}: {m.wall_s:.2f} s, cpu {m.cpu_s:.1f} s, "
+                f"peak {m.peak_rss_mb:.0f} MB, "
                 f"{t.get('windows')} windows, finalize {t.get('finalize')} s",
                 flush=True,
             )
@@ -117,6 +120,7 @@ def main(argv: list[str]) -> int:
             "model_cpu_s": round(med(c.model_s), 3),
             "finalize_s": round(med(c.finalize_s), 3),
             "startup_s": round(med(c.startup_s), 3),
+            "cpu_s": round(med(c.cpu_s), 2),
             "reps": len(c.walls),
         }
         for label, c in got.items()
@@ -136,15 +140,16 @@ def main(argv: list[str]) -> int:
         f"Engine variants on {workload.name} ({p.megapixels:.1f} Mpx), {args.reps} "
         f"interleaved repetitions, medians, {doc['date']}; fastest first.",
         "",
-        "| variant | wall s | peak MB | model thread-s | finalize s | start-up s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| variant | wall s | CPU s | peak MB | model thread-s | finalize s | start-up s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         *(
-            f"| {r['variant']} | {r['wall_s']:.2f} | {r['peak_rss_mb']:.0f} | "
+            f"| {r['variant']} | {r['wall_s']:.2f} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:.0f} | "
             f"{r['model_cpu_s']:.1f} | {r['finalize_s']:.2f} | {r['startup_s']:.2f} |"
             for r in rows
         ),
         "",
         "model thread-s: seconds spent in model calls summed over the predicting threads; "
+        "CPU s: user + system seconds of the process (less sensitive to other load than wall); "
         "start-up: process wall minus the engine's own total (imports, model load, exit).",
     ]
     (results / "variants.md").write_text("\n".join(lines) + "\n")

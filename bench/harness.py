@@ -30,6 +30,7 @@ class Runs:
 
     walls: list[float] = field(default_factory=list)
     rss: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def add(self, m: Measurement, reported_wall: bool) -> None:
@@ -40,6 +41,7 @@ class Runs:
             wall = float(m.report["wall_s"])
         self.walls.append(wall)
         self.rss.append(m.peak_rss_mb)
+        self.cpu.append(round(m.cpu_s, 2))
 
 
 def clean_env() -> dict[str, str]:
@@ -132,7 +134,7 @@ def run_plan(
             runs.add(m, variant in REPORTED_WALL)
             log(
                 f"[{n}/{len(order)}] {p.workload.name} {variant} rep {rep + 1}: "
-                f"{runs.walls[-1]:.2f} s, peak {m.peak_rss_mb:.0f} MB"
+                f"{runs.walls[-1]:.2f} s, peak {m.peak_rss_mb:.0f} MB, cpu {m.cpu_s:.1f} s"
             )
         except RunFailed as exc:
             runs.errors.append(str(exc))

@@ -28,6 +28,7 @@ class RunFailed(RuntimeError):
 class Measurement:
     wall_s: float
     peak_rss_mb: float
+    cpu_s: float  # user + system CPU seconds of the command, all its threads
     report: dict[str, Any] | None  # the last JSON line the command printed, if any
 
 
@@ -59,11 +60,13 @@ def run_measured(
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-        maxrss_kb = json.loads(usage.read_text())["maxrss_kb"] if usage.is_file() else 0
+        got = json.loads(usage.read_text()) if usage.is_file() else {}
     if code != 0:
         tail = "\n".join(stderr.strip().splitlines()[-8:])
         raise RunFailed(f"{' '.join(cmd)} exited {code}:\n{tail}")
-    return Measurement(wall, maxrss_kb / 1024, _last_json_line(stdout))
+    return Measurement(
+        wall, got.get("maxrss_kb", 0) / 1024, got.get("cpu_s", 0.0), _last_json_line(stdout)
+    )
 
 
 def python_cmd(*args: str) -> list[str]:

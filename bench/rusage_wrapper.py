@@ -24,7 +24,7 @@ def main() -> None:
             os._exit(127)
     _, status, usage = os.wait4(pid, 0)
     with open(out, "w") as fh:
-        json.dump({"maxrss_kb": usage.ru_maxrss}, fh)
+        json.dump({"maxrss_kb": usage.ru_maxrss, "cpu_s": usage.ru_utime + usage.ru_stime}, fh)
     code = os.waitstatus_to_exitcode(status)
     sys.exit(code if code >= 0 else 128 - code)
 
