@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 import time
 from dataclasses import replace
@@ -75,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
         if runs.errors
     ]
     notes += failures
-    table = markdown(doc, prepared, notes, found, args.plan)
+    how = f"--plan {args.plan}" + (f" --reps {args.reps}" if args.reps else "")
+    how += f" --only {' '.join(args.only)}" if args.only else ""
+    how += f" --skip {' '.join(sorted(args.skip))}" if args.skip else ""
+    table = markdown(doc, prepared, notes, found, how)
     results_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%MZ", time.gmtime())
     payload = json.dumps(doc, indent=2) + "\n"
@@ -101,7 +105,12 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _stop(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through run_measured, which stops the child
+
+
 def main(argv: list[str] | None = None) -> None:
+    signal.signal(signal.SIGTERM, _stop)
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     parser.set_defaults(command="run")

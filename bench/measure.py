@@ -55,7 +55,16 @@ def run_measured(
         usage = Path(tmp) / "rusage.json"
         wrapped = [sys.executable, "-I", "-S", str(WRAPPER), str(usage), *cmd]
         start = time.perf_counter()
-        code = subprocess.run(wrapped, stdout=out, stderr=err, env=env, cwd=cwd).returncode
+        proc = subprocess.Popen(wrapped, stdout=out, stderr=err, env=env, cwd=cwd)
+        try:
+            code = proc.wait()
+        except BaseException:  # stopped: let the wrapper stop its command, then go
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
         wall = time.perf_counter() - start
         out.seek(0)
         err.seek(0)

@@ -174,11 +174,11 @@ def markdown(
     prepared: list[Prepared],
     notes: list[str],
     found: list[Check],
-    plan: str,
+    how: str,
 ) -> str:
     reps = {p.workload.name: p.workload.reps for p in prepared}
     lines = [
-        f"Measured {doc['date']} on {doc['machine']} (`python -m bench --plan {plan}`).",
+        f"Measured {doc['date']} on {doc['machine']} (`python -m bench {how}`).",
         "",
         "| workload | model | file MB | Mpx | valid | reps "
         "| rasterdrop s | MB | plain script s | MB | pyspatialml s | MB "

@@ -114,5 +114,5 @@ def test_tiny_end_to_end_run_writes_the_results_shape(tmp_path: Path) -> None:
     assert set(entry["io_floor"]) == {"wall_s"}
     found = checks(doc)
     assert [c.status for c in found[:3]] != ["SKIP"] * 3
-    table = markdown(doc, [p], [], found, "smoke")
+    table = markdown(doc, [p], [], found, "--plan smoke")
     assert "| scene-40mb | rf100 |" in table
