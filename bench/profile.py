@@ -125,8 +125,9 @@ def pyspy(cmd: list[str], env: dict[str, str], out: Path, rate: int) -> dict[str
     per_thread: dict[str, Counter] = defaultdict(Counter)
     for prof in doc["profiles"]:
         thread = prof["name"]
+        scale = 1.0 if prof.get("unit") == "seconds" else 1.0 / rate  # weights → seconds
         for stack, weight in zip(prof["samples"], prof["weights"], strict=True):
-            per_thread[thread][categorise([frames[i] for i in stack])] += weight
+            per_thread[thread][categorise([frames[i] for i in stack])] += weight * scale
     return per_thread
 
 
@@ -194,13 +195,13 @@ def main(argv: list[str]) -> int:
             totals.update(counts)
             lines.append(
                 f"| {thread} | "
-                + " | ".join(f"{counts[c] / args.rate:.2f}" for c in labels)
-                + f" | {sum(counts.values()) / args.rate:.2f} |"
+                + " | ".join(f"{counts[c]:.2f}" for c in labels)
+                + f" | {sum(counts.values()):.2f} |"
             )
         lines.append(
             "| **all** | "
-            + " | ".join(f"{totals[c] / args.rate:.2f}" for c in labels)
-            + f" | {sum(totals.values()) / args.rate:.2f} |"
+            + " | ".join(f"{totals[c]:.2f}" for c in labels)
+            + f" | {sum(totals.values()):.2f} |"
         )
         lines += ["", f"Flame graph: `{speedscope.name}` (open at speedscope.app)."]
     shutil.rmtree(out, ignore_errors=True)
