@@ -54,6 +54,13 @@ def _fail(exc: RasterdropError) -> None:
     type=click.IntRange(1),
     help="Quick form: spatial CV block size in pixels.",
 )
+@click.option(
+    "--folds",
+    default=5,
+    show_default=True,
+    type=click.IntRange(2, 20),
+    help="Quick form: cross-validation folds (each scheme).",
+)
 def train(
     manifest: Path | None,
     out: Path | None,
@@ -65,6 +72,7 @@ def train(
     seed: int,
     max_per_class: int,
     cv_block: int,
+    folds: int,
 ) -> None:
     """Train a pixel classifier; report blocked and random CV metrics.
 
@@ -111,6 +119,7 @@ def train(
                 seed=seed,
                 max_samples_per_class=max_per_class,
                 cv_block_size=cv_block,
+                cv_folds=folds,
             )
             result = train_model(spec, local_fetcher(Path.cwd()), DirectoryStore(out), log=log)
     except RasterdropError as exc:

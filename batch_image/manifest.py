@@ -304,6 +304,7 @@ def quick_manifest(
     seed: int = 0,
     max_samples_per_class: int = 5000,
     cv_block_size: int = 64,
+    cv_folds: int = 5,
 ) -> Manifest:
     """The one-sample manifest behind ``train --image --labels --out``.
 
@@ -318,5 +319,6 @@ def quick_manifest(
         max_samples_per_class=max_samples_per_class,
         seed=seed,
         cv_block_size=cv_block_size,
+        cv_folds=cv_folds,
         classes_from_labels=True,
     )
