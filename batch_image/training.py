@@ -225,9 +225,8 @@ def _check_counts(sample: PixelSample, classes: tuple[ModelClass, ...], minimum:
             "no labelled valid pixels in any sample: labels fall only on nodata or are empty",
             code="no_training_pixels",
         )
-    few = [
-        (c, sample.sampled.get(c.id, 0)) for c in classes if sample.sampled.get(c.id, 0) < minimum
-    ]
+    # Labelled valid pixels found (before the per-class cap) are what the user drew.
+    few = [(c, sample.found.get(c.id, 0)) for c in classes if sample.found.get(c.id, 0) < minimum]
     if few:
         text = ", ".join(f"{c.name!r} (id {c.id}) has {n}" for c, n in few)
         raise InvalidInputError(
