@@ -364,7 +364,10 @@ def train_model(
                 "sampled": {str(k): v for k, v in sample.sampled.items()},
             },
             "evaluation": evaluation,
-            "timings_s": {k: round(v, 3) for k, v in timings.items()},
+            "timings_s": {
+                **{k: round(v, 3) for k, v in timings.items()},
+                "total": round(time.perf_counter() - t0, 3),
+            },
         }
         staged = store.staging_dir()
         from batch_image.report import write_report
