@@ -18,6 +18,26 @@ import click
 from batch_image.errors import RasterdropError
 
 
+def _workers() -> int | None:
+    """``RASTERDROP_WORKERS`` (cores to use), None for all."""
+    import os
+
+    raw = os.environ.get("RASTERDROP_WORKERS", "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        from batch_image.errors import ModelError
+
+        raise ModelError(
+            f"RASTERDROP_WORKERS must be a positive integer, got {raw!r}", code="bad_setting"
+        )
+    return value
+
+
 def _fail(exc: RasterdropError) -> None:
     click.echo(f"error: {exc.message}", err=True)
     sys.exit(exc.exit_code)
@@ -92,6 +112,7 @@ def train(
         click.echo(msg, err=True)
 
     try:
+        workers = _workers()
         if manifest is not None:
             if image or labels:
                 raise click.UsageError("give a MANIFEST or --image/--labels, not both")
@@ -106,7 +127,12 @@ def train(
             spec = parse_manifest_text(text, source=manifest.name)
             store = VersionedStore(out or Path("models"))
             result = train_model(
-                spec, local_fetcher(manifest.resolve().parent), store, promote=promote, log=log
+                spec,
+                local_fetcher(manifest.resolve().parent),
+                store,
+                promote=promote,
+                log=log,
+                workers=workers,
             )
         else:
             if not (image and labels and out):
@@ -121,7 +147,9 @@ def train(
                 cv_block_size=cv_block,
                 cv_folds=folds,
             )
-            result = train_model(spec, local_fetcher(Path.cwd()), DirectoryStore(out), log=log)
+            result = train_model(
+                spec, local_fetcher(Path.cwd()), DirectoryStore(out), log=log, workers=workers
+            )
     except RasterdropError as exc:
         _fail(exc)
         return

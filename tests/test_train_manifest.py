@@ -455,3 +455,28 @@ def test_sampling_reads_across_many_windows(tmp_path):
     assert np.array_equal(np.unique(result.cols // 1024), labelled_windows)
     assert np.array_equal(result.pixels, scene[:, result.rows, result.cols].T.astype(np.float32))
     assert np.array_equal(result.labels, labels[result.rows, result.cols])
+
+
+@pytest.mark.parametrize(
+    ("kind", "cls"),
+    [
+        ("extra_trees", "ExtraTreesClassifier"),
+        ("hist_gradient_boosting", "HistGradientBoostingClassifier"),
+    ],
+)
+def test_other_estimators_train_and_load_through_the_trusted_check(scene, tmp_path, kind, cls):
+    params = {"n_estimators": 10} if kind == "extra_trees" else {"max_iter": 20}
+    m = manifest_from_dict(_manifest(estimator={"type": kind, "params": params}))
+    result = train_model(m, local_fetcher(scene), VersionedStore(tmp_path), workers=1)
+    estimator, card = load_model(tmp_path / "landcover" / result.version)
+    assert type(estimator).__name__ == cls
+    assert card.extra["estimator"] == {
+        "type": kind,
+        "class": cls,
+        "params": {
+            **params,
+            "random_state": 0,
+            **({"n_jobs": 1} if kind == "extra_trees" else {}),
+        },
+    }
+    assert [int(c) for c in estimator.classes_] == [1, 2, 3, 4, 5, 6]
