@@ -480,3 +480,16 @@ def test_other_estimators_train_and_load_through_the_trusted_check(scene, tmp_pa
         },
     }
     assert [int(c) for c in estimator.classes_] == [1, 2, 3, 4, 5, 6]
+
+
+def test_readme_manifest_example_parses():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("**Manifest**", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    m = parse_manifest_text(example, source="README")
+    assert m.name == "landcover" and len(m.classes) == 3 and len(m.samples) == 2
+    assert m.samples[1].vector == "scenes/b_fields.geojson"
+    assert m.derived[0].name == "ndvi" and m.cv_block_size == 64
+    assert m.estimator.params == {"n_estimators": 200, "min_samples_leaf": 2}
