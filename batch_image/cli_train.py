@@ -137,6 +137,10 @@ def train(
         else:
             if not (image and labels and out):
                 raise click.UsageError("give a MANIFEST, or --image, --labels and --out")
+            if promote:
+                raise click.UsageError(
+                    "--promote applies to a manifest's versioned models, not to --image/--out"
+                )
             spec = quick_manifest(
                 str(image.resolve()),
                 str(labels.resolve()),

@@ -493,3 +493,15 @@ def test_readme_manifest_example_parses():
     assert m.samples[1].vector == "scenes/b_fields.geojson"
     assert m.derived[0].name == "ndvi" and m.cv_block_size == 64
     assert m.estimator.params == {"n_estimators": 200, "min_samples_leaf": 2}
+
+
+def test_usage_errors_exit_2(scene, tmp_path):
+    no_out = _run(["--image", scene / "scene.tif", "--labels", scene / "labels.tif"])
+    assert no_out.exit_code == 2 and "--out" in no_out.output
+    both = _run([scene / "m1.yaml", "--image", scene / "scene.tif"])
+    assert both.exit_code == 2 and "not both" in both.output
+    quick = ["--image", scene / "scene.tif", "--labels", scene / "labels.tif"]
+    promote = _run([*quick, "--out", tmp_path, "--promote"])
+    assert promote.exit_code == 2 and "--promote applies to a manifest" in promote.output
+    missing = _run([tmp_path / "nope.yaml", "--out", tmp_path])
+    _refusal(missing, "cannot be read")
