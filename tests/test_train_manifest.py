@@ -505,3 +505,19 @@ def test_usage_errors_exit_2(scene, tmp_path):
     assert promote.exit_code == 2 and "--promote applies to a manifest" in promote.output
     missing = _run([tmp_path / "nope.yaml", "--out", tmp_path])
     _refusal(missing, "cannot be read")
+
+
+def test_refuses_labels_only_on_nodata(scene, tmp_path):
+    data = read(scene / "scene.tif")
+    labels = np.where((data == 0).all(axis=0), 2, 0).astype(np.uint8)
+    assert labels.any()
+    write_like(scene / "labels.tif", tmp_path / "on_nodata.tif", labels)
+    result = _run(
+        [
+            "--image", scene / "scene.tif",
+            "--labels", tmp_path / "on_nodata.tif",
+            "--out", tmp_path / "m",
+        ]
+    )  # fmt: skip
+    _refusal(result, "no labelled valid pixels")
+    assert not (tmp_path / "m").exists()
