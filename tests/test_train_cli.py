@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("batch_image.cli_predict", reason="the CLI group also registers predict")
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
