@@ -107,9 +107,10 @@ def run(
     }
     path = check_key(req.key, settings.input_prefix)  # no safe place for error.json otherwise
     state.out_prefix = output_prefix_for(path, settings.output_prefix)
-    settings.scratch.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="rasterdrop-", dir=settings.scratch))
+    scratch: Path | None = None
     try:
+        settings.scratch.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix="rasterdrop-", dir=settings.scratch))
         return _run(state, scratch, workers)
     except LeaseLost:
         log.warning("lease lost: another job took over this run; stopping without results")
@@ -119,14 +120,13 @@ def run(
         raise
     except Exception as exc:
         log.exception("internal error")
-        err = InternalError(
-            f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}",
-            code="unexpected",
-        )
+        first_line = str(exc).splitlines()[0][:300] if str(exc) else ""
+        err = InternalError(f"{type(exc).__name__}: {first_line}", code="unexpected")
         _record_failure(state, err)
         raise err from exc
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _record_failure(state: _Run, exc: RasterdropError) -> None:
