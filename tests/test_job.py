@@ -471,7 +471,9 @@ def test_bad_key_exits_2_and_touches_nothing(world: World) -> None:
 
 
 @pytest.mark.slow
-def test_corrupt_file_exits_2_with_error_json_and_input_intact(world: World, tmp_path: Path) -> None:
+def test_corrupt_file_exits_2_with_error_json_and_input_intact(
+    world: World, tmp_path: Path
+) -> None:
     bad = tmp_path / "corrupt.tif"
     bad.write_bytes(b"II*\x00" + b"\x08\x00\x00\x00" + os.urandom(5000))
     key = "input/corrupt.tif"
@@ -505,9 +507,7 @@ def test_truncated_file_is_caught_after_download(world: World, tmp_path: Path) -
 def test_missing_model_exits_3(world: World) -> None:
     key = "input/nomodel.tif"
     put = world.put(key, world.assets.scene)
-    proc = world.run(
-        world.args(key, put), RASTERDROP_MODEL_URI=f"s3://{world.bucket}/models/nope/"
-    )
+    proc = world.run(world.args(key, put), RASTERDROP_MODEL_URI=f"s3://{world.bucket}/models/nope/")
     assert proc.returncode == 3, proc.stderr
     err = world.json("output/nomodel/error.json")
     assert (err["category"], err["code"]) == ("model_error", "model_missing")
