@@ -65,18 +65,24 @@ def check_remote_raster(
             rasterio.open(path, opener=opener) as src,
         ):
             info = check_dataset(src, size=size, max_pixels=max_pixels, name=name, tile_index=False)
-    except InvalidInputError:
-        raise
-    except (RasterioError, OSError) as exc:
-        if isinstance(source.error, s3io.ReadLimitExceeded):
-            raise InvalidInputError(
-                f"{name}: its header is spread over more than {max_bytes:,} bytes",
-                code="header_too_large",
-            ) from exc
-        if source.error is not None:  # S3 failed under GDAL: not the file's fault, retry
-            raise source.error from exc
+    except (RasterioError, OSError, InvalidInputError) as exc:
+        _raise_read_error(source, name, max_bytes)
+        if isinstance(exc, InvalidInputError):
+            raise
         raise InvalidInputError(
             f"{name} is not a readable GeoTIFF: {str(exc).splitlines()[0][:200]}",
             code="unreadable",
         ) from exc
+    _raise_read_error(source, name, max_bytes)  # GDAL may shrug off a short read
     return info, source
+
+
+def _raise_read_error(source: s3io.RangeSource, name: str, max_bytes: int) -> None:
+    """A failed ranged read decides the outcome, whatever GDAL made of the short read."""
+    if isinstance(source.error, s3io.ReadLimitExceeded):
+        raise InvalidInputError(
+            f"{name}: its header is spread over more than {max_bytes:,} bytes",
+            code="header_too_large",
+        ) from source.error
+    if source.error is not None:  # S3 failed under GDAL: not the file's fault, retry
+        raise source.error

@@ -342,6 +342,14 @@ def _download_input(state: _Run, scratch: Path, workers: int | None, pixels: int
     got = dest.stat().st_size
     if got != size:
         raise InternalError(f"downloaded {got} bytes, expected {size}", code="short_download")
+    if not state.meta.get("version_id"):
+        # unversioned: the download is pinned to the ETag s3transfer saw, ours must match it
+        now = s3io.head(state.s3, state.req.bucket, state.req.key)
+        if now is None or s3io.etag_of(now) != state.meta["etag"]:
+            raise InternalError(
+                f"{state.req.key} was replaced while it was being read; retrying",
+                code="input_changed",
+            )
     log.info("downloaded %d bytes in %.1fs", size, time.perf_counter() - t)
     return dest
 

@@ -291,7 +291,12 @@ class RangeReader(io.RawIOBase):
         done = 0
         while done < want:
             index, offset = divmod(self.pos, self.source.block)
-            data = self.source.get(index)[offset:]
+            try:
+                data = self.source.get(index)[offset:]
+            except Exception:
+                # an exception must not cross GDAL's C callback: a short read makes GDAL
+                # fail cleanly, and the caller finds the cause in ``source.error``
+                break
             n = min(len(data), want - done)
             if n <= 0:
                 break
