@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,13 +172,22 @@ def predict_to_dir(
             crs = src.crs
             transform = src.transform
         t_predicted = time.perf_counter()
-        to_cog(
-            scratch / CLASSES_TIF,
-            out_dir / CLASSES_TIF,
-            resampling="mode",
-            colormap_=colormap(card),
-        )
-        to_cog(scratch / CONFIDENCE_TIF, out_dir / CONFIDENCE_TIF, resampling="average")
+        # the two COG conversions are independent and spend their time in GDAL
+        with ThreadPoolExecutor(2, thread_name_prefix="cog") as pool:
+            jobs = [
+                pool.submit(
+                    to_cog,
+                    scratch / CLASSES_TIF,
+                    out_dir / CLASSES_TIF,
+                    resampling="mode",
+                    colormap_=colormap(card),
+                ),
+                pool.submit(
+                    to_cog, scratch / CONFIDENCE_TIF, out_dir / CONFIDENCE_TIF, resampling="average"
+                ),
+            ]
+            for job in jobs:
+                job.result()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     (out_dir / CLASSES_QML).write_text(qgis_style(card))
