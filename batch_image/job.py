@@ -8,23 +8,29 @@ The order of work makes a bad input cheap and a retry safe:
 2. done already? ``summary.json`` names this run (input version + model
    version) → exit 0 without writing anything;
 3. the lease ``partial/<run-id>/lease.json`` (see :mod:`batch_image.lease`):
-   a job that does not get it exits 0 ("busy": the holder, retried by Batch
-   if it dies, finishes the run); after getting it, "done already?" is asked again;
+   a job that does not get it waits, polling, until the holder's ``summary.json``
+   appears (then it exits 0 as a duplicate, having written nothing) or the lease
+   expires (then it takes over and resumes from the holder's checkpoints). So a
+   job exits 0 only once the result exists: the notification of either job finds
+   it. After getting the lease, "done already?" is asked again;
 4. model, scratch-space check, parallel download, prediction with every finished
    chunk checkpointed under ``partial/<run-id>/chunks/`` and earlier attempts'
    chunks restored instead of recomputed;
 5. publish: the old done-marker is removed first, then the result files, then
    ``summary.json`` last; then the partials and the lease are deleted.
 
-Outcomes and exit codes (DESIGN.md): ``succeeded``, ``duplicate``, ``busy``,
-``superseded`` (a newer version of the key exists: its own event handles it)
-and ``lease_lost`` exit 0. Invalid input exits 2 and model/configuration errors
-exit 3, both with ``error.json``. Internal errors exit 1 (Batch retries); they
-write ``error.json`` only on the last attempt (``AWS_BATCH_JOB_ATTEMPT`` ≥
-``RASTERDROP_MAX_ATTEMPTS``, or when either is unknown), so a retry that then
-succeeds leaves no stale failure behind and a job that finally fails always
-leaves one. A key that fails the key checks gets no ``error.json``: there is no
-safe output location for it. The input object is only ever read.
+Outcomes and exit codes (DESIGN.md): ``succeeded``, ``duplicate`` and
+``superseded`` (a versioned input whose version is no longer the key's latest:
+the newer version's own event handles the path; nothing is written) exit 0. A
+job whose lease was taken over mid-run (it stalled past the lease's validity)
+stops writing and goes back to waiting as above. Invalid input exits 2 and
+model/configuration errors exit 3, both with ``error.json``. Internal errors
+exit 1 (Batch retries); they write ``error.json`` only on the last attempt
+(``AWS_BATCH_JOB_ATTEMPT`` ≥ ``RASTERDROP_MAX_ATTEMPTS``, or when either is
+unknown), so a retry that then succeeds leaves no stale failure behind and a
+job that finally fails always leaves one. A key that fails the key checks gets
+no ``error.json``: there is no safe output location for it. The input object
+is only ever read.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ log = logging.getLogger(__name__)
 
 RESULT_FILES = (CLASSES_TIF, CONFIDENCE_TIF, PREVIEW_PNG, CLASSES_QML)
 SCRATCH_MARGIN = 256 * 1024**2
+MAX_TAKEOVERS = 3
 
 
 @dataclass
@@ -111,10 +118,12 @@ def run(
     try:
         settings.scratch.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix="rasterdrop-", dir=settings.scratch))
-        return _run(state, scratch, workers)
-    except LeaseLost:
-        log.warning("lease lost: another job took over this run; stopping without results")
-        return Outcome("lease_lost", 0, "another job took over", state.out_prefix)
+        for _ in range(MAX_TAKEOVERS):
+            try:
+                return _run(state, scratch, workers)
+            except LeaseLost:
+                log.warning("lease lost: another job took over this run; waiting for it")
+        raise InternalError("the run's lease kept changing hands", code="lease_contention")
     except RasterdropError as exc:
         _record_failure(state, exc)
         raise
@@ -228,14 +237,8 @@ def _run(state: _Run, scratch: Path, workers: int | None) -> Outcome:
         job_id=settings.job_id,
         attempt=settings.attempt,
     )
-    if not lease.acquire():
-        return Outcome(
-            "busy",
-            0,
-            "another job is computing this run",
-            state.out_prefix,
-            details={"holder": lease.took_over},
-        )
+    if not _await_lease(state, lease):
+        return Outcome("duplicate", 0, "done by another job", state.out_prefix)
     try:
         if _done(state):
             s3io.delete_prefix(s3, req.bucket, partial, keep=(lease.key,))
@@ -287,6 +290,31 @@ def _run(state: _Run, scratch: Path, workers: int | None) -> Outcome:
         return Outcome("succeeded", 0, "done", state.out_prefix, summary)
     finally:
         lease.stop()
+
+
+def _await_lease(state: _Run, lease: Lease) -> bool:
+    """Get the lease (True), or wait until the holder's result exists (False).
+
+    Polls every tenth of the lease's lifetime (1–30 s); the holder either finishes
+    (its ``summary.json`` appears) or stops renewing (the lease expires and
+    :meth:`Lease.acquire` takes it over).
+    """
+    poll = min(30.0, max(1.0, state.settings.lease_seconds / 10))
+    waited = False
+    while not lease.acquire():
+        if _done(state):
+            return False
+        if not waited:
+            holder = lease.took_over or {}
+            log.info(
+                "waiting: job %s (attempt %s) is computing this run",
+                holder.get("job_id"),
+                holder.get("attempt"),
+                extra=log_fields(holder=holder),
+            )
+            waited = True
+        time.sleep(poll)
+    return True
 
 
 def _check_header(state: _Run, card: ModelCard) -> int:

@@ -303,7 +303,7 @@ def test_two_jobs_at_once_compute_once(world: World) -> None:
     procs = [
         subprocess.Popen(
             world.cmd(world.args(key, put)),
-            env=world.env(AWS_BATCH_JOB_ID=f"job-{i}", **CHUNKY),
+            env=world.env(AWS_BATCH_JOB_ID=f"job-{i}", RASTERDROP_LEASE_SECONDS="10", **CHUNKY),
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -312,11 +312,11 @@ def test_two_jobs_at_once_compute_once(world: World) -> None:
         for i in range(2)
     ]
     results = [(p.wait(timeout=180), p.stdout.read(), p.stderr.read()) for p in procs]
-    # Both exit 0: one computed, the other found the run leased ("busy") or done
+    # Both exit 0: one computed; the other found the run done, or waited on its lease
+    # until the result existed (so both jobs' notifications find summary.json)
     assert [rc for rc, _, _ in results] == [0, 0], results
     statuses = sorted(out.split(":")[0] for _, out, _ in results)
-    assert statuses.count("succeeded") == 1, results
-    assert statuses[0] in ("busy", "duplicate"), results
+    assert statuses == ["duplicate", "succeeded"], results
     # and there is one set of outputs: every output object was written once
     for name in OUTPUTS:
         assert world.versions(f"output/twice/{name}") == 1
@@ -330,30 +330,63 @@ def _summary_run_id(w: World, key: str, put: dict[str, Any]) -> str:
     return run_id(w.bucket, key, put["VersionId"], MODEL, "20261126T000000Z")
 
 
+def _wait_for_line(path: Path, text: str, proc: subprocess.Popen[Any]) -> None:
+    deadline = time.monotonic() + 120
+    while text not in path.read_text() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert text in path.read_text(), path.read_text()
+
+
 @pytest.mark.slow
-def test_live_lease_of_another_job_means_busy_and_no_outputs(world: World) -> None:
+def test_job_waits_for_a_live_lease_holder_and_writes_nothing(world: World) -> None:
     key = "input/leased.tif"
     put = world.put(key, world.assets.scene)
-    lease_key = f"partial/{_summary_run_id(world, key, put)}/lease.json"
+    rid = _summary_run_id(world, key, put)
+    lease_key = f"partial/{rid}/lease.json"
     body = {"owner": "x", "job_id": "other-job", "attempt": 1, "ttl_s": 3600}
     world.s3.put_object(Bucket=world.bucket, Key=lease_key, Body=json.dumps(body).encode())
-    proc = world.run(world.args(key, put), AWS_BATCH_JOB_ID="this-job")
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("busy:")
-    assert world.objects("output/") == {}
-    assert world.json(lease_key)["job_id"] == "other-job"  # untouched
+    log = world.tmp / "leased.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            world.cmd(world.args(key, put)),
+            env=world.env(AWS_BATCH_JOB_ID="this-job", RASTERDROP_LEASE_SECONDS="10"),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+        # When the job finds the run leased by a live job, it waits
+        _wait_for_line(log, "waiting: job other-job", proc)
+        assert proc.poll() is None
+        assert world.json(lease_key)["job_id"] == "other-job"  # untouched
+        # and when the holder finishes (summary last, then its lease goes)
+        done = {"status": "succeeded", "run_id": rid}
+        world.s3.put_object(
+            Bucket=world.bucket, Key="output/leased/summary.json", Body=json.dumps(done).encode()
+        )
+        world.s3.delete_object(Bucket=world.bucket, Key=lease_key)
+        before = world.objects("output/")
+        rc = proc.wait(timeout=120)
+    # Then it exits 0 as a duplicate without writing anything
+    assert rc == 0, log.read_text()
+    assert proc.stdout is not None and proc.stdout.read().startswith("duplicate:")
+    assert world.objects("output/") == before
+    assert list(before) == ["output/leased/summary.json"]
 
 
 @pytest.mark.slow
-def test_expired_lease_of_a_dead_job_is_taken_over(world: World) -> None:
+def test_lease_of_a_dead_job_is_taken_over_after_it_expires(world: World) -> None:
     key = "input/stale.tif"
     put = world.put(key, world.assets.scene)
     lease_key = f"partial/{_summary_run_id(world, key, put)}/lease.json"
-    body = {"owner": "x", "job_id": "dead-job", "attempt": 1, "ttl_s": 0}
+    body = {"owner": "x", "job_id": "dead-job", "attempt": 1, "ttl_s": 3}
     world.s3.put_object(Bucket=world.bucket, Key=lease_key, Body=json.dumps(body).encode())
-    time.sleep(1.1)  # S3 clocks have one-second resolution
-    proc = world.run(world.args(key, put), AWS_BATCH_JOB_ID="successor")
+    proc = world.run(
+        world.args(key, put), AWS_BATCH_JOB_ID="successor", RASTERDROP_LEASE_SECONDS="10"
+    )
     assert proc.returncode == 0, proc.stderr
+    assert "waiting: job dead-job" in proc.stderr  # not before it expired
+    assert "took over the lease of an expired job dead-job" in proc.stderr
     assert proc.stdout.startswith("succeeded:")
     np.testing.assert_array_equal(world.classes("output/stale/classes.tif"), world.assets.ref_small)
     assert world.objects("partial/") == {}
