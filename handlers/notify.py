@@ -4,6 +4,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from rasterdrop_notify import runtime
 from rasterdrop_notify.events import BatchJobStateChangeEvent
 from rasterdrop_notify.service import notify_job, utcnow

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from notify_support import BUCKET, SECRET_KEY, error_doc, load_event, summary_doc
+
 from rasterdrop_notify.tokens import verify_token
 
 KEY = "input/acme/field-7.tif"
@@ -354,6 +355,7 @@ def test_jobs_for_another_bucket_are_ignored(aws, handlers, context):
 
 def test_report_read_denied_is_treated_as_missing():
     from botocore.exceptions import ClientError
+
     from rasterdrop_notify.reports import get_json
 
     class DeniedS3:

@@ -7,6 +7,7 @@ import time
 import pytest
 import requests
 from notify_support import BUCKET, SECRET_KEY, load_event
+
 from rasterdrop_notify.tokens import sign_token
 
 KEY = "output/acme/field-7/classes.tif"

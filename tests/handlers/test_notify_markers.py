@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.exceptions import ClientError
 from notify_support import BUCKET
+
 from rasterdrop_notify import markers
 from rasterdrop_notify.errors import NotificationInProgress
 from rasterdrop_notify.outcome import REJECTED, Outcome

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from notify_support import load_event
+
 from rasterdrop_notify.errors import ConfigurationError
 from rasterdrop_notify.events import BatchJobStateChangeEvent, S3ObjectCreatedEvent
 from rasterdrop_notify.failures import JobFailure, choose_failure, classify_job

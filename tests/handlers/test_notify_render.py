@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from rasterdrop_notify.outcome import ClassShare, Link, Outcome
 from rasterdrop_notify.render import CATEGORIES, fit_subject, render_message
 from rasterdrop_notify.text import (

@@ -6,6 +6,7 @@ import base64
 import json
 
 import pytest
+
 from rasterdrop_notify.errors import ConfigurationError, ExpiredToken, InvalidToken
 from rasterdrop_notify.keyring import load_keys, parse_secret
 from rasterdrop_notify.tokens import sign_token, verify_token
