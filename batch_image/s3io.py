@@ -181,6 +181,22 @@ def get_json(
         raise InternalError(f"s3://{bucket}/{key} is not valid JSON", code="bad_json") from exc
 
 
+def get_bytes(
+    s3: Any, bucket: str, key: str, *, version_id: str | None = None, max_bytes: int = 16 * MB
+) -> bytes | None:
+    """A whole (small) object, e.g. a manifest; ``None`` when absent; refuses big ones."""
+    try:
+        resp = s3.get_object(Bucket=bucket, Key=key, **_version_args(version_id))
+    except _client_error() as exc:
+        if is_not_found(exc) or error_code(exc) in ("400", "InvalidArgument"):
+            return None
+        raise
+    if int(resp.get("ContentLength") or 0) > max_bytes:
+        resp["Body"].close()
+        raise ValueError(f"s3://{bucket}/{key} is larger than {max_bytes} bytes")
+    return resp["Body"].read()
+
+
 def read_range(
     s3: Any,
     bucket: str,
@@ -538,10 +554,13 @@ def publish_model_dir(
     return doc
 
 
-def run_id_for(version_id: str | None, etag: str | None) -> str:
-    """The run id of a manifest: its version id, or ``etag-<ETag>`` in unversioned buckets."""
-    if version_id and version_id.lower() not in ("null", "none"):
+def run_id_for(version_id: str | None) -> str:
+    """The run id of a manifest: its version id, or ``"null"`` in unversioned buckets
+    (docs/contracts.md: such runs share ``runs/null/``)."""
+    if (
+        version_id
+        and version_id.strip().lower() not in ("null", "none", "")
+        and not (version_id.startswith("Ref::"))
+    ):
         return version_id
-    if etag:
-        return "etag-" + etag.strip('"')
-    raise ValueError("a run id needs the manifest's version id or ETag")
+    return "null"

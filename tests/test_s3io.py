@@ -330,11 +330,9 @@ def test_publish_model_dir_then_promote_only_forward(s3: Any, bucket: str, tmp_p
 
 
 def test_run_id_for_manifest() -> None:
-    assert s3io.run_id_for("3sL4kqtJ", "abc") == "3sL4kqtJ"
-    assert s3io.run_id_for("null", '"abc"') == "etag-abc"
-    assert s3io.run_id_for(None, "abc") == "etag-abc"
-    with pytest.raises(ValueError):
-        s3io.run_id_for(None, None)
+    assert s3io.run_id_for("3sL4kqtJ") == "3sL4kqtJ"
+    for absent in ("null", "", None, "Ref::version"):
+        assert s3io.run_id_for(absent) == "null"
 
 
 def test_parse_s3_uri_keeps_the_key_raw() -> None:
