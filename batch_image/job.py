@@ -45,7 +45,7 @@ from typing import Any
 
 from batch_image import model_source, s3io
 from batch_image.checkpoints import CheckpointStore
-from batch_image.errors import InternalError, InvalidInputError, RasterdropError
+from batch_image.errors import InternalError, InvalidInputError, ModelError, RasterdropError
 from batch_image.header import check_remote_raster
 from batch_image.keys import JobRequest, check_key, output_prefix_for, run_id
 from batch_image.lease import Lease, LeaseLost
@@ -288,6 +288,12 @@ def _run(state: _Run, scratch: Path, workers: int | None) -> Outcome:
             extra=log_fields(run_id=state.run_id, timings=summary["timings_s"]),
         )
         return Outcome("succeeded", 0, "done", state.out_prefix, summary)
+    except (InvalidInputError, ModelError):
+        # final for this run: nobody should wait on the lease or keep its checkpoints
+        lease.stop()
+        s3io.delete_prefix(s3, req.bucket, partial, keep=(lease.key,))
+        lease.release()
+        raise
     finally:
         lease.stop()
 
