@@ -379,6 +379,7 @@ def test_lease_of_a_dead_job_is_taken_over_after_it_expires(world: World) -> Non
     key = "input/stale.tif"
     put = world.put(key, world.assets.scene)
     lease_key = f"partial/{_summary_run_id(world, key, put)}/lease.json"
+    # a TTL long enough to outlast a slow interpreter start, so "waiting" is seen first
     body = {
         "owner": "x",
         "job_id": "dead-job",
