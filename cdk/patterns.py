@@ -154,3 +154,36 @@ def _all_absent_ok(pattern: dict[str, Any]) -> bool:
         for key, sub in pattern.items()
         if key != "$or"
     )
+
+
+# ------------------------------------------------ template -> concrete values
+def resolve_intrinsics(node: Any, values: dict[str, Any]) -> Any:
+    """Replace `{"Ref": X}` / `{"Fn::GetAtt": [X, A]}` by `values["X"]` / `values["X.A"]`.
+
+    For reading event patterns out of the synthesized template and matching
+    them against real events (tests, sandbox). An unknown reference raises.
+    """
+    if isinstance(node, list):
+        return [resolve_intrinsics(item, values) for item in node]
+    if isinstance(node, dict):
+        if set(node) == {"Ref"}:
+            return values[node["Ref"]]
+        if set(node) == {"Fn::GetAtt"}:
+            logical_id, attribute = node["Fn::GetAtt"]
+            return values[f"{logical_id}.{attribute}"]
+        return {key: resolve_intrinsics(value, values) for key, value in node.items()}
+    return node
+
+
+def rule_patterns(template: dict[str, Any], values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """logical id -> resolved EventPattern of every AWS::Events::Rule in the template."""
+    return {
+        logical_id: resolve_intrinsics(res["Properties"]["EventPattern"], values)
+        for logical_id, res in template["Resources"].items()
+        if res["Type"] == "AWS::Events::Rule" and "EventPattern" in res["Properties"]
+    }
+
+
+def matching_rules(patterns: dict[str, dict[str, Any]], event: dict[str, Any]) -> set[str]:
+    """Logical ids of the rules whose pattern matches `event`."""
+    return {logical_id for logical_id, pattern in patterns.items() if matches(pattern, event)}
