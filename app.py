@@ -29,10 +29,9 @@ def _direct_run_context() -> dict:
 
 
 def main() -> int:
-    extra = _direct_run_context()
-    probe = App(context=extra)  # the context is read once, here
+    app = App(context=_direct_run_context())
     try:
-        config = load_config(read_context(probe.node.try_get_context))
+        config = load_config(read_context(app.node.try_get_context))  # context read once, here
     except ConfigError as exc:
         print(f"rasterdrop: {exc}", file=sys.stderr)
         return 2
@@ -46,7 +45,7 @@ def main() -> int:
         else None
     )
     try:
-        app, _ = build_app(config, outdir=os.environ.get("CDK_OUTDIR"), env=env, context=extra)
+        build_app(config, env=env, app=app)
     except FileNotFoundError as exc:
         print(f"rasterdrop: {exc}", file=sys.stderr)
         return 2

@@ -36,12 +36,18 @@ def build_app(
     env: Environment | None = None,
     context: Mapping[str, Any] | None = None,
     nag: bool = True,
+    app: App | None = None,
 ) -> tuple[App, RasterdropStack]:
-    """The app with the stack, acknowledgements applied and cdk-nag (AwsSolutions) registered."""
+    """The app with the stack, acknowledgements applied and cdk-nag (AwsSolutions) registered.
+
+    `app` is the CLI entry's App (context already read); otherwise a new App
+    gets cdk.json's feature flags plus `context`.
+    """
     for what, path in (("handlers", handlers_directory), ("batch image", batch_image_directory)):
         if not Path(path).is_dir():
             raise FileNotFoundError(f"{what} directory {path} does not exist")
-    app = App(outdir=outdir, context={**feature_flags(), **(context or {})})
+    if app is None:
+        app = App(outdir=outdir, context={**feature_flags(), **(context or {})})
     stack = RasterdropStack(
         app,
         config.stack_name,

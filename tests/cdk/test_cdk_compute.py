@@ -152,3 +152,25 @@ def test_network_has_no_nat_and_no_inbound(template: dict) -> None:
     assert groups and all("SecurityGroupIngress" not in g["Properties"] for g in groups)
     assert not resources(template, "AWS::EC2::SecurityGroupIngress")
     assert resources(template, "AWS::EC2::FlowLog")
+
+
+@pytest.mark.slow
+def test_existing_vpc_is_looked_up_not_created(handlers_dir) -> None:
+    """vpc_id: no VPC, subnets or flow logs of ours; the environment uses the lookup's subnets."""
+    from aws_cdk import Environment
+
+    from cdk.config import load_config
+    from cdk.synth import synth_template
+
+    config = load_config({"vpc_id": "vpc-0123456789abcdef0", "vpc_subnet_type": "private"})
+    template = synth_template(
+        config,
+        handlers_directory=handlers_dir,
+        env=Environment(account="111122223333", region="eu-west-1"),
+    )
+    assert not resources(template, "AWS::EC2::VPC")
+    assert not resources(template, "AWS::EC2::Subnet")
+    assert not resources(template, "AWS::EC2::FlowLog")
+    (ce,) = resources(template, "AWS::Batch::ComputeEnvironment").values()
+    subnets = ce["Properties"]["ComputeResources"]["Subnets"]
+    assert subnets and all(isinstance(s, str) for s in subnets)  # from the lookup
