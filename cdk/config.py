@@ -279,3 +279,59 @@ def load_config(context: Mapping[str, Any]) -> RasterdropConfig:
 def read_context(get: Callable[[str], Any]) -> dict[str, Any]:
     """Collect every config key through `get` (e.g. `app.node.try_get_context`)."""
     return {key: value for key in CONTEXT_KEYS if (value := get(key)) is not None}
+
+
+DESCRIPTIONS: dict[str, str] = {
+    "stack_name": "CloudFormation stack name",
+    "notification_emails": "addresses that receive every notification (SNS email, confirm once)",
+    "tenant_routing": (
+        "tenant → addresses; they receive only messages whose `tenant` attribute (first "
+        "segment of `input/<tenant>/…`) matches"
+    ),
+    "ops_email": "address for alarms (dead letters, failed jobs, Lambda errors); null: none",
+    "instance_types": "EC2 families (Batch picks sizes) or exact types, e.g. `m6i.2xlarge`",
+    "spot": "Spot instances (SPOT_PRICE_CAPACITY_OPTIMIZED); false: on-demand (BEST_FIT_PROGRESSIVE)",
+    "max_vcpus": "cap on the compute environment (min is always 0: nothing runs when idle)",
+    "job_vcpus": "vCPUs of a predict job",
+    "job_memory_mib": "memory of a predict job (MiB)",
+    "large_job_vcpus": "vCPUs of a predict job for a large input",
+    "large_job_memory_mib": "memory of a predict job for a large input (MiB)",
+    "large_job_threshold_bytes": (
+        'inputs above this size use the large job definition; 0/null/"off": one job size'
+    ),
+    "train_vcpus": "vCPUs of a train job",
+    "train_memory_mib": "memory of a train job (MiB)",
+    "job_timeout_minutes": "per-attempt timeout of predict jobs",
+    "train_timeout_minutes": "per-attempt timeout of train jobs",
+    "job_attempts": "Batch attempts per job (spot reclaims and host errors are retried)",
+    "max_input_bytes": "inputs above this size are rejected with a notice, no compute spent",
+    "max_pixels": "width × height cap checked by the job (exit 2 above it)",
+    "link_ttl_days": "lifetime of the signed links in notification emails",
+    "model_name": "model used by predict jobs: `models/<name>/current.json`",
+    "partial_retention_days": "lifecycle expiry of `partial/` checkpoints",
+    "notified_retention_days": "lifecycle expiry of `notified/` exactly-once markers",
+    "output_retention_days": "lifecycle expiry of `output/`; null: keep forever",
+    "access_log_retention_days": "expiry of S3 server access logs",
+    "log_retention_days": "CloudWatch Logs retention (jobs, Lambdas, VPC flow logs)",
+    "removal_policy": (
+        "`retain`: bucket, key and secret survive `cdk destroy`; `destroy`: deleted, objects too"
+    ),
+    "vpc_id": "existing VPC to run in (looked up; needs account/region); null: a new NAT-free VPC",
+    "vpc_subnet_type": "`public` or `private` (with NAT) subnets of the existing VPC",
+    "allowed_uploader_arns": (
+        "IAM principals allowed to write `input/` (bucket policy deny for others); []: any "
+        "principal with IAM permission"
+    ),
+    "failed_jobs_alarm_threshold": "alarm when this many jobs fail within an hour",
+    "powertools_layer_version": "version of the public Powertools for AWS Lambda v3 layer",
+}
+assert set(DESCRIPTIONS) == set(CONTEXT_KEYS), "every config key needs a description"
+
+
+def configuration_table() -> str:
+    """Markdown table of every context key, its default and meaning (kept in the README)."""
+    rows = ["| key | default | meaning |", "| --- | --- | --- |"]
+    for key in CONTEXT_KEYS:
+        default = json.dumps(DEFAULTS[key], ensure_ascii=False)
+        rows.append(f"| `{key}` | `{default}` | {DESCRIPTIONS[key]} |")
+    return "\n".join(rows)

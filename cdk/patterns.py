@@ -41,7 +41,7 @@ def tiff_key_wildcards(prefix: str = C.INPUT_PREFIX) -> list[str]:
     spelling shares the `input/*` prefix, and EventBridge rejects patterns
     whose wildcard complexity is high ("Rule is too complex"), so only the
     lower- and upper-case spellings are listed (4 wildcards); a mixed-case
-    extension such as `.Tif` is not picked up (README, Limits).
+    extension such as `.Tif` is not picked up (README, Deploy).
     """
     return [f"{prefix}*{ext}" for base in C.TIFF_EXTENSIONS for ext in case_variants(base)]
 

@@ -97,3 +97,11 @@ def test_all_emails_deduplicates_across_tenants() -> None:
         }
     )
     assert cfg.all_emails == ("a@example.com", "b@example.com")
+
+
+def test_readme_documents_every_key_with_its_default() -> None:
+    from cdk.config import configuration_table
+    from cdk.synth import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert configuration_table() in readme
