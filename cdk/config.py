@@ -290,7 +290,9 @@ DESCRIPTIONS: dict[str, str] = {
     ),
     "ops_email": "address for alarms (dead letters, failed jobs, Lambda errors); null: none",
     "instance_types": "EC2 families (Batch picks sizes) or exact types, e.g. `m6i.2xlarge`",
-    "spot": "Spot instances (SPOT_PRICE_CAPACITY_OPTIMIZED); false: on-demand (BEST_FIT_PROGRESSIVE)",
+    "spot": (
+        "Spot instances (SPOT_PRICE_CAPACITY_OPTIMIZED); false: on-demand (BEST_FIT_PROGRESSIVE)"
+    ),
     "max_vcpus": "cap on the compute environment (min is always 0: nothing runs when idle)",
     "job_vcpus": "vCPUs of a predict job",
     "job_memory_mib": "memory of a predict job (MiB)",
