@@ -53,13 +53,13 @@ class RasterdropConfig:
     job_memory_mib: int = 7168
     large_job_vcpus: int = 8
     large_job_memory_mib: int = 30720
-    large_job_threshold_bytes: int | None = 2 * GIB
+    large_job_threshold_bytes: int | None = 1 * GIB
     train_vcpus: int = 8
     train_memory_mib: int = 30720
     job_timeout_minutes: int = 120
     train_timeout_minutes: int = 360
     job_attempts: int = 3
-    max_input_bytes: int = 10 * GIB
+    max_input_bytes: int = 4 * GIB
     max_pixels: int = 2_000_000_000
     link_ttl_days: int = 7
     model_name: str = "demo"
@@ -211,7 +211,7 @@ _PARSERS: dict[str, _Parser] = {
     "job_timeout_minutes": lambda k, v: _int(k, v, low=1, high=14 * 24 * 60),
     "train_timeout_minutes": lambda k, v: _int(k, v, low=1, high=14 * 24 * 60),
     "job_attempts": lambda k, v: _int(k, v, low=1, high=10),
-    "max_input_bytes": lambda k, v: _int(k, v, low=1, high=5 * 1024**4),
+    "max_input_bytes": lambda k, v: _max_input_bytes(k, v),
     "max_pixels": lambda k, v: _int(k, v, low=1),
     "link_ttl_days": lambda k, v: _int(k, v, low=1, high=365),
     "model_name": lambda k, v: _str(k, v, _MODEL_NAME, "a model name"),
@@ -228,6 +228,17 @@ _PARSERS: dict[str, _Parser] = {
     "powertools_layer_version": lambda k, v: _int(k, v, low=1),
 }
 assert set(_PARSERS) == set(CONTEXT_KEYS), "every config field needs a parser"
+
+
+def _max_input_bytes(key: str, value: Any) -> int:
+    size = _int(key, value, low=1)
+    if size > C.EVENTBRIDGE_NUMERIC_MAX:
+        raise ConfigError(
+            key,
+            f"must be at most {C.EVENTBRIDGE_NUMERIC_MAX}: EventBridge numeric matching "
+            f"(used to route by size) stops at 5e9, got {size}",
+        )
+    return size
 
 
 def _log_retention(key: str, value: Any) -> int:
@@ -306,7 +317,10 @@ DESCRIPTIONS: dict[str, str] = {
     "job_timeout_minutes": "per-attempt timeout of predict jobs",
     "train_timeout_minutes": "per-attempt timeout of train jobs",
     "job_attempts": "Batch attempts per job (spot reclaims and host errors are retried)",
-    "max_input_bytes": "inputs above this size are rejected with a notice, no compute spent",
+    "max_input_bytes": (
+        "inputs above this size get a rejection notice, no compute spent (at most 5e9: "
+        "EventBridge numeric matching)"
+    ),
     "max_pixels": "width × height cap checked by the job (exit 2 above it)",
     "link_ttl_days": "lifetime of the signed links in notification emails",
     "model_name": "model used by predict jobs: `models/<name>/current.json`",

@@ -110,6 +110,10 @@ BATCH_STATUS_REASON_HOST = "Host EC2*"
 BATCH_REASON_PULL = "CannotPullContainerError*"
 BATCH_REASON_OOM = "OutOfMemoryError*"
 
+# EventBridge numeric matching only handles -5e9..5e9 (event-ruler ComparableNumber):
+# rule bounds must lie inside, and larger event values match no numeric condition.
+EVENTBRIDGE_NUMERIC_MAX = 5_000_000_000
+
 # EventBridge delivery: retries and the age after which an event goes to the DLQ.
 EVENT_RETRY_ATTEMPTS = 8
 EVENT_MAX_AGE_HOURS = 6

@@ -3,9 +3,10 @@
 `matches(pattern, event)` implements the subset of EventBridge's content
 filtering the stack (and its tests and the sandbox) needs: exact values,
 `prefix`, `suffix` (also with `equals-ignore-case`), `equals-ignore-case`,
-`wildcard`, `numeric`, `exists`, `anything-but` (values, prefix, suffix,
-wildcard, equals-ignore-case) and `$or`. Fields are ANDed, the values of one
-field ORed, and an array in the event matches when any element does.
+`wildcard`, `numeric` (within EventBridge's +-5e9), `exists`, `anything-but`
+(values, prefix, suffix, wildcard, equals-ignore-case) and `$or`. Fields are
+ANDed, the values of one field ORed, and an array in the event matches when
+any element does.
 """
 
 from __future__ import annotations
@@ -59,9 +60,15 @@ def _wildcard_regex(pattern: str) -> re.Pattern[str]:
 
 
 def _numeric(condition: list[Any], value: Any) -> bool:
+    """EventBridge numeric matching: JSON numbers within +-5e9 only (event-ruler)."""
+    ops = list(condition)
+    for bound in ops[1::2]:
+        if abs(bound) > C.EVENTBRIDGE_NUMERIC_MAX:
+            raise ValueError(f"EventBridge refuses numeric bound {bound} (outside +-5e9)")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    ops = list(condition)
+    if abs(value) > C.EVENTBRIDGE_NUMERIC_MAX:
+        return False  # not comparable as a number: matches no numeric condition
     for op, bound in zip(ops[::2], ops[1::2], strict=True):
         if not _NUMERIC_OPS[op](value, bound):
             return False

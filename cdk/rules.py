@@ -51,16 +51,21 @@ def object_created_pattern(
 def size_ranges(
     max_input_bytes: int, large_threshold: int | None
 ) -> dict[str, list[dict[str, list[Any]]]]:
-    """Numeric conditions on detail.object.size for each route (bounds inclusive as named)."""
+    """Numeric conditions on detail.object.size for the job routes (bounds inclusive as named).
+
+    EventBridge numeric matching stops at 5e9 (`C.EVENTBRIDGE_NUMERIC_MAX`): bounds
+    beyond it are refused and bigger objects match no numeric condition. So the
+    job routes end at `max_input_bytes` (validated <= 5e9) and the rejection
+    route carries no size condition at all (see `Rules`).
+    """
+    for bound in (max_input_bytes, large_threshold or 0):
+        if bound > C.EVENTBRIDGE_NUMERIC_MAX:
+            raise ValueError(f"size bound {bound} is beyond EventBridge numeric matching (5e9)")
     if large_threshold is None:
-        return {
-            "standard": [{"numeric": [">=", 0, "<=", max_input_bytes]}],
-            "oversize": [{"numeric": [">", max_input_bytes]}],
-        }
+        return {"standard": [{"numeric": [">=", 0, "<=", max_input_bytes]}]}
     return {
         "standard": [{"numeric": [">=", 0, "<=", large_threshold]}],
         "large": [{"numeric": [">", large_threshold, "<=", max_input_bytes]}],
-        "oversize": [{"numeric": [">", max_input_bytes]}],
     }
 
 
@@ -124,11 +129,15 @@ class Rules(Construct):
                 object_created_pattern(bucket_name, key=keys, size=ranges["large"]),
                 batch_target(predict_large_job, C.JOB_NAME_PREDICT_LARGE),
             )
+        # Every GeoTIFF upload also goes to the reject handler, which sends a notice
+        # only when the object is over max_input_bytes: a numeric "> max" condition
+        # would never match objects over 5e9 bytes (EventBridge's numeric range),
+        # which would then be dropped silently.
         self.oversize = rule(
             "Oversize",
             C.ID_OVERSIZE_RULE,
-            "rasterdrop: GeoTIFF over the size limit -> rejection notice, no compute",
-            object_created_pattern(bucket_name, key=keys, size=ranges["oversize"]),
+            "rasterdrop: GeoTIFF under input/ -> size check, rejection notice if over the limit",
+            object_created_pattern(bucket_name, key=keys),
             targets.LambdaFunction(reject_function, **retry),
         )
         self.train = rule(

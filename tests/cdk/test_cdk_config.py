@@ -19,8 +19,8 @@ def test_defaults() -> None:
     cfg = load_config({})
     assert cfg.link_ttl_days == 7
     assert cfg.spot is True
-    assert cfg.max_input_bytes == 10 * 1024**3
-    assert cfg.large_job_threshold_bytes == 2 * 1024**3
+    assert cfg.max_input_bytes == 4 * 1024**3
+    assert cfg.large_job_threshold_bytes == 1 * 1024**3
     assert cfg.removal_policy == "retain"
     assert cfg.instance_types == ("c6i", "c7i", "m6i", "c6a")
     assert cfg.output_retention_days is None
@@ -69,7 +69,8 @@ def test_command_line_strings_are_coerced() -> None:
         ("vpc_id", "vpc-XYZ", "VPC id"),
         ("vpc_subnet_type", "private", "needs vpc_id"),
         ("allowed_uploader_arns", ["someone"], "ARN"),
-        ("large_job_threshold_bytes", 20 * 1024**3, "below max_input_bytes"),
+        ("large_job_threshold_bytes", 4 * 1024**3, "below max_input_bytes"),
+        ("max_input_bytes", 5_000_000_001, "EventBridge numeric matching"),
         ("job_vcpus", 128, "exceeds max_vcpus"),
         ("link_ttl_days", 0, "between 1 and 365"),
         ("model_name", "../etc", "model name"),

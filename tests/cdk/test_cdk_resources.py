@@ -161,7 +161,7 @@ def test_notify_environment_is_the_contract(template: dict) -> None:
     }  # fmt: skip
     assert env["RASTERDROP_TOPIC_ARN"] == {"Ref": C.ID_TOPIC}
     assert env["RASTERDROP_LINK_BASE_URL"]["Fn::GetAtt"][1] == "FunctionUrl"
-    assert env["RASTERDROP_MAX_INPUT_BYTES"] == str(10 * 1024**3)
+    assert env["RASTERDROP_MAX_INPUT_BYTES"] == str(4 * 1024**3)
 
 
 def test_async_handlers_dead_letter(template: dict) -> None:

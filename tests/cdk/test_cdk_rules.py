@@ -65,42 +65,70 @@ def test_wildcards_stay_few(template: dict) -> None:
         assert all(set(k) == {"wildcard"} and k["wildcard"].count("*") == 1 for k in keys)
 
 
+JOB_RULES = {C.ID_PREDICT_RULE, C.ID_PREDICT_LARGE_RULE, C.ID_TRAIN_RULE}
+E = C.EVENTBRIDGE_NUMERIC_MAX
+
+
 @pytest.mark.parametrize(
-    ("key", "size", "expected"),
+    ("key", "size", "job_rule"),
     [
-        ("input/scene.tif", 50 * 1024**2, {C.ID_PREDICT_RULE}),
-        ("input/tenant-a/deep/path/scene.TIF", 1, {C.ID_PREDICT_RULE}),
-        ("input/scene.tiff", 0, {C.ID_PREDICT_RULE}),
-        ("input/with space+plus/é.TIFF", 2 * GIB, {C.ID_PREDICT_RULE}),
-        ("input/big.tif", 2 * GIB + 1, {C.ID_PREDICT_LARGE_RULE}),
-        ("input/big.tif", 10 * GIB, {C.ID_PREDICT_LARGE_RULE}),
-        ("input/huge.tif", 10 * GIB + 1, {C.ID_OVERSIZE_RULE}),
-        ("input/huge.TIFF", 5 * 1024**4, {C.ID_OVERSIZE_RULE}),
-        ("output/scene/classes.tif", 10, set()),  # our own outputs never loop back
-        ("partial/run/chunk-0001.tif", 10, set()),
-        ("models/demo/v1/model.tif", 10, set()),
-        ("input/scene.jpg", 10, set()),
-        ("input/scene.tif.aux.xml", 10, set()),
-        ("input/scene.tifx", 10, set()),
-        ("input/", 0, set()),
-        ("scene.tif", 10, set()),
-        ("training/demo/manifest.json", 300, {C.ID_TRAIN_RULE}),
-        ("training/a/b/manifest.json", 300, {C.ID_TRAIN_RULE}),
-        ("training/manifest.json", 300, set()),
-        ("training/demo/labels.tif", 300, set()),
-        ("input/demo/manifest.json", 300, set()),
+        ("input/scene.tif", 50 * 1024**2, C.ID_PREDICT_RULE),
+        ("input/tenant-a/deep/path/scene.TIF", 1, C.ID_PREDICT_RULE),
+        ("input/scene.tiff", 0, C.ID_PREDICT_RULE),
+        ("input/with space+plus/é.TIFF", GIB, C.ID_PREDICT_RULE),
+        ("input/big.tif", GIB + 1, C.ID_PREDICT_LARGE_RULE),
+        ("input/big.tif", 4 * GIB, C.ID_PREDICT_LARGE_RULE),
+        ("input/huge.tif", 4 * GIB + 1, None),  # reject handler only
+        ("input/huge.tif", E, None),
+        ("input/huge.TIFF", E + 1, None),  # beyond EventBridge numbers: no numeric match
+        ("input/huge.TIFF", 5 * 1024**4, None),
     ],
 )
-def test_s3_events_reach_exactly_the_expected_rule(
-    patterns: dict, key: str, size: int, expected: set
+def test_tiff_uploads_reach_one_job_rule_and_the_size_check(
+    patterns: dict, key: str, size: int, job_rule: str | None
 ) -> None:
-    assert matching_rules(patterns, s3_event(key, size)) & S3_RULES == expected
+    hits = matching_rules(patterns, s3_event(key, size))
+    assert hits & JOB_RULES == ({job_rule} if job_rule else set())
+    assert C.ID_OVERSIZE_RULE in hits  # the reject handler checks every TIFF's size
 
 
-def test_every_size_has_exactly_one_route(patterns: dict) -> None:
-    for size in (0, 1, 2 * GIB - 1, 2 * GIB, 2 * GIB + 1, 10 * GIB - 1, 10 * GIB, 10 * GIB + 1):
-        hits = matching_rules(patterns, s3_event("input/x.tif", size)) & S3_RULES
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("output/scene/classes.tif", set()),  # our own outputs never loop back
+        ("partial/run/chunk-0001.tif", set()),
+        ("models/demo/v1/model.tif", set()),
+        ("input/scene.jpg", set()),
+        ("input/scene.tif.aux.xml", set()),
+        ("input/scene.tifx", set()),
+        ("input/", set()),
+        ("scene.tif", set()),
+        ("training/demo/manifest.json", {C.ID_TRAIN_RULE}),
+        ("training/a/b/manifest.json", {C.ID_TRAIN_RULE}),
+        ("training/manifest.json", set()),
+        ("training/demo/labels.tif", set()),
+        ("input/demo/manifest.json", set()),
+    ],
+)
+def test_other_keys(patterns: dict, key: str, expected: set) -> None:
+    assert matching_rules(patterns, s3_event(key, 300)) & S3_RULES == expected
+
+
+def test_every_size_has_exactly_one_job_route_up_to_the_limit(patterns: dict, config) -> None:
+    limit, threshold = config.max_input_bytes, config.large_job_threshold_bytes
+    for size in (0, 1, threshold - 1, threshold, threshold + 1, limit - 1, limit):
+        hits = matching_rules(patterns, s3_event("input/x.tif", size)) & JOB_RULES
         assert len(hits) == 1, (size, hits)
+    for size in (limit + 1, E, E + 1, 10 * E):
+        assert not matching_rules(patterns, s3_event("input/x.tif", size)) & JOB_RULES
+
+
+def test_size_bounds_stay_inside_eventbridge_numbers(template: dict) -> None:
+    for rule in (C.ID_PREDICT_RULE, C.ID_PREDICT_LARGE_RULE):
+        (cond,) = props(template, rule)["EventPattern"]["detail"]["object"]["size"]
+        numbers = cond["numeric"][1::2]
+        assert all(0 <= n <= E for n in numbers)
+    assert "size" not in props(template, C.ID_OVERSIZE_RULE)["EventPattern"]["detail"]["object"]
 
 
 def test_other_buckets_and_event_types_are_ignored(patterns: dict) -> None:
@@ -116,7 +144,7 @@ def test_mixed_case_extensions_are_a_documented_gap(patterns: dict) -> None:
         ext
         for base in (".tif", ".tiff")
         for ext in all_case_spellings(base)
-        if matching_rules(patterns, s3_event(f"input/x{ext}")) & S3_RULES
+        if matching_rules(patterns, s3_event(f"input/x{ext}")) & JOB_RULES
     }
     assert routed == {".tif", ".TIF", ".tiff", ".TIFF"}
 
@@ -152,10 +180,8 @@ def test_without_large_jobs_standard_runs_up_to_the_limit(variant_template: dict
     assert C.ID_PREDICT_LARGE_RULE not in res
     assert C.ID_PREDICT_LARGE_JOB not in res
     pats = rule_patterns(variant_template, VALUES)
-    assert matching_rules(pats, s3_event("input/a.tif", 10 * GIB)) & S3_RULES == {C.ID_PREDICT_RULE}
-    assert matching_rules(pats, s3_event("input/a.tif", 10 * GIB + 1)) & S3_RULES == {
-        C.ID_OVERSIZE_RULE
-    }
+    assert matching_rules(pats, s3_event("input/a.tif", 4 * GIB)) & JOB_RULES == {C.ID_PREDICT_RULE}
+    assert not matching_rules(pats, s3_event("input/a.tif", 4 * GIB + 1)) & JOB_RULES
 
 
 def test_targets_point_where_the_rule_says(template: dict) -> None:
@@ -207,6 +233,7 @@ def test_every_rule_target_retries_and_dead_letters(template: dict) -> None:
         ({"a": [{"numeric": [">", 0, "<=", 5]}]}, {"a": 5}, True),
         ({"a": [{"numeric": [">", 0, "<=", 5]}]}, {"a": 6}, False),
         ({"a": [{"numeric": [">", 0]}]}, {"a": "7"}, False),
+        ({"a": [{"numeric": [">", 0]}]}, {"a": 5_000_000_001}, False),
         ({"a": [{"exists": False}]}, {}, True),
         ({"a": [{"exists": True}]}, {}, False),
         ({"a": [{"anything-but": ["x", "y"]}]}, {"a": "z"}, True),
@@ -219,6 +246,11 @@ def test_every_rule_target_retries_and_dead_letters(template: dict) -> None:
 )
 def test_matcher(pattern: dict, event: dict, expected: bool) -> None:
     assert matches(pattern, event) is expected
+
+
+def test_numeric_bounds_beyond_eventbridge_are_refused() -> None:
+    with pytest.raises(ValueError, match="5e9"):
+        matches({"a": [{"numeric": ["<", 6_000_000_000]}]}, {"a": 1})
 
 
 def test_tiff_wildcards() -> None:
