@@ -89,16 +89,13 @@ class Notifications(Construct):
             enforce_ssl=True,
         )
         fix_logical_id(self.topic, C.ID_TOPIC)
-        for i, (email, tenants) in enumerate(
-            subscriptions_by_email(emails, tenant_routing).items()
-        ):
+        for email, tenants in subscriptions_by_email(emails, tenant_routing).items():
             policy = (
                 None
                 if tenants is None
                 else {"tenant": sns.SubscriptionFilter.string_filter(allowlist=list(tenants))}
             )
             self.topic.add_subscription(subs.EmailSubscription(email, filter_policy=policy))
-            del i
         self.secret = secretsmanager.Secret(
             self,
             "LinkSecret",
