@@ -123,8 +123,7 @@ class ModelCard:
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:
         try:
             classes = tuple(
-                ModelClass(int(c["id"]), str(c["name"]), str(c["colour"]))
-                for c in data["classes"]
+                ModelClass(int(c["id"]), str(c["name"]), str(c["colour"])) for c in data["classes"]
             )
             bands = data["bands"]
             band_count = int(bands["count"])
@@ -250,7 +249,9 @@ def load_estimator(directory: Path, card: ModelCard | None = None) -> Any:
     try:
         found = sio.get_untrusted_types(file=path)
     except Exception as exc:
-        raise ModelError(f"{path} is not a readable skops file: {exc}", code="model_corrupt") from exc
+        raise ModelError(
+            f"{path} is not a readable skops file: {exc}", code="model_corrupt"
+        ) from exc
     untrusted = sorted(t for t in found if not _is_trusted(t))
     if untrusted:
         raise ModelError(

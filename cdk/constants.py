@@ -63,7 +63,7 @@ HANDLER_ASSET_EXCLUDES = (
     ".ruff_cache/**",
 )
 LAMBDA_MEMORY_MIB = 256
-LAMBDA_TIMEOUT_SECONDS = 60
+LAMBDA_TIMEOUT_SECONDS = 30  # notify/reject: below RASTERDROP_NOTIFY_LEASE_SECONDS (90)
 LINK_LAMBDA_TIMEOUT_SECONDS = 10
 # Powertools for AWS Lambda (Python) v3 public layer, published by AWS in
 # account 017000801446 in every commercial region:

@@ -88,6 +88,8 @@ def acknowledgements(config: RasterdropConfig) -> list[Ack]:
         acks.append(Ack("Notifications/NotifyRole", rule, R_PREFIX))
     for rule in _prefix("output/*"):
         acks.append(Ack("Notifications/LinkRole", rule, R_PREFIX))
+    for rule in _prefix("notified/*"):
+        acks.append(Ack("Notifications/RejectRole", rule, R_PREFIX))
     for role in ("NotifyRole", "RejectRole", "LinkRole"):
         acks.append(Ack(f"Notifications/{role}", "AwsSolutions-IAM5[Resource::*]", R_XRAY))
     for role in ("NotifyRole", "RejectRole"):

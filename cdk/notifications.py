@@ -75,6 +75,7 @@ class Notifications(Construct):
         tenant_routing: Mapping[str, Sequence[str]],
         link_ttl_days: int,
         max_input_bytes: int,
+        output_retention_days: int | None,
         log_retention: logs.RetentionDays,
         powertools_layer_version: int,
         removal_policy: RemovalPolicy,
@@ -101,7 +102,10 @@ class Notifications(Construct):
             "LinkSecret",
             description="rasterdrop: HMAC key signing the links in notification emails",
             generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=64, exclude_punctuation=True
+                secret_string_template="{}",  # noqa: S106 (JSON template, not a secret)
+                generate_string_key="key",
+                password_length=64,
+                exclude_punctuation=True,
             ),
             removal_policy=removal_policy,
         )
@@ -117,6 +121,7 @@ class Notifications(Construct):
             "RASTERDROP_LINK_TTL_DAYS": str(link_ttl_days),
             "RASTERDROP_LINK_SECRET_ARN": self.secret.secret_arn,
             "RASTERDROP_MAX_INPUT_BYTES": str(max_input_bytes),
+            "RASTERDROP_OUTPUT_RETENTION_DAYS": str(output_retention_days or 0),
             "POWERTOOLS_SERVICE_NAME": C.POWERTOOLS_SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": C.POWERTOOLS_METRICS_NAMESPACE,
         }
@@ -188,7 +193,8 @@ class Notifications(Construct):
             timeout_s=C.LINK_LAMBDA_TIMEOUT_SECONDS,
         )
         self.link_url = self.link_function.add_function_url(
-            auth_type=lambda_.FunctionUrlAuthType.NONE
+            auth_type=lambda_.FunctionUrlAuthType.NONE,
+            invoke_mode=lambda_.InvokeMode.BUFFERED,
         )
         notify_env = {
             **common_env,
@@ -214,39 +220,60 @@ class Notifications(Construct):
         self.functions = (self.notify_function, self.reject_function, self.link_function)
 
         arn = bucket.bucket_arn
-        self.notify_function.add_to_role_policy(
+        notify, reject, link = self.notify_function, self.reject_function, self.link_function
+        notify.add_to_role_policy(
             iam.PolicyStatement(
-                sid="ReadResultsAndRunReports",
+                sid="ReadResultsRunReportsAndMarkers",
                 actions=["s3:GetObject"],
                 resources=[
-                    *object_arns(arn, C.OUTPUT_PREFIX),
+                    *object_arns(arn, C.OUTPUT_PREFIX, C.NOTIFIED_PREFIX),
                     f"{arn}/{C.MODELS_PREFIX}*/{C.RUNS_SEGMENT}*",
                 ],
             )
         )
-        self.notify_function.add_to_role_policy(
+        notify.add_to_role_policy(
             iam.PolicyStatement(
-                sid="WriteNotifiedMarkers",
-                actions=["s3:PutObject"],
+                sid="ListSoMissingObjectsAre404",
+                actions=["s3:ListBucket"],
+                resources=[arn],
+                conditions=list_prefix_conditions(
+                    C.OUTPUT_PREFIX, C.MODELS_PREFIX, C.NOTIFIED_PREFIX
+                ),
+            )
+        )
+        # reject: only its exactly-once markers (no results, no models).
+        reject.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadMarkers",
+                actions=["s3:GetObject"],
                 resources=object_arns(arn, C.NOTIFIED_PREFIX),
             )
         )
-        self.notify_function.add_to_role_policy(
+        reject.add_to_role_policy(
             iam.PolicyStatement(
-                sid="ListResultPrefixesSoMissingObjectsAre404",
+                sid="ListMarkersSoMissingOnesAre404",
                 actions=["s3:ListBucket"],
                 resources=[arn],
-                conditions=list_prefix_conditions(C.OUTPUT_PREFIX, C.MODELS_PREFIX),
+                conditions=list_prefix_conditions(C.NOTIFIED_PREFIX),
             )
         )
-        self.link_function.add_to_role_policy(
+        for fn in (notify, reject):
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="WriteAndReleaseMarkers",
+                    actions=["s3:PutObject", "s3:DeleteObject"],
+                    resources=object_arns(arn, C.NOTIFIED_PREFIX),
+                )
+            )
+            self.topic.grant_publish(fn)
+        link.add_to_role_policy(
             iam.PolicyStatement(
                 sid="ReadResults",
                 actions=["s3:GetObject"],
                 resources=object_arns(arn, C.OUTPUT_PREFIX),
             )
         )
-        self.link_function.add_to_role_policy(
+        link.add_to_role_policy(
             iam.PolicyStatement(
                 sid="ListResultsSoMissingObjectsAre404",
                 actions=["s3:ListBucket"],
@@ -254,9 +281,7 @@ class Notifications(Construct):
                 conditions=list_prefix_conditions(C.OUTPUT_PREFIX),
             )
         )
-        for fn in (self.notify_function, self.reject_function):
-            self.topic.grant_publish(fn)
-        for fn in (self.notify_function, self.reject_function, self.link_function):
+        for fn in (notify, link):  # reject signs no links
             self.secret.grant_read(fn)
 
         self.job_state_rule = events.Rule(

@@ -129,6 +129,7 @@ class RasterdropStack(Stack):
             tenant_routing=cfg.tenant_routing,
             link_ttl_days=cfg.link_ttl_days,
             max_input_bytes=cfg.max_input_bytes,
+            output_retention_days=cfg.output_retention_days,
             log_retention=retention,
             powertools_layer_version=cfg.powertools_layer_version,
             removal_policy=removal,

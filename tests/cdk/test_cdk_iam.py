@@ -123,10 +123,11 @@ def test_job_roles_have_nothing_else(template: dict) -> None:
 def test_notify_grants(template: dict) -> None:
     role = logical_id_of_role(template, "NotificationsNotifyRole")
     assert grants(template, role) == {
-        "s3:GetObject": {"output/*", "models/*/runs/*"},
+        "s3:GetObject": {"output/*", "models/*/runs/*", "notified/*"},
         "s3:PutObject": {"notified/*"},
+        "s3:DeleteObject": {"notified/*"},
     }
-    assert sorted(list_prefixes(template, role)) == ["models/*", "output/*"]
+    assert sorted(list_prefixes(template, role)) == ["models/*", "notified/*", "output/*"]
     sts = role_statements(template, role)
     publish = [s for s in sts if s["Action"] == "sns:Publish"]
     assert [s["Resource"] for s in publish] == [{"Ref": C.ID_TOPIC}]
@@ -142,11 +143,17 @@ def test_link_grants(template: dict) -> None:
     assert "secretsmanager:GetSecretValue" in actions
 
 
-def test_reject_has_no_bucket_access(template: dict) -> None:
+def test_reject_only_touches_markers(template: dict) -> None:
     role = logical_id_of_role(template, "NotificationsRejectRole")
-    assert grants(template, role) == {}
+    assert grants(template, role) == {
+        "s3:GetObject": {"notified/*"},
+        "s3:PutObject": {"notified/*"},
+        "s3:DeleteObject": {"notified/*"},
+    }
+    assert list_prefixes(template, role) == ["notified/*"]
     actions = {a for st in role_statements(template, role) for a in _list(st["Action"])}
     assert "sns:Publish" in actions
+    assert "secretsmanager:GetSecretValue" not in actions
 
 
 def test_lambda_roles_have_no_managed_policies(template: dict) -> None:

@@ -145,6 +145,8 @@ def test_handlers(template: dict, function: str, handler: str, config) -> None:
     env = fn["Environment"]["Variables"]
     assert env["RASTERDROP_BUCKET"] == {"Ref": C.ID_DATA_BUCKET}
     assert env["RASTERDROP_LINK_SECRET_ARN"] == {"Ref": C.ID_LINK_SECRET}
+    if function != C.ID_LINK_FUNCTION:
+        assert fn["Timeout"] == 30  # below the handlers' 90 s marker lease
     assert env["RASTERDROP_OUTPUT_PREFIX"] == "output/"
     assert env["RASTERDROP_LINK_TTL_DAYS"] == "7"
     assert env["POWERTOOLS_SERVICE_NAME"] == "rasterdrop"
@@ -157,8 +159,10 @@ def test_notify_environment_is_the_contract(template: dict) -> None:
         "RASTERDROP_BUCKET", "RASTERDROP_TOPIC_ARN", "RASTERDROP_INPUT_PREFIX",
         "RASTERDROP_OUTPUT_PREFIX", "RASTERDROP_LINK_TTL_DAYS", "RASTERDROP_LINK_BASE_URL",
         "RASTERDROP_LINK_SECRET_ARN", "RASTERDROP_MAX_INPUT_BYTES",
+        "RASTERDROP_OUTPUT_RETENTION_DAYS",
         "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE",
     }  # fmt: skip
+    assert env["RASTERDROP_OUTPUT_RETENTION_DAYS"] == "0"
     assert env["RASTERDROP_TOPIC_ARN"] == {"Ref": C.ID_TOPIC}
     assert env["RASTERDROP_LINK_BASE_URL"]["Fn::GetAtt"][1] == "FunctionUrl"
     assert env["RASTERDROP_MAX_INPUT_BYTES"] == str(4 * 1024**3)
@@ -175,10 +179,18 @@ def test_link_endpoint_is_a_public_function_url(template: dict) -> None:
     (url,) = resources(template, "AWS::Lambda::Url").values()
     assert url["Properties"] == {
         "AuthType": "NONE",
+        "InvokeMode": "BUFFERED",
         "TargetFunctionArn": {"Fn::GetAtt": [C.ID_LINK_FUNCTION, "Arn"]},
     }
-    secret = props(template, C.ID_LINK_SECRET)
-    assert secret["GenerateSecretString"]["PasswordLength"] >= 32
+    generated = props(template, C.ID_LINK_SECRET)["GenerateSecretString"]
+    assert generated["SecretStringTemplate"] == "{}"
+    assert generated["GenerateStringKey"] == "key"
+    assert generated["PasswordLength"] >= 32
+
+
+def test_output_retention_reaches_the_links(variant_template: dict) -> None:
+    env = props(variant_template, C.ID_NOTIFY_FUNCTION)["Environment"]["Variables"]
+    assert env["RASTERDROP_OUTPUT_RETENTION_DAYS"] == "90"
 
 
 def test_alarms_go_to_the_ops_topic(template: dict, config) -> None:

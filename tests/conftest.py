@@ -1,0 +1,145 @@
+"""Shared fixtures: tiny rasters written by rasterio and tiny models saved with skops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from sklearn.ensemble import RandomForestClassifier
+
+from batch_image.modelcard import FeatureRecipe, ModelCard, ModelClass, save_model
+
+CLASSES = (
+    ModelClass(1, "water", "#1f78b4"),
+    ModelClass(2, "forest", "#33a02c"),
+    ModelClass(3, "built-up", "#e31a1c"),
+)
+
+
+def write_raster(
+    path: Path,
+    data: np.ndarray,
+    *,
+    nodata: float | None = None,
+    block: int | None = 16,
+    crs: str = "EPSG:32633",
+) -> Path:
+    """Write ``(bands, h, w)`` as a GeoTIFF (tiled with ``block`` unless None)."""
+    count, height, width = data.shape
+    profile = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": count,
+        "dtype": data.dtype.name,
+        "crs": crs,
+        "transform": from_origin(500000.0, 5400000.0, 10.0, 10.0),
+        "nodata": nodata,
+    }
+    if block:
+        profile.update(tiled=True, blockxsize=block, blockysize=block)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+    return path
+
+
+def class_pattern(height: int, width: int) -> np.ndarray:
+    """Three classes in spatial blocks, deterministic."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    return (1 + ((yy // 7 + xx // 5) % 3)).astype(np.uint8)
+
+
+def synth_pixels(truth: np.ndarray, bands: int, dtype: str, rng: np.random.Generator) -> np.ndarray:
+    """Class-specific spectra plus noise, in ``dtype``'s range."""
+    centres = {1: 0.15, 2: 0.45, 3: 0.75}
+    base = np.vectorize(centres.get)(truth).astype(np.float64)
+    out = []
+    for b in range(bands):
+        band = base * (1 + 0.1 * b) + rng.normal(0, 0.08, truth.shape)
+        band = np.clip(band, 0.0, 1.0)
+        if np.dtype(dtype).kind == "f":
+            out.append(band.astype(dtype))
+        else:
+            out.append((band * (np.iinfo(dtype).max - 1)).astype(dtype))
+    return np.stack(out)
+
+
+def make_scene(
+    tmp: Path,
+    *,
+    width: int = 45,
+    height: int = 37,
+    bands: int = 4,
+    dtype: str = "uint16",
+    seed: int = 0,
+    block: int | None = 16,
+    holes: bool = True,
+) -> tuple[Path, np.ndarray]:
+    """A raster whose size is not a multiple of its block, with nodata holes."""
+    rng = np.random.default_rng(seed)
+    truth = class_pattern(height, width)
+    data = synth_pixels(truth, bands, dtype, rng)
+    if np.dtype(dtype).kind == "f":
+        nodata: float = float("nan")
+    else:
+        nodata = 0
+    if holes:
+        data[:, :3, :] = nodata  # border
+        data[:, 10:14, 20:26] = nodata  # hole
+        if np.dtype(dtype).kind == "f":
+            data[1, 30, 5] = np.inf  # non-finite pixel in one band only
+    path = write_raster(tmp / f"scene_{bands}b_{dtype}.tif", data, nodata=nodata, block=block)
+    return path, truth
+
+
+def make_model(
+    tmp: Path,
+    scene: Path,
+    truth: np.ndarray,
+    *,
+    name: str = "test-model",
+    trees: int = 10,
+    recipe: FeatureRecipe | None = None,
+    band_names: tuple[str, ...] | None = None,
+) -> Path:
+    """Fit a small random forest on every valid pixel of ``scene`` and save it."""
+    from batch_image.engine import valid_mask
+    from batch_image.features import compute_features
+
+    with rasterio.open(scene) as src:
+        data = src.read()
+        nodata = src.nodata
+        dtype = src.dtypes[0]
+    count = data.shape[0]
+    band_names = band_names or tuple(f"b{i}" for i in range(1, count + 1))
+    recipe = recipe or FeatureRecipe(bands=tuple(range(1, count + 1)))
+    valid = valid_mask(data, nodata)
+    pixels = data.reshape(count, -1)[:, valid].T
+    x = compute_features(pixels, recipe, band_names)
+    y = truth.reshape(-1)[valid]
+    est = RandomForestClassifier(n_estimators=trees, random_state=0, n_jobs=1).fit(x, y)
+    card = ModelCard(
+        name=name,
+        version="20261126T000000Z",
+        classes=CLASSES,
+        band_count=count,
+        band_names=band_names,
+        dtype=dtype,
+        features=recipe,
+    )
+    out = tmp / f"model-{name}-{count}b-{dtype}"
+    save_model(out, est, card)
+    return out
+
+
+@pytest.fixture
+def scene4(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    return make_scene(tmp_path)
+
+
+@pytest.fixture
+def model4(tmp_path: Path, scene4: tuple[Path, np.ndarray]) -> Path:
+    return make_model(tmp_path, *scene4)
