@@ -59,7 +59,7 @@ def retry_strategies() -> list[batch.RetryStrategy]:
 
 
 def job_environment(
-    *, bucket_name: str, model_name: str, max_input_bytes: int, max_pixels: int
+    *, bucket_name: str, model_name: str, max_input_bytes: int, max_pixels: int, attempts: int
 ) -> dict[str, str]:
     """Container environment per docs/contracts.md."""
     return {
@@ -71,12 +71,17 @@ def job_environment(
         "RASTERDROP_MAX_INPUT_BYTES": str(max_input_bytes),
         "RASTERDROP_MAX_PIXELS": str(max_pixels),
         "RASTERDROP_LOG_FORMAT": "json",
+        # internal errors write error.json only on the last attempt
+        "RASTERDROP_MAX_ATTEMPTS": str(attempts),
         "AWS_DEFAULT_REGION": Aws.REGION,
     }
 
 
 def predict_role(scope: Construct, id: str, *, bucket: s3.IBucket) -> iam.Role:
-    """Read input/ and models/; write output/ and partial/; delete only partial/."""
+    """Read input/ and models/; write output/ and partial/; delete partial/ and stale reports.
+
+    It also reads its own output/ and partial/ (duplicate check, lease, resume).
+    """
     role = iam.Role(
         scope,
         id,
@@ -98,9 +103,15 @@ def predict_role(scope: Construct, id: str, *, bucket: s3.IBucket) -> iam.Role:
             resources=object_arns(arn, C.OUTPUT_PREFIX, C.PARTIAL_PREFIX),
         ),
         iam.PolicyStatement(
-            sid="DeleteCheckpointsOnly",
+            # checkpoints and the lease; and the report of an earlier input version
+            # (a failure removes its summary.json, a success its error.json)
+            sid="DeleteCheckpointsAndStaleReports",
             actions=["s3:DeleteObject"],
-            resources=object_arns(arn, C.PARTIAL_PREFIX),
+            resources=[
+                *object_arns(arn, C.PARTIAL_PREFIX),
+                f"{arn}/{C.OUTPUT_PREFIX}*/{C.SUMMARY_JSON}",
+                f"{arn}/{C.OUTPUT_PREFIX}*/{C.ERROR_JSON}",
+            ],
         ),
         iam.PolicyStatement(
             sid="ListOwnPrefixes",
@@ -135,6 +146,16 @@ def train_role(scope: Construct, id: str, *, bucket: s3.IBucket) -> iam.Role:
             sid="WriteModels",
             actions=["s3:PutObject", "s3:AbortMultipartUpload"],
             resources=object_arns(arn, C.MODELS_PREFIX),
+        ),
+        iam.PolicyStatement(
+            # the version reservation once the model is published, and the other one of
+            # a run report's summary.json / error.json
+            sid="DeleteReservationsAndStaleRunReports",
+            actions=["s3:DeleteObject"],
+            resources=[
+                f"{arn}/{C.MODELS_PREFIX}*/{C.MODEL_RESERVATION}",
+                f"{arn}/{C.MODELS_PREFIX}*/{C.RUNS_SEGMENT}*",
+            ],
         ),
         iam.PolicyStatement(
             sid="ListOwnPrefixes",

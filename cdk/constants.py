@@ -17,6 +17,9 @@ MODELS_PREFIX = "models/"
 TRAINING_PREFIX = "training/"
 NOTIFIED_PREFIX = "notified/"
 RUNS_SEGMENT = "runs/"  # models/<name>/runs/<manifest version>/summary.json
+SUMMARY_JSON = "summary.json"
+ERROR_JSON = "error.json"
+MODEL_RESERVATION = "reserved.json"  # models/<name>/<version>/reserved.json while training
 TIFF_EXTENSIONS = (".tif", ".tiff")
 TRAIN_MANIFEST_NAME = "manifest.json"
 

@@ -80,9 +80,13 @@ def _prefix(*prefixes: str) -> list[str]:
 
 def acknowledgements(config: RasterdropConfig) -> list[Ack]:
     acks: list[Ack] = []
-    for rule in _prefix("input/*", "models/*", "output/*", "partial/*"):
+    for rule in _prefix(
+        "input/*", "models/*", "output/*", "partial/*", "output/*/summary.json",
+        "output/*/error.json",
+    ):  # fmt: skip
         acks.append(Ack("Compute/PredictRole", rule, R_PREFIX))
-    for rule in _prefix("training/*", "input/*", "models/*"):
+    for rule in _prefix("training/*", "input/*", "models/*", "models/*/reserved.json",
+                        "models/*/runs/*"):  # fmt: skip
         acks.append(Ack("Compute/TrainRole", rule, R_PREFIX))
     for rule in _prefix("output/*", "models/*/runs/*", "notified/*"):
         acks.append(Ack("Notifications/NotifyRole", rule, R_PREFIX))

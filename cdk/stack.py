@@ -96,6 +96,7 @@ class RasterdropStack(Stack):
                 model_name=cfg.model_name,
                 max_input_bytes=cfg.max_input_bytes,
                 max_pixels=cfg.max_pixels,
+                attempts=cfg.job_attempts,
             ),
             log_retention=retention,
         )

@@ -90,6 +90,7 @@ def test_job_environment_is_the_contract(template: dict, config) -> None:
     assert predict["RASTERDROP_MAX_INPUT_BYTES"] == str(config.max_input_bytes)
     assert predict["RASTERDROP_MAX_PIXELS"] == str(config.max_pixels)
     assert predict["RASTERDROP_LOG_FORMAT"] == "json"
+    assert predict["RASTERDROP_MAX_ATTEMPTS"] == str(config.job_attempts) == "3"
     assert env(props(template, C.ID_TRAIN_JOB)) == predict
 
 

@@ -92,7 +92,7 @@ def test_predict_role_is_scoped_to_prefixes(template: dict) -> None:
         "s3:GetObjectVersion": {"input/*", "models/*", "output/*", "partial/*"},
         "s3:PutObject": {"output/*", "partial/*"},
         "s3:AbortMultipartUpload": {"output/*", "partial/*"},
-        "s3:DeleteObject": {"partial/*"},
+        "s3:DeleteObject": {"partial/*", "output/*/summary.json", "output/*/error.json"},
     }
     assert sorted(list_prefixes(template, C.ID_PREDICT_ROLE)) == [
         "input/*", "models/*", "output/*", "partial/*",
@@ -105,6 +105,7 @@ def test_train_role_is_scoped_to_prefixes(template: dict) -> None:
         "s3:GetObjectVersion": {"training/*", "input/*", "models/*"},
         "s3:PutObject": {"models/*"},
         "s3:AbortMultipartUpload": {"models/*"},
+        "s3:DeleteObject": {"models/*/reserved.json", "models/*/runs/*"},
     }
     assert sorted(list_prefixes(template, C.ID_TRAIN_ROLE)) == ["input/*", "models/*", "training/*"]
 
