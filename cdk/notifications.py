@@ -20,6 +20,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk import constants as C
+from cdk.functions import python_handler
 from cdk.naming import fix_logical_id, list_prefix_conditions, object_arns
 
 
@@ -127,51 +128,12 @@ class Notifications(Construct):
         }
 
         def function(
-            id_: str,
-            logical: str,
-            handler: str,
-            description: str,
-            environment: dict[str, str],
-            *,
-            timeout_s: int = C.LAMBDA_TIMEOUT_SECONDS,
-            async_dlq: sqs.IQueue | None = None,
+            id_: str, logical: str, handler: str, description: str, env: dict[str, str], **kw
         ) -> lambda_.Function:
-            log_group = logs.LogGroup(
-                self, f"{id_}Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
-            )
-            role = iam.Role(
-                self,
-                f"{id_}Role",
-                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                description=f"rasterdrop {handler}",
-            )
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="WriteOwnLogs",
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[log_group.log_group_arn],
-                )
-            )
-            fn = lambda_.Function(
-                self,
-                id_,
-                description=description,
-                runtime=lambda_.Runtime.PYTHON_3_13,
-                architecture=lambda_.Architecture.X86_64,
-                handler=handler,
-                code=code,
-                layers=[self.layer],
-                memory_size=C.LAMBDA_MEMORY_MIB,
-                timeout=Duration.seconds(timeout_s),
-                environment=environment,
-                tracing=lambda_.Tracing.ACTIVE,
-                log_group=log_group,
-                role=role,
-                dead_letter_queue=async_dlq,
-                retry_attempts=C.LAMBDA_ASYNC_RETRY_ATTEMPTS if async_dlq else None,
-            )
-            fix_logical_id(fn, logical)
-            return fn
+            return python_handler(
+                self, id_, logical_id=logical, handler=handler, description=description,
+                code=code, layer=self.layer, environment=env, log_retention=log_retention, **kw,
+            )  # fmt: skip
 
         # Link endpoint: a public function URL; the HMAC token in the URL is the auth.
         self.link_function = function(
@@ -190,7 +152,7 @@ class Notifications(Construct):
                     "POWERTOOLS_METRICS_NAMESPACE",
                 )
             },
-            timeout_s=C.LINK_LAMBDA_TIMEOUT_SECONDS,
+            timeout_seconds=C.LINK_LAMBDA_TIMEOUT_SECONDS,
         )
         self.link_url = self.link_function.add_function_url(
             auth_type=lambda_.FunctionUrlAuthType.NONE,
@@ -207,7 +169,7 @@ class Notifications(Construct):
             C.HANDLER_NOTIFY,
             "rasterdrop: Batch job finished -> one SNS message with signed links",
             notify_env,
-            async_dlq=handlers_dlq,
+            async_dead_letter_queue=handlers_dlq,
         )
         self.reject_function = function(
             "Reject",
@@ -215,7 +177,7 @@ class Notifications(Construct):
             C.HANDLER_REJECT,
             "rasterdrop: oversize upload -> rejection notice, no compute",
             notify_env,
-            async_dlq=handlers_dlq,
+            async_dead_letter_queue=handlers_dlq,
         )
         self.functions = (self.notify_function, self.reject_function, self.link_function)
 
