@@ -230,6 +230,7 @@ class Compute(Construct):
             replace_compute_environment=False,
             update_to_latest_image_version=True,
         )
+        fix_logical_id(self.compute_environment, C.ID_COMPUTE_ENVIRONMENT)
         self.job_queue = batch.JobQueue(
             self,
             "Queue",
