@@ -696,3 +696,22 @@ def test_in_process_success_with_local_model_dir(world: World) -> None:
     np.testing.assert_array_equal(
         world.classes("output/local model/classes.tif"), world.assets.ref_small
     )
+
+
+def test_newer_version_arriving_mid_run_is_not_overwritten(world: World) -> None:
+    key = "input/racing.tif"
+    old = world.put(key, world.assets.scene)
+
+    class UploadDuringDownload(Recorder):
+        def download_file(self, *args: Any, **kwargs: Any) -> Any:
+            result = self._s3.download_file(*args, **kwargs)
+            world.put(key, world.assets.scene)  # the user uploads again meanwhile
+            return result
+
+    s3 = UploadDuringDownload(world.s3)
+    outcome = job.run(
+        JobRequest(world.bucket, key, old["VersionId"]), _settings(world), s3=s3, workers=1
+    )
+    assert (outcome.status, outcome.exit_code) == ("superseded", 0)
+    assert world.objects("output/") == {}  # the newer version's job owns output/racing/
+    assert world.objects("partial/") == {}
