@@ -504,6 +504,13 @@ def test_sigterm_exits_retryable_and_cleans_scratch(world: World) -> None:
     assert not any(scratch.iterdir())
     assert not world.exists("output/termed/summary.json")
     assert not world.exists("output/termed/error.json")  # a retry follows
+    saved = _partials(world)
+    assert saved >= 1
+    # the retry resumes from what the terminated attempt saved
+    again = world.run(world.args(key, put), **CHUNKY, AWS_BATCH_JOB_ID="job-t")
+    assert again.returncode == 0, again.stderr
+    summary = _assert_one_clean_result(world, "output/termed/", world.assets.ref_big)
+    assert summary["resumed_windows"] >= saved
 
 
 # --- bad inputs ------------------------------------------------------------------------------
