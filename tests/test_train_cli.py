@@ -67,5 +67,7 @@ def test_bad_manifest_exits_2_with_one_line(tmp_path):
     manifest.write_text("name: x\nclasses: [{id: 1, name: a}]\n")
     result = _cli("train", manifest, "--out", tmp_path / "models")
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: manifest: missing field(s): samples"
+    assert result.stderr.strip() == (
+        "error [invalid_input/manifest_invalid]: manifest: missing field(s): samples"
+    )
     assert result.stdout == ""

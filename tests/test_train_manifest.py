@@ -251,7 +251,7 @@ def test_sampling_caps_each_class_and_is_deterministic(scene, tmp_path):
 def _refusal(result, phrase):
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
-    errors = [line for line in lines if line.startswith("error: ")]
+    errors = [line for line in lines if line.startswith("error [invalid_input/")]
     assert errors == lines[-1:], result.stderr  # one error line, the last one
     assert phrase in errors[0], errors[0]
     assert not result.stdout.strip()
