@@ -84,18 +84,20 @@ def run_s3_training(
     only on the last attempt, so a retry can still succeed without a stale report).
     """
     from batch_image import s3io
+    from batch_image.keys import optional
     from batch_image.manifest import parse_manifest_text
     from batch_image.s3_model_store import S3ModelStore, s3_fetcher
     from batch_image.training import train_model
 
     name = model_name_of(key)
+    version_id = optional(version_id)  # "", "null", an unresolved "Ref::version": latest
     s3 = s3 or s3io.client()
     run = s3io.run_id_for(version_id)
-    manifest_ref = {"bucket": bucket, "key": key, "version_id": version_id or None}
+    manifest_ref = {"bucket": bucket, "key": key, "version_id": version_id}
     scratch = Path(tempfile.mkdtemp(prefix="rasterdrop-train-", dir=settings.scratch_dir))
     try:
         try:
-            text = s3io.get_bytes(s3, bucket, key, version_id=version_id or None)
+            text = s3io.get_bytes(s3, bucket, key, version_id=version_id)
         except ValueError as exc:
             raise InvalidInputError(str(exc), code="manifest_too_large") from exc
         if text is None:

@@ -135,3 +135,14 @@ def test_s3_mode_rejects_keys_outside_training(s3):
     assert "training/<name>/manifest.json" in result.stderr
     usage = CliRunner().invoke(train, ["--bucket", BUCKET])
     assert usage.exit_code == 2 and "both --bucket and --key" in usage.output
+
+
+def test_s3_mode_unresolved_version_reads_latest_and_reports_under_null(s3, tmp_path):
+    _upload(s3, tmp_path, _manifest(promote=False))
+    result = _run("training/landcover/manifest.json", "Ref::version")
+    assert result.exit_code == 0, result.output
+    summary = _get(s3, "models/landcover/runs/null/summary.json")
+    assert summary["model"]["promoted"] is False
+    assert summary["manifest"]["version_id"] is None
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="models/landcover/current.json")
+    assert listed["KeyCount"] == 0
