@@ -15,8 +15,12 @@ def main() -> None:
 
 def _register() -> None:
     from batch_image.cli_predict import predict
+    from batch_image.cli_sample import sample
+    from batch_image.cli_train import train
 
     main.add_command(predict)
+    main.add_command(sample)
+    main.add_command(train)
 
 
 _register()

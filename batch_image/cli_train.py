@@ -1,0 +1,96 @@
+"""``python -m batch_image train``: fit a model from a manifest or one image + labels.
+
+Two forms, one code path (:func:`batch_image.training.train_model`):
+
+* ``train MANIFEST.yaml [--out models] [--promote]`` writes
+  ``<out>/<name>/<version>/`` and moves ``<out>/<name>/current.json`` on promotion;
+* ``train --image scene.tif --labels labels.tif --out MODEL_DIR [--name N]``
+  builds a one-sample manifest and writes the model straight into MODEL_DIR.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from batch_image.errors import RasterdropError
+
+
+def _fail(exc: RasterdropError) -> None:
+    click.echo(f"error: {exc.message}", err=True)
+    sys.exit(exc.exit_code)
+
+
+@click.command("train")
+@click.argument("manifest", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Models root for a manifest (default ./models); the model directory for --image.",
+)
+@click.option("--promote", is_flag=True, help="Point <out>/<name>/current.json at the new version.")
+@click.option("--image", type=click.Path(dir_okay=False, path_type=Path), help="Quick form: image.")
+@click.option(
+    "--labels", type=click.Path(dir_okay=False, path_type=Path), help="Quick form: labels."
+)
+@click.option("--name", default=None, help="Model name (quick form; default: model).")
+@click.option("--trees", default=100, show_default=True, type=click.IntRange(1, 5000))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0))
+@click.option("--max-per-class", default=5000, show_default=True, type=click.IntRange(1))
+@click.option("--cv-block", default=64, show_default=True, type=click.IntRange(1))
+def train(
+    manifest: Path | None,
+    out: Path | None,
+    promote: bool,
+    image: Path | None,
+    labels: Path | None,
+    name: str | None,
+    trees: int,
+    seed: int,
+    max_per_class: int,
+    cv_block: int,
+) -> None:
+    """Train a pixel classifier; report blocked and random CV metrics."""
+    from batch_image.manifest import parse_manifest_text, quick_manifest
+    from batch_image.train_store import DirectoryStore, VersionedStore, local_fetcher
+    from batch_image.training import train_model
+
+    def log(msg: str) -> None:
+        click.echo(msg, err=True)
+
+    try:
+        if manifest is not None:
+            if image or labels:
+                raise click.UsageError("give a MANIFEST or --image/--labels, not both")
+            try:
+                text = manifest.read_bytes()
+            except OSError as exc:
+                from batch_image.errors import InvalidInputError
+
+                raise InvalidInputError(
+                    f"manifest {manifest} cannot be read: {exc.strerror}", code="not_found"
+                ) from exc
+            spec = parse_manifest_text(text, source=manifest.name)
+            store = VersionedStore(out or Path("models"))
+            result = train_model(
+                spec, local_fetcher(manifest.resolve().parent), store, promote=promote, log=log
+            )
+        else:
+            if not (image and labels and out):
+                raise click.UsageError("give a MANIFEST, or --image, --labels and --out")
+            spec = quick_manifest(
+                str(image.resolve()),
+                str(labels.resolve()),
+                name=name or "model",
+                trees=trees,
+                seed=seed,
+                max_samples_per_class=max_per_class,
+                cv_block_size=cv_block,
+            )
+            result = train_model(spec, local_fetcher(Path.cwd()), DirectoryStore(out), log=log)
+    except RasterdropError as exc:
+        _fail(exc)
+        return
+    click.echo(result.location)
