@@ -89,7 +89,8 @@ def synthesize(config: Any) -> dict[str, Any]:
     """The stack's CloudFormation template, synthesized in this process."""
     from cdk.synth import synth_template
 
-    return synth_template(config)
+    # cdk-nag runs in the stack's own tests and `make synth`; the sandbox needs the template.
+    return synth_template(config, nag=False)
 
 
 def render_input(target: st.Target, event: dict[str, Any]) -> str:
@@ -223,6 +224,8 @@ class Sandbox:
             proc.kill()
         if hasattr(self, "_pool"):
             self._pool.shutdown(wait=True, cancel_futures=True)
+        if hasattr(self, "lambdas"):
+            self.lambdas.close()
         self.server.stop()
         if self._tmp is not None:
             self._tmp.cleanup()

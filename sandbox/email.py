@@ -10,7 +10,11 @@ SNS_SENDER = "no-reply@sns.amazonaws.com"
 def format_email(message: Message, recipients: list[str], display_name: str = "") -> str:
     """Headers, body and SNS's footer, the way the email arrives."""
     sender = f"{display_name or 'AWS Notifications'} <{SNS_SENDER}>"
-    to = ", ".join(recipients) if recipients else "(every email subscriber of the topic)"
+    to = (
+        ", ".join(recipients)
+        if recipients
+        else "(no email subscription: notification_emails in cdk.json)"
+    )
     attrs = ", ".join(f"{k}={v}" for k, v in sorted(message.attributes.items()))
     lines = [
         f"From:    {sender}",

@@ -64,6 +64,18 @@ class LambdaRuntime:
         self.log_path = log_path
         self.lock = threading.RLock()
         self.invocations: list[Invocation] = []
+        self._log: Any = None  # one stream for the runtime's life: loggers keep a reference
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def _log_stream(self) -> Any:
+        if self._log is None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = self.log_path.open("a", encoding="utf-8", buffering=1)
+        return self._log
 
     def _purge(self) -> None:
         """Forget modules imported from the code directory: the next import is a cold start."""
@@ -99,12 +111,8 @@ class LambdaRuntime:
         with self.lock, patched_environ(self.env_for(fn)):
             self._purge()
             sys.path.insert(0, str(self.code_dir))
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                with (
-                    self.log_path.open("a", encoding="utf-8") as log,
-                    contextlib.redirect_stdout(log),
-                ):
+                with contextlib.redirect_stdout(self._log_stream()):
                     module = importlib.import_module(module_name)
                     handler = getattr(module, attr)
                     context = FakeContext(fn.name, fn.arn, fn.memory_mib, fn.timeout_s)
