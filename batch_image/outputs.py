@@ -23,6 +23,7 @@ SUMMARY_JSON = "summary.json"
 ERROR_JSON = "error.json"
 PREVIEW_MAX_SIDE = 1024
 NODATA_RGBA = (0, 0, 0, 0)
+NODATA_PREVIEW = (225, 225, 225, 255)
 
 
 def colormap(card: ModelCard) -> dict[int, tuple[int, int, int, int]]:
@@ -132,10 +133,12 @@ def render_preview(
     font = _font(14)
     row_h = 20
     legend_w = 230
-    legend_h = max(h, row_h * (len(card.classes) + 2) + 10)
+    legend_h = max(h, row_h * (len(card.classes) + 3) + 10)
     canvas = Image.new("RGBA", (w + legend_w, legend_h), (255, 255, 255, 255))
-    canvas.paste(Image.fromarray(rgba, "RGBA"), (0, 0))
     draw = ImageDraw.Draw(canvas)
+    draw.rectangle([0, 0, w - 1, h - 1], fill=NODATA_PREVIEW)  # nodata shows light grey
+    layer = Image.fromarray(rgba, "RGBA")
+    canvas.paste(layer, (0, 0), layer)
     x0 = w + 12
     draw.text((x0, 8), f"{card.name} {card.version}", fill=(0, 0, 0, 255), font=font)
     for i, c in enumerate(card.classes):
@@ -143,5 +146,8 @@ def render_preview(
         draw.rectangle([x0, y + 2, x0 + 14, y + 16], fill=(*c.rgb(), 255), outline=(0, 0, 0, 255))
         share = shares.get(c.id, 0.0) * 100
         draw.text((x0 + 22, y), f"{c.name}  {share:.1f} %", fill=(0, 0, 0, 255), font=font)
+    y = 8 + row_h * (len(card.classes) + 1)
+    draw.rectangle([x0, y + 2, x0 + 14, y + 16], fill=NODATA_PREVIEW, outline=(0, 0, 0, 255))
+    draw.text((x0 + 22, y), "no data", fill=(0, 0, 0, 255), font=font)
     canvas.convert("RGB").save(dst, optimize=True)
     return canvas.size

@@ -14,7 +14,6 @@ import yaml
 from click.testing import CliRunner
 from rasterio.features import shapes
 from rasterio.warp import transform_geom
-from train_helpers import read, small_sample, write_like
 
 from batch_image.cli_train import train
 from batch_image.errors import InvalidInputError
@@ -24,6 +23,7 @@ from batch_image.modelcard import load_model
 from batch_image.sample import SAMPLE_CLASSES, make_sample
 from batch_image.train_store import VersionedStore, local_fetcher
 from batch_image.training import train_model
+from tests.train_helpers import read, small_sample, write_like
 
 CLASSES = [{"id": i, "name": n, "colour": c} for i, n, c in SAMPLE_CLASSES]
 VERSION = re.compile(r"^\d{8}T\d{6}Z(-\d{2})?$")

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from train_helpers import checkerboard, read, small_sample, write_like
 
 from batch_image.cli_train import train
 from batch_image.modelcard import load_model
 from batch_image.sample import SAMPLE_CLASSES
 from batch_image.training import predict_pixels
+from tests.train_helpers import checkerboard, read, small_sample, write_like
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,311 @@
+"""``render_message``: one outcome → (subject, plain-text body, SNS message attributes).
+
+Pure and deterministic (the caller passes links and their expiry), used by the notify and
+reject handlers and by the sandbox. SNS requires the subject to be ASCII, without line breaks
+or control characters, and under 100 characters: file names are transliterated, cleaned and
+shortened in the middle with ``...`` (keeping the extension), never cut mid-status.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from rasterdrop_notify.outcome import REJECTED, SUCCEEDED, TRAIN, Link, Outcome
+from rasterdrop_notify.paths import file_name, tenant_of
+from rasterdrop_notify.text import (
+    ascii_clean,
+    format_area,
+    format_bytes,
+    format_duration,
+    format_share,
+    format_utc,
+    one_line,
+)
+
+SUBJECT_LIMIT = 99
+LABEL_WIDTH = 12
+WRAP = 76
+MAX_CLASS_ROWS = 40
+
+#: category → (short label for the subject, what the user can do about it)
+CATEGORIES: dict[str, tuple[str, str]] = {
+    "invalid_input": (
+        "invalid input",
+        "Fix the file and upload it again; a new upload starts a new job.",
+    ),
+    "model_error": (
+        "model error",
+        "Your file is not the problem: the model or the configuration is. Ask the operators "
+        "to fix it (quote the job id), then upload the file again.",
+    ),
+    "out_of_memory": (
+        "out of memory",
+        "The job ran out of memory. Split the raster into smaller tiles and upload those, "
+        "or ask the operators for more job memory.",
+    ),
+    "instance_reclaimed": (
+        "interrupted",
+        "The machine running the job was taken back by AWS (Spot) on its last attempt. "
+        "Nothing is wrong with your file: upload it again to retry.",
+    ),
+    "timeout": (
+        "timed out",
+        "The job ran longer than its time limit. Split the raster into smaller tiles, "
+        "or ask the operators to raise the limit.",
+    ),
+    "image_pull": (
+        "could not start",
+        "The job's container image could not be pulled: a deployment problem, not your "
+        "file. Tell the operators (quote the job id) and upload again once it is fixed.",
+    ),
+    "too_large": (
+        "too large",
+        "Split the raster into tiles under the limit (or compress it) and upload those.",
+    ),
+    "internal": (
+        "internal error",
+        "Something broke on our side. Upload the file again; if it fails again, tell the "
+        "operators and quote the job id.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    body: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    def sns_attributes(self) -> dict[str, dict[str, str]]:
+        """``MessageAttributes`` for ``sns.publish`` (all strings, so filter policies match)."""
+        return {k: {"DataType": "String", "StringValue": v} for k, v in self.attributes.items()}
+
+
+def render_message(
+    outcome: Outcome,
+    links: Sequence[Link] = (),
+    links_expire_at: datetime | None = None,
+    *,
+    input_prefix: str = "input/",
+) -> Message:
+    """The email for ``outcome``: subject (ASCII, ≤ 99 chars), body, attributes."""
+    attributes = {"status": outcome.status}
+    tenant = tenant_of(outcome.key, input_prefix)
+    if tenant:
+        attributes["tenant"] = tenant
+    if outcome.kind == TRAIN:
+        attributes["kind"] = TRAIN
+    return Message(
+        subject=_subject(outcome),
+        body=_body(outcome, links, links_expire_at),
+        attributes=attributes,
+    )
+
+
+def category_label(category: str | None) -> str:
+    return CATEGORIES.get(category or "internal", CATEGORIES["internal"])[0]
+
+
+def category_advice(category: str | None) -> str:
+    return CATEGORIES.get(category or "internal", CATEGORIES["internal"])[1]
+
+
+# --- subject ---------------------------------------------------------------------------------
+
+
+def _subject(o: Outcome) -> str:
+    label = category_label(o.category)
+    if o.kind == TRAIN:
+        name = o.model_name or file_name(o.key)
+        if o.status == SUCCEEDED:
+            return fit_subject("rasterdrop: model ", name, " trained")
+        return fit_subject("rasterdrop: training ", name, f" failed ({label})")
+    name = file_name(o.key)
+    if o.status == SUCCEEDED:
+        return fit_subject("rasterdrop: ", name, " ready")
+    if o.status == REJECTED:
+        return fit_subject("rasterdrop: ", name, f" rejected ({label})")
+    return fit_subject("rasterdrop: ", name, f" failed ({label})")
+
+
+def fit_subject(prefix: str, name: str, suffix: str, limit: int = SUBJECT_LIMIT) -> str:
+    """``prefix + name + suffix`` within ``limit`` ASCII chars, shortening only the name."""
+    name = ascii_clean(name) or "file"
+    room = limit - len(prefix) - len(suffix)
+    if len(name) > room:
+        name = _shorten_middle(name, max(room, 5))
+    return (prefix + name + suffix)[:limit]
+
+
+def _shorten_middle(name: str, room: int) -> str:
+    ellipsis = "..."
+    stem, dot, ext = name.rpartition(".")
+    tail = f".{ext}" if dot and stem and len(ext) <= 8 else ""
+    keep = room - len(ellipsis) - len(tail)
+    if keep < 4:
+        return name[: room - len(ellipsis)] + ellipsis
+    head_len = (keep + 1) // 2
+    core = name[: -len(tail)] if tail else name
+    return core[:head_len] + ellipsis + core[len(core) - (keep - head_len) :] + tail
+
+
+# --- body ------------------------------------------------------------------------------------
+
+
+def _body(o: Outcome, links: Sequence[Link], expires: datetime | None) -> str:
+    if o.kind == TRAIN:
+        return _train_body(o)
+    name = file_name(o.key)
+    if o.status == SUCCEEDED:
+        return _success_body(o, name, links, expires)
+    return _failure_body(o, name)
+
+
+def _success_body(o: Outcome, name: str, links: Sequence[Link], expires: datetime | None) -> str:
+    lines = [f"{name} is ready.", ""]
+    lines += _field("Input", _s3_uri(o.bucket, o.key))
+    if o.version:
+        lines += _field("", f"version {o.version}")
+    outcome = "succeeded"
+    if o.width and o.height:
+        outcome += f": {o.width:,} x {o.height:,} pixels"
+        if o.valid_pixels is not None:
+            outcome += f", {o.valid_pixels:,} classified"
+    lines += _field("Outcome", outcome)
+    lines += _field("Model", _model(o))
+    if o.processing_s is not None:
+        lines += _field("Processing", format_duration(o.processing_s))
+    if o.job_id:
+        lines += _field("Job", o.job_id)
+    if o.classes:
+        lines += ["", "Classes (share of classified pixels)", *class_table(o)]
+    if links:
+        lines.append("")
+        if expires is not None:
+            lines.append(f"Downloads (links valid until {format_utc(expires)})")
+        else:
+            lines.append("Downloads")
+        for link in links:
+            lines += [f"  {link.label}:", f"  {link.url}"]
+    if o.results_prefix:
+        lines += ["", f"All results: {_s3_uri(o.bucket, o.results_prefix)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _failure_body(o: Outcome, name: str) -> str:
+    label = category_label(o.category)
+    if o.status == REJECTED:
+        lines = [f"{name} was not processed: {label}.", ""]
+    else:
+        lines = [f"{name} could not be processed: {label}.", ""]
+    lines += _field("Input", _s3_uri(o.bucket, o.key))
+    if o.version:
+        lines += _field("", f"version {o.version}")
+    lines += _field("Outcome", f"{o.status} ({label})")
+    if o.size_bytes is not None and o.max_bytes is not None:
+        lines += _field(
+            "Size", f"{format_bytes(o.size_bytes)}; the limit is {format_bytes(o.max_bytes)}"
+        )
+    reason = one_line(o.reason or "no reason was recorded")
+    if o.code:
+        reason += f" [{o.code}]"
+    lines += _field("Reason", reason)
+    lines += _field("What to do", category_advice(o.category))
+    if o.model_name or o.model_version:
+        lines += _field("Model", _model(o))
+    if o.job_id:
+        lines += _field("Job", _job_line(o))
+    return "\n".join(lines) + "\n"
+
+
+def _train_body(o: Outcome) -> str:
+    model = o.model_name or "model"
+    if o.status == SUCCEEDED:
+        lines = [f"Model {model} version {o.model_version or '?'} is trained.", ""]
+    else:
+        lines = [f"Training {model} failed: {category_label(o.category)}.", ""]
+    lines += _field("Manifest", _s3_uri(o.bucket, o.key))
+    if o.version:
+        lines += _field("", f"version {o.version}")
+    lines += _field("Outcome", o.status)
+    if o.model_version:
+        lines += _field("Model", _model(o))
+    if o.promoted is not None:
+        lines += _field("Promoted", "yes: predictions now use it" if o.promoted else "no")
+    for i, text in enumerate(_metric_lines(o.metrics)):
+        lines += _field("Metrics" if i == 0 else "", text)
+    if o.processing_s is not None:
+        lines += _field("Processing", format_duration(o.processing_s))
+    if o.status != SUCCEEDED:
+        reason = one_line(o.reason or "no reason was recorded")
+        lines += _field("Reason", reason + (f" [{o.code}]" if o.code else ""))
+        lines += _field("What to do", category_advice(o.category))
+    if o.results_prefix:
+        lines += _field("Report", _s3_uri(o.bucket, o.results_prefix))
+    if o.job_id:
+        lines += _field("Job", _job_line(o))
+    return "\n".join(lines) + "\n"
+
+
+def _metric_lines(metrics: Sequence[tuple[str, float]]) -> list[str]:
+    """``"blocked CV: accuracy"`` labels grouped into one line per group."""
+    groups: dict[str, list[str]] = {}
+    for label, value in metrics:
+        group, sep, name = label.rpartition(": ")
+        groups.setdefault(group if sep else "", []).append(f"{name} {value:.3f}")
+    return [f"{g}: {', '.join(items)}" if g else ", ".join(items) for g, items in groups.items()]
+
+
+def class_table(o: Outcome) -> list[str]:
+    """Aligned rows: class name, share (%), area when known, largest share first."""
+    rows = sorted(o.classes, key=lambda c: (-c.share, c.name))
+    hidden = rows[MAX_CLASS_ROWS:]
+    rows = rows[:MAX_CLASS_ROWS]
+    cells = [(c.name, format_share(c.share), format_area(c.area, c.area_unit)) for c in rows]
+    show_area = any(c.area is not None for c in rows)
+    header = ("Class", "Share", "Area")
+    w = [max(len(h), *(len(cell[i]) for cell in cells)) for i, h in enumerate(header)]
+    out = []
+    for name, share, area in [header, *cells]:
+        line = f"  {name:<{w[0]}}  {share:>{w[1]}}"
+        if show_area:
+            line += f"  {area:>{w[2]}}"
+        out.append(line.rstrip())
+    if hidden:
+        rest = sum(c.share for c in hidden)
+        out.append(f"  ... {len(hidden)} more classes, {format_share(rest)} together")
+    return out
+
+
+def _field(label: str, value: str) -> list[str]:
+    indent = " " * (LABEL_WIDTH + 1)
+    first = f"{label:<{LABEL_WIDTH}} " if label else indent
+    return textwrap.wrap(
+        value,
+        width=WRAP,
+        initial_indent=first,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [first.rstrip()]
+
+
+def _model(o: Outcome) -> str:
+    name = o.model_name or "unknown model"
+    return f"{name}, version {o.model_version}" if o.model_version else name
+
+
+def _job_line(o: Outcome) -> str:
+    parts = []
+    if o.attempts:
+        parts.append(f"{o.attempts} attempt{'s' if o.attempts != 1 else ''}")
+    if o.exit_code is not None:
+        parts.append(f"exit code {o.exit_code}")
+    return f"{o.job_id} ({', '.join(parts)})" if parts else str(o.job_id)
+
+
+def _s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"

@@ -1,0 +1,161 @@
+"""Read the job's reports (``summary.json``/``error.json``) and turn them into Outcomes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from rasterdrop_notify.outcome import ClassShare
+
+log = logging.getLogger("rasterdrop.notify")
+
+MAX_REPORT_BYTES = 1024 * 1024
+OUTPUT_LABELS = {
+    "classes": "Classes (GeoTIFF)",
+    "confidence": "Confidence (GeoTIFF)",
+    "preview": "Preview (PNG)",
+    "qgis_style": "QGIS style (QML)",
+}
+#: Area units that mean nothing to a reader (pixel counts, square degrees): no area column.
+NO_AREA_UNITS = frozenset({"pixel", "degree^2"})
+
+
+def get_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """The JSON object at ``key``, or None if it does not exist (or is not a JSON object)."""
+    try:
+        resp = s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return None
+        if code in ("AccessDenied", "403"):
+            # Without s3:ListBucket S3 answers 403 for a missing key. Report the job from its
+            # Batch record rather than sending nothing; the stack should grant ListBucket.
+            log.warning("get_object %s denied: treating as missing (grant s3:ListBucket)", key)
+            return None
+        raise
+    raw = resp["Body"].read(MAX_REPORT_BYTES + 1)
+    if len(raw) > MAX_REPORT_BYTES:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def same_version(doc: dict[str, Any], version: str | None) -> bool:
+    """False only when both the report and the event name an input version and they differ."""
+    reported = _version(dict(doc.get("input") or {}).get("version_id"))
+    return reported is None or _version(version) is None or reported == _version(version)
+
+
+def model_of(doc: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    model = (doc or {}).get("model") or {}
+    if not isinstance(model, dict):
+        return None, None
+    name, version = model.get("name"), model.get("version")
+    return (str(name) if name else None), (str(version) if version else None)
+
+
+def class_shares(summary: dict[str, Any], area_unit: str | None) -> tuple[ClassShare, ...]:
+    show_area = area_unit not in NO_AREA_UNITS
+    rows = []
+    for item in summary.get("classes") or []:
+        if not isinstance(item, dict):
+            continue
+        rows.append(
+            ClassShare(
+                name=str(item.get("name", item.get("id", "?"))),
+                share=float(item.get("share") or 0.0),
+                pixels=_int(item.get("pixels")),
+                area=_float(item.get("area")) if show_area else None,
+                area_unit=area_unit,
+            )
+        )
+    return tuple(rows)
+
+
+def output_keys(summary: dict[str, Any], results_prefix: str) -> list[tuple[str, str]]:
+    """(label, object key) for each downloadable output, confined to ``results_prefix``."""
+    out = []
+    outputs = summary.get("outputs") or {}
+    for name, label in OUTPUT_LABELS.items():
+        value = outputs.get(name) if isinstance(outputs, dict) else None
+        if not isinstance(value, str) or not value:
+            continue
+        key = value if value.startswith(results_prefix) else results_prefix + value.lstrip("/")
+        if "/" in key[len(results_prefix) :]:
+            continue  # never sign anything outside this result's own folder
+        out.append((label, key))
+    return out
+
+
+METRIC_GROUPS = {"blocked_cv": "blocked CV", "random_cv": "random CV"}
+METRIC_NAMES = {"overall_accuracy": "accuracy", "macro_f1": "macro F1", "f1_macro": "macro F1"}
+METRIC_SKIP = frozenset({"folds", "n", "n_test", "skipped"})
+
+
+def training_metrics(summary: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+    """Numeric metrics as ``(label, value)``; nested groups become ``"blocked CV: accuracy"``.
+
+    Reads the train job's run summary (``metrics`` = ``{"blocked_cv": {...}, "random_cv":
+    {...}}``) and also flat ``{"accuracy": 0.95}``; counts and skip notes are left out.
+    """
+    out: list[tuple[str, float]] = []
+    metrics = summary.get("metrics") or {}
+    if not isinstance(metrics, dict):
+        return ()
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            group = METRIC_GROUPS.get(key, key)
+            out += [(f"{group}: {label}", v) for label, v in _numeric(value)]
+        elif key not in METRIC_SKIP and _is_number(value):
+            out.append((METRIC_NAMES.get(key, key), float(value)))
+    return tuple(out)
+
+
+def total_seconds(summary: dict[str, Any]) -> float | None:
+    """``timings_s.total``, else the sum of the recorded phases."""
+    timings = summary.get("timings_s") or {}
+    if not isinstance(timings, dict):
+        return None
+    if _is_number(timings.get("total")):
+        return float(timings["total"])
+    phases = [float(v) for v in timings.values() if _is_number(v)]
+    return sum(phases) if phases else None
+
+
+def _numeric(group: dict[str, Any]) -> list[tuple[str, float]]:
+    return [
+        (METRIC_NAMES.get(k, k), float(v))
+        for k, v in group.items()
+        if k not in METRIC_SKIP and _is_number(v)
+    ]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _version(value: Any) -> str | None:
+    if value in (None, "", "null"):
+        return None
+    return str(value)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

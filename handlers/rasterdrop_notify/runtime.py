@@ -1,0 +1,38 @@
+"""Process-wide singletons for the Lambda handlers: settings and boto3 clients, made once.
+
+Kept out of the logic modules so they stay pure; tests clear these caches between cases.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import boto3
+from botocore.config import Config
+
+from rasterdrop_notify.service import Clients
+from rasterdrop_notify.settings import Settings, get_settings
+
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+# SigV4 and virtual-hosted style give presigned URLs on the regional endpoint
+# (https://<bucket>.s3.<region>.amazonaws.com/...), which never redirect.
+_S3_CONFIG = _CONFIG.merge(Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+@cache
+def clients() -> Clients:
+    return Clients(
+        s3=boto3.client("s3", config=_S3_CONFIG),
+        sns=boto3.client("sns", config=_CONFIG),
+        secrets=boto3.client("secretsmanager", config=_CONFIG),
+    )
+
+
+def reset() -> None:
+    """Forget cached settings and clients (tests, sandbox)."""
+    get_settings.cache_clear()
+    clients.cache_clear()

@@ -1,0 +1,325 @@
+"""The notifier: Batch job state change or oversize upload → one SNS message.
+
+Every function takes its boto3 clients and settings as arguments (no globals, no env reads),
+so the thin Lambda handlers, the tests and the sandbox call exactly the same code.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from rasterdrop_notify import markers
+from rasterdrop_notify.events import BatchJobDetail, BatchJobStateChangeEvent, S3ObjectCreatedEvent
+from rasterdrop_notify.failures import choose_failure, classify_job
+from rasterdrop_notify.keyring import load_keys
+from rasterdrop_notify.links import link_expiry, link_url
+from rasterdrop_notify.outcome import FAILED, REJECTED, SUCCEEDED, TRAIN, Link, Outcome
+from rasterdrop_notify.paths import (
+    marker_key,
+    output_prefix_for,
+    training_name,
+    training_run_prefix,
+)
+from rasterdrop_notify.render import Message, render_message
+from rasterdrop_notify.reports import (
+    class_shares,
+    get_json,
+    model_of,
+    output_keys,
+    same_version,
+    total_seconds,
+    training_metrics,
+)
+from rasterdrop_notify.settings import Settings
+from rasterdrop_notify.tokens import sign_token
+
+log = logging.getLogger("rasterdrop.notify")
+
+PUBLISHED = "published"
+DUPLICATE = "duplicate"
+SKIPPED = "skipped"
+REJECTED_MODEL_SLOT = "rejected"  # model-version slot of a rejection's marker: no model ran
+
+
+@dataclass(frozen=True)
+class Clients:
+    s3: Any
+    sns: Any
+    secrets: Any = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one invocation did: ``published``, ``duplicate`` or ``skipped`` (with why)."""
+
+    action: str
+    reason: str = ""
+    message: Message | None = None
+    message_id: str | None = None
+    marker: str | None = None
+    outcome: Outcome | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    outcome: Outcome
+    links: tuple[Link, ...] = ()
+    links_expire_at: datetime | None = None
+
+
+# --- entry points ----------------------------------------------------------------------------
+
+
+def notify_job(
+    event: BatchJobStateChangeEvent, clients: Clients, settings: Settings, *, now: datetime
+) -> Result:
+    """Publish the one message for a finished predict or train job."""
+    detail = event.detail
+    if detail.status not in (SUCCEEDED.upper(), FAILED.upper()):
+        return Result(SKIPPED, f"status {detail.status} is not final")
+    params = detail.parameters
+    bucket, key = params.get("bucket", ""), params.get("key", "")
+    version = _version_or_none(params.get("version"))
+    if not bucket or not key:
+        return Result(SKIPPED, "job has no bucket/key parameters")
+    if settings.bucket and bucket != settings.bucket:
+        return Result(SKIPPED, f"job names bucket {bucket!r}, not this stack's")
+    name = training_name(key)
+    if name:
+        prepared = _training_outcome(detail, clients.s3, bucket, key, version, name)
+    else:
+        try:
+            results = output_prefix_for(key, settings.input_prefix, settings.output_prefix)
+        except ValueError as exc:
+            return Result(SKIPPED, str(exc))
+        prepared = _predict_outcome(detail, clients, settings, bucket, key, version, results, now)
+    if prepared is None:
+        return Result(SKIPPED, "the report belongs to another version of the input")
+    return deliver(prepared, clients, settings, now=now)
+
+
+def notify_rejection(
+    event: S3ObjectCreatedEvent, clients: Clients, settings: Settings, *, now: datetime
+) -> Result:
+    """Publish the rejection for an upload over the size limit (no job was started)."""
+    obj = event.detail.object
+    size = int(obj.size or 0)
+    if size <= settings.max_input_bytes:
+        return Result(SKIPPED, f"{size} bytes is within the limit: not a rejection")
+    if settings.bucket and event.detail.bucket.name != settings.bucket:
+        return Result(SKIPPED, "upload to another bucket")
+    outcome = Outcome(
+        status=REJECTED,
+        bucket=event.detail.bucket.name,
+        key=obj.key,  # raw, exactly as delivered: never unquote_plus-ed
+        version=_version_or_none(obj.version_id),
+        category="too_large",
+        reason="The file is larger than the upload size limit, so no job was started.",
+        size_bytes=size,
+        max_bytes=settings.max_input_bytes,
+    )
+    return deliver(Prepared(outcome), clients, settings, now=now)
+
+
+def deliver(prepared: Prepared, clients: Clients, settings: Settings, *, now: datetime) -> Result:
+    """Render, claim the marker, publish, mark published (see ``markers`` for why this order)."""
+    o = prepared.outcome
+    message = render_message(
+        o, prepared.links, prepared.links_expire_at, input_prefix=settings.input_prefix
+    )
+    model_slot = REJECTED_MODEL_SLOT if o.status == REJECTED else o.model_version
+    mkey = marker_key(o.bucket, o.key, o.version, model_slot)
+    record = {
+        "bucket": o.bucket,
+        "key": o.key,
+        "input_version": o.version,
+        "model_version": model_slot,
+        "status": o.status,
+        "job_id": o.job_id,
+        "subject": message.subject,
+    }
+    got = markers.claim(clients.s3, o.bucket, mkey, record, now=now, lease_s=settings.lease_seconds)
+    if not got.won:
+        return Result(DUPLICATE, "already published", message, marker=mkey, outcome=o)
+    try:
+        resp = clients.sns.publish(
+            TopicArn=settings.topic_arn,
+            Subject=message.subject,
+            Message=message.body,
+            MessageAttributes=message.sns_attributes(),
+        )
+    except Exception:
+        markers.release(clients.s3, o.bucket, mkey)
+        raise
+    message_id = resp["MessageId"]
+    if not markers.mark_published(
+        clients.s3, o.bucket, mkey, record, etag=got.etag, message_id=message_id, now=now
+    ):
+        log.warning("marker %s changed while publishing %s", mkey, message_id)
+    return Result(PUBLISHED, "", message, message_id, mkey, o)
+
+
+# --- building outcomes -----------------------------------------------------------------------
+
+
+def _predict_outcome(
+    detail: BatchJobDetail,
+    clients: Clients,
+    settings: Settings,
+    bucket: str,
+    key: str,
+    version: str | None,
+    results: str,
+    now: datetime,
+) -> Prepared | None:
+    common = {"bucket": bucket, "key": key, "version": version, "job_id": detail.jobId}
+    if detail.status == "SUCCEEDED":
+        summary = get_json(clients.s3, bucket, results + "summary.json")
+        if summary is not None and not same_version(summary, version):
+            return None
+        if summary is not None:
+            return _success(summary, clients, settings, results, now, common, detail)
+        return Prepared(
+            Outcome(
+                status=FAILED,
+                category="internal",
+                reason="The job reported success but its summary.json is missing.",
+                attempts=len(detail.attempts),
+                **common,
+            )
+        )
+    error_doc = get_json(clients.s3, bucket, results + "error.json")
+    if error_doc is not None and not same_version(error_doc, version):
+        error_doc = None
+    failure = choose_failure(classify_job(detail), error_doc)
+    model_name, model_version = model_of(error_doc)
+    return Prepared(
+        Outcome(
+            status=FAILED,
+            category=failure.category,
+            reason=failure.reason,
+            code=failure.code,
+            exit_code=failure.exit_code,
+            attempts=failure.attempts,
+            model_name=model_name,
+            model_version=model_version,
+            **common,
+        )
+    )
+
+
+def _success(summary, clients, settings, results, now, common, detail) -> Prepared:
+    raster = summary.get("raster") or {}
+    timings = summary.get("timings_s") or {}
+    model_name, model_version = model_of(summary)
+    outcome = Outcome(
+        status=SUCCEEDED,
+        model_name=model_name,
+        model_version=model_version,
+        classes=class_shares(summary, raster.get("area_unit")),
+        width=_maybe_int(raster.get("width")),
+        height=_maybe_int(raster.get("height")),
+        valid_pixels=_maybe_int(raster.get("valid_pixels")),
+        processing_s=_maybe_float(timings.get("total")),
+        attempts=len(detail.attempts),
+        results_prefix=results,
+        **common,
+    )
+    pairs = output_keys(summary, results)
+    if not pairs:
+        return Prepared(outcome)
+    if not settings.link_base_url or not settings.link_secret_arn or clients.secrets is None:
+        log.warning("link endpoint not configured: the message lists S3 locations only")
+        return Prepared(outcome)
+    keys = load_keys(clients.secrets, settings.link_secret_arn)
+    expires = link_expiry(now, settings, summary.get("created_at"))
+    links = tuple(
+        Link(label, link_url(settings.link_base_url, sign_token(k, expires, keys)))
+        for label, k in pairs
+    )
+    return Prepared(outcome, links, datetime.fromtimestamp(expires, UTC))
+
+
+def _training_outcome(
+    detail: BatchJobDetail, s3: Any, bucket: str, key: str, version: str | None, name: str
+) -> Prepared:
+    run = training_run_prefix(name, version)
+    common = {
+        "bucket": bucket,
+        "key": key,
+        "version": version,
+        "kind": TRAIN,
+        "job_id": detail.jobId,
+        "attempts": len(detail.attempts),
+        "results_prefix": run,
+    }
+    if detail.status == "SUCCEEDED":
+        summary = get_json(s3, bucket, run + "summary.json")
+        if summary is not None:
+            model_name, model_version = model_of(summary)
+            model = summary.get("model") if isinstance(summary.get("model"), dict) else {}
+            promoted = summary.get("promoted", model.get("promoted"))
+            return Prepared(
+                Outcome(
+                    status=SUCCEEDED,
+                    model_name=model_name or name,
+                    model_version=model_version,
+                    metrics=training_metrics(summary),
+                    promoted=promoted if isinstance(promoted, bool) else None,
+                    processing_s=total_seconds(summary),
+                    **common,
+                )
+            )
+        return Prepared(
+            Outcome(
+                status=FAILED,
+                model_name=name,
+                category="internal",
+                reason="The training job reported success but its run summary is missing.",
+                **common,
+            )
+        )
+    error_doc = get_json(s3, bucket, run + "error.json")
+    failure = choose_failure(classify_job(detail), error_doc)
+    _, model_version = model_of(error_doc)
+    return Prepared(
+        Outcome(
+            status=FAILED,
+            model_name=name,
+            model_version=model_version,
+            category=failure.category,
+            reason=failure.reason,
+            code=failure.code,
+            exit_code=failure.exit_code,
+            **{**common, "attempts": failure.attempts},
+        )
+    )
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _version_or_none(value: Any) -> str | None:
+    """S3 reports ``"null"`` as the version of objects written while versioning was off."""
+    return None if value in (None, "", "null") else str(value)
+
+
+def _maybe_int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _maybe_float(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+__all__ = ["Clients", "Result", "deliver", "notify_job", "notify_rejection"]

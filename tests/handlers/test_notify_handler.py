@@ -1,0 +1,428 @@
+"""notify.handler end to end on moto: Batch event → S3 reports → one SNS message."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from notify_support import BUCKET, SECRET_KEY, error_doc, load_event, summary_doc
+
+from rasterdrop_notify.tokens import verify_token
+
+KEY = "input/acme/field-7.tif"
+RESULTS = "output/acme/field-7/"
+
+
+def flat(text: str) -> str:
+    """The body with wrapping and column padding collapsed to single spaces."""
+    return " ".join(text.split())
+
+
+def _attrs(envelope: dict) -> dict[str, str]:
+    return {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
+
+
+def test_success_publishes_one_readable_message(aws, handlers, context):
+    aws.put_json(RESULTS + "summary.json", summary_doc())
+    before = datetime.now(UTC).timestamp()
+
+    out = handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+
+    assert out["action"] == "published"
+    [msg] = aws.messages()
+    assert msg["Subject"] == "rasterdrop: field-7.tif ready"
+    assert _attrs(msg) == {"status": "succeeded", "tenant": "acme"}
+    body = msg["Message"]
+    assert f"s3://{BUCKET}/{KEY}" in body
+    assert "demo, version 20261126T090000Z" in body
+    assert "2,048 x 1,536 pixels, 3,000,000 classified" in body
+    assert "42.1 s" in body
+    assert "4c7599ae-0a82-49aa-ba5a-4727fcce14a8" in body
+    # class table: aligned, sorted by share, percentages and areas
+    rows = [line for line in body.splitlines() if line.startswith("  ") and "%" in line]
+    assert [r.split()[0] for r in rows] == [
+        "forest",
+        "grassland",
+        "cropland",
+        "water",
+        "built-up",
+        "bare",
+    ]
+    assert len({r.index("%") for r in rows}) == 1, "share column is aligned"
+    assert "50.0 %" in rows[0] and "150.00 km²" in rows[0]
+    # three links to the link endpoint, tokens naming the three outputs, honest expiry
+    urls = re.findall(r"https://\S+", body)
+    assert len(urls) == 4
+    keys = []
+    for url in urls:
+        parts = urlsplit(url)
+        assert parts.netloc == "abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws"
+        claim = verify_token(parse_qs(parts.query)["t"][0], [SECRET_KEY.encode()], before)
+        keys.append(claim.key)
+        assert 7 * 86400 - 5 <= claim.expires_at - before <= 7 * 86400 + 5
+    assert keys == [
+        RESULTS + "classes.tif",
+        RESULTS + "confidence.tif",
+        RESULTS + "preview.png",
+        RESULTS + "classes.qml",
+    ]
+    expiry = datetime.fromtimestamp(claim.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    assert f"Downloads (links valid until {expiry})" in body
+    # the marker records the publish
+    marker = [
+        o["Key"] for o in aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="notified/")["Contents"]
+    ]
+    assert len(marker) == 1
+    doc = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=marker[0])["Body"].read())
+    assert doc["state"] == "published" and doc["message_id"] == out["message_id"]
+
+
+def test_duplicate_delivery_publishes_once(aws, handlers, context):
+    aws.put_json(RESULTS + "summary.json", summary_doc())
+    event = load_event("batch_succeeded.json")
+    first = handlers["notify"].handler(event, context)
+    second = handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    # a second job for the same input version and model (e.g. resubmitted): still one message
+    other_job = load_event("batch_succeeded.json")
+    other_job["id"] = "0f0e0d0c-76e5-d76a-f980-7011e206042b"
+    other_job["detail"]["jobId"] = "11111111-2222-3333-4444-555555555555"
+    third = handlers["notify"].handler(other_job, context)
+    assert [first["action"], second["action"], third["action"]] == [
+        "published",
+        "duplicate",
+        "duplicate",
+    ]
+    assert len(aws.messages()) == 1
+
+
+def test_new_model_version_is_a_new_message(aws, handlers, context):
+    aws.put_json(RESULTS + "summary.json", summary_doc())
+    handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    aws.put_json(RESULTS + "summary.json", summary_doc(model_version="20261127T000000Z"))
+    out = handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    assert out["action"] == "published"
+    assert len(aws.messages()) == 2
+
+
+def test_invalid_input_uses_error_json(aws, handlers, context):
+    aws.put_json(
+        RESULTS + "error.json",
+        error_doc(
+            "invalid_input", "not_a_tiff", "The file is not a GeoTIFF (it starts with PK: a zip?)."
+        ),
+    )
+    handlers["notify"].handler(load_event("batch_failed_invalid_input.json"), context)
+    [msg] = aws.messages()
+    assert msg["Subject"] == "rasterdrop: field-7.tif failed (invalid input)"
+    assert _attrs(msg) == {"status": "failed", "tenant": "acme"}
+    body = flat(msg["Message"])
+    assert "Reason The file is not a GeoTIFF (it starts with PK: a zip?). [not_a_tiff]" in body
+    assert "What to do Fix the file and upload it again" in body
+    assert "Job 4c7599ae-0a82-49aa-ba5a-4727fcce14a8 (1 attempt, exit code 2)" in body
+    assert "https://" not in body
+
+
+def test_model_error_uses_error_json(aws, handlers, context):
+    aws.put_json(
+        RESULTS + "error.json",
+        error_doc("model_error", "band_mismatch", "The model expects 4 bands; the raster has 3."),
+    )
+    handlers["notify"].handler(load_event("batch_failed_model_error.json"), context)
+    [msg] = aws.messages()
+    assert msg["Subject"] == "rasterdrop: field-7.tif failed (model error)"
+    assert "The model expects 4 bands; the raster has 3. [band_mismatch]" in flat(msg["Message"])
+    assert "Your file is not the problem" in flat(msg["Message"])
+
+
+@pytest.mark.parametrize(
+    ("sample", "label", "reason", "advice"),
+    [
+        (
+            "batch_failed_oom.json",
+            "out of memory",
+            "OutOfMemoryError: Container killed due to memory usage",
+            "ran out of memory",
+        ),
+        (
+            "batch_failed_spot.json",
+            "interrupted",
+            "Host EC2 (instance i-0a1b2c3d4e5f67890) terminated.",
+            "upload it again to retry",
+        ),
+        (
+            "batch_failed_timeout.json",
+            "timed out",
+            "Job attempt duration exceeded timeout",
+            "longer than its time limit",
+        ),
+        (
+            "batch_failed_image_pull.json",
+            "could not start",
+            "CannotPullContainerError: Error response from daemon",
+            "deployment problem",
+        ),
+    ],
+)
+def test_jobs_that_died_without_error_json(aws, handlers, context, sample, label, reason, advice):
+    handlers["notify"].handler(load_event(sample), context)
+    [msg] = aws.messages()
+    assert msg["Subject"] == f"rasterdrop: field-7.tif failed ({label})"
+    body = flat(msg["Message"])
+    assert reason in body
+    assert advice in body
+    assert "4c7599ae-0a82-49aa-ba5a-4727fcce14a8" in body
+
+
+def test_last_attempt_death_beats_stale_error_json(aws, handlers, context):
+    # attempt 1 wrote error.json (internal, retried); attempt 2 was OOM-killed
+    aws.put_json(RESULTS + "error.json", error_doc("internal", "io", "Read timed out."))
+    handlers["notify"].handler(load_event("batch_failed_oom.json"), context)
+    [msg] = aws.messages()
+    assert "(out of memory)" in msg["Subject"]
+
+
+def test_error_json_of_another_input_version_is_ignored(aws, handlers, context):
+    aws.put_json(
+        RESULTS + "error.json",
+        error_doc("invalid_input", "not_a_tiff", "old problem", version="an-older-version"),
+    )
+    handlers["notify"].handler(load_event("batch_failed_invalid_input.json"), context)
+    [msg] = aws.messages()
+    assert "old problem" not in msg["Message"]
+    assert "(invalid input)" in msg["Subject"]  # from exit code 2
+    assert "exit code 2 but left no error report" in flat(msg["Message"])
+
+
+def test_success_without_summary_is_reported_not_silent(aws, handlers, context):
+    handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    [msg] = aws.messages()
+    assert msg["Subject"] == "rasterdrop: field-7.tif failed (internal error)"
+    assert "summary.json is missing" in flat(msg["Message"])
+
+
+def test_summary_of_another_version_publishes_nothing(aws, handlers, context):
+    aws.put_json(RESULTS + "summary.json", summary_doc(version="a-newer-version"))
+    out = handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    assert out["action"] == "skipped"
+    assert aws.messages() == []
+
+
+@pytest.mark.parametrize(
+    ("key", "results", "subject_name"),
+    [
+        ("input/acme/my field 7.tif", "output/acme/my field 7/", "my field 7.tif"),
+        ("input/acme/a+b=c.TIFF", "output/acme/a+b=c/", "a+b=c.TIFF"),
+        ("input/ünïcødé/Gärten-Süd.tif", "output/ünïcødé/Gärten-Süd/", "Garten-Sud.tif"),
+    ],
+)
+def test_keys_are_used_raw(aws, handlers, context, key, results, subject_name):
+    aws.put_json(results + "summary.json", summary_doc(key=key, results=results))
+    event = load_event("batch_succeeded.json")
+    event["detail"]["parameters"]["key"] = key
+    handlers["notify"].handler(event, context)
+    [msg] = aws.messages()
+    assert msg["Subject"] == f"rasterdrop: {subject_name} ready"
+    assert msg["Subject"].isascii()
+    assert f"s3://{BUCKET}/{key}" in msg["Message"]
+    assert _attrs(msg)["tenant"] == key.split("/")[1]
+    claims = [
+        verify_token(parse_qs(urlsplit(u).query)["t"][0], [SECRET_KEY.encode()], 0).key
+        for u in re.findall(r"https://\S+", msg["Message"])
+    ]
+    assert claims[0] == results + "classes.tif"
+
+
+def test_no_tenant_attribute_without_a_tenant_folder(aws, handlers, context):
+    key, results = "input/field-7.tif", "output/field-7/"
+    aws.put_json(results + "summary.json", summary_doc(key=key, results=results))
+    event = load_event("batch_succeeded.json")
+    event["detail"]["parameters"]["key"] = key
+    handlers["notify"].handler(event, context)
+    [msg] = aws.messages()
+    assert _attrs(msg) == {"status": "succeeded"}
+
+
+def test_subject_stays_short_with_a_300_character_name(aws, handlers, context):
+    name = "é" + "x" * 291 + "-end.tif"
+    assert len(name) == 300
+    key, results = f"input/acme/{name}", f"output/acme/{name[:-4]}/"
+    event = load_event("batch_failed_oom.json")
+    event["detail"]["parameters"]["key"] = key
+    handlers["notify"].handler(event, context)
+    [msg] = aws.messages()
+    subject = msg["Subject"]
+    assert len(subject) <= 99
+    assert subject.isascii() and "\n" not in subject
+    assert subject.startswith("rasterdrop: exxx") and subject.endswith(
+        "-end.tif failed (out of memory)"
+    )
+    assert "..." in subject
+    assert name in msg["Message"]  # the body keeps the full name
+    del results
+
+
+def test_training_success_reads_the_run_summary(aws, handlers, context):
+    version = "Wq7mA9xK2pL4nR6tV8yZ0bC3dF5gH1jE"
+    # the shape batch_image.training.TrainResult.summary() writes
+    aws.put_json(
+        f"models/demo/runs/{version}/summary.json",
+        {
+            "schema": "rasterdrop.train-summary/1",
+            "kind": "train",
+            "status": "succeeded",
+            "model": {
+                "name": "demo",
+                "version": "20261126T091500Z",
+                "location": f"s3://{BUCKET}/models/demo/20261126T091500Z/",
+                "promoted": True,
+            },
+            "classes": [{"id": 1, "name": "water", "colour": "#1f78b4", "found": 9, "sampled": 9}],
+            "metrics": {
+                "blocked_cv": {
+                    "folds": 5,
+                    "n": 5000,
+                    "overall_accuracy": 0.9532,
+                    "kappa": 0.9391,
+                    "macro_f1": 0.9104,
+                },
+                "random_cv": {"skipped": "too few samples"},
+            },
+            "cv_block_size": 64,
+            "timings_s": {"open": 2.0, "sample": 30.0, "evaluate": 120.0, "fit": 60.0},
+            "created_at": "2026-11-26T09:15:00Z",
+        },
+    )
+    handlers["notify"].handler(load_event("batch_train_succeeded.json"), context)
+    [msg] = aws.messages()
+    assert msg["Subject"] == "rasterdrop: model demo trained"
+    assert _attrs(msg) == {"status": "succeeded", "kind": "train"}
+    body = msg["Message"]
+    assert "Metrics      blocked CV: accuracy 0.953, kappa 0.939, macro F1 0.910" in body
+    assert "random CV" not in body  # skipped evaluation has no numbers
+    assert "Promoted     yes: predictions now use it" in body
+    body = flat(body)
+    assert "Model demo version 20261126T091500Z is trained." in body
+    assert "3 min 32 s" in body  # sum of the phases
+    assert f"s3://{BUCKET}/models/demo/runs/{version}/" in body
+
+
+def test_training_flat_metrics_and_total(aws, handlers, context):
+    version = "Wq7mA9xK2pL4nR6tV8yZ0bC3dF5gH1jE"
+    aws.put_json(
+        f"models/demo/runs/{version}/summary.json",
+        {
+            "kind": "train",
+            "model": {"name": "demo", "version": "v9"},
+            "promoted": False,
+            "metrics": {"accuracy": 0.5, "n_test": 10},
+            "timings_s": {"total": 5.0, "fit": 1.0},
+        },
+    )
+    handlers["notify"].handler(load_event("batch_train_succeeded.json"), context)
+    body = aws.messages()[0]["Message"]
+    assert "Metrics      accuracy 0.500\n" in body
+    assert "Promoted     no" in body and "Processing   5.0 s" in body
+
+
+def test_training_failure_reads_the_run_error(aws, handlers, context):
+    version = "Wq7mA9xK2pL4nR6tV8yZ0bC3dF5gH1jE"
+    aws.put_json(
+        f"models/demo/runs/{version}/error.json",
+        error_doc(
+            "invalid_input",
+            "labels_mismatch",
+            "labels.tif does not cover scene.tif.",
+            key="training/demo/manifest.json",
+            version=version,
+        ),
+    )
+    handlers["notify"].handler(load_event("batch_train_failed.json"), context)
+    [msg] = aws.messages()
+    assert msg["Subject"] == "rasterdrop: training demo failed (invalid input)"
+    assert "labels.tif does not cover scene.tif. [labels_mismatch]" in flat(msg["Message"])
+
+
+def test_jobs_for_another_bucket_are_ignored(aws, handlers, context):
+    event = load_event("batch_succeeded.json")
+    event["detail"]["parameters"]["bucket"] = "someone-elses-bucket"
+    out = handlers["notify"].handler(event, context)
+    assert out["action"] == "skipped"
+    assert aws.messages() == []
+
+
+def test_report_read_denied_is_treated_as_missing():
+    from botocore.exceptions import ClientError
+
+    from rasterdrop_notify.reports import get_json
+
+    class DeniedS3:
+        def get_object(self, **kwargs):
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetObject")
+
+    assert get_json(DeniedS3(), BUCKET, "output/x/summary.json") is None
+
+    class BrokenS3:
+        def get_object(self, **kwargs):
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "no"}}, "GetObject")
+
+    with pytest.raises(ClientError):
+        get_json(BrokenS3(), BUCKET, "output/x/summary.json")
+
+
+def test_link_expiry_is_capped_by_output_retention(aws, handlers, context, env):
+    env.setenv("RASTERDROP_OUTPUT_RETENTION_DAYS", "3")
+    from rasterdrop_notify import runtime
+
+    runtime.reset()
+    summary = summary_doc()
+    summary["created_at"] = "2026-11-25T09:00:00Z"
+    aws.put_json(RESULTS + "summary.json", summary)
+    handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    [msg] = aws.messages()
+    # created 2026-11-25 09:00 + 3 days: earlier than now + 7 days, so that is what is promised
+    assert "Downloads (links valid until 2026-11-28 09:00 UTC)" in msg["Message"]
+    url = re.findall(r"https://\S+", msg["Message"])[0]
+    claim = verify_token(parse_qs(urlsplit(url).query)["t"][0], [SECRET_KEY.encode()], 0)
+    assert claim.expires_at == int(datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp())
+
+
+def test_null_version_is_not_shown_or_hashed_as_a_version(aws, handlers, context):
+    summary = summary_doc(version=None)
+    aws.put_json(RESULTS + "summary.json", summary)
+    event = load_event("batch_succeeded.json")
+    event["detail"]["parameters"]["version"] = "null"
+    assert handlers["notify"].handler(event, context)["action"] == "published"
+    [msg] = aws.messages()
+    assert "version null" not in msg["Message"]
+
+
+@pytest.mark.parametrize("unit", ["pixel", "degree^2"])
+def test_no_area_column_when_area_means_nothing(aws, handlers, context, unit):
+    summary = summary_doc()
+    summary["raster"]["area_unit"] = unit
+    aws.put_json(RESULTS + "summary.json", summary)
+    handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    body = aws.messages()[0]["Message"]
+    assert "  Class       Share\n" in body
+    assert "Area" not in body and "km²" not in body
+
+
+def test_outputs_outside_the_result_folder_are_never_linked(aws, handlers, context):
+    summary = summary_doc()
+    summary["outputs"] = {
+        "classes": "output/other-tenant/x/classes.tif",  # another result's object
+        "preview": "../../models/demo/model.skops",
+        "confidence": RESULTS + "confidence.tif",
+    }
+    aws.put_json(RESULTS + "summary.json", summary)
+    handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    body = aws.messages()[0]["Message"]
+    urls = re.findall(r"https://\S+", body)
+    claims = [
+        verify_token(parse_qs(urlsplit(u).query)["t"][0], [SECRET_KEY.encode()], 0).key
+        for u in urls
+    ]
+    assert claims == [RESULTS + "confidence.tif"]
