@@ -43,11 +43,12 @@ PART = 16 * 1024
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("e2e-data")
-    small, truth = make_scene(tmp, width=45, height=37, seed=1)
-    big, _ = make_scene(tmp / "..", width=150, height=120, seed=2)  # ~144 kB: large-job route
-    big = big.rename(tmp / "big.tif")
+    (tmp / "small").mkdir()
+    (tmp / "big").mkdir()
+    small, truth = make_scene(tmp / "small", width=45, height=37, seed=1)
+    big, _ = make_scene(tmp / "big", width=150, height=120, seed=2)  # ~144 kB: large-job route
     model = make_model(tmp, small, truth, name="demo")
-    return {"small": small, "big": big, "model": model, "tmp": tmp}
+    return {"small": small, "big": big, "model": model}
 
 
 @pytest.fixture(scope="module")
