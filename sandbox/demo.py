@@ -225,13 +225,25 @@ def run_demo(
         )
         echo(f"Logs of the job and handlers: {work / 'logs'}/")
         if keep_running:
-            echo("The endpoint and the links stay up until Ctrl-C.")
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                echo("stopped")
+            wait_until_interrupted(echo)
     return 0
+
+
+def wait_until_interrupted(echo: Echo) -> None:
+    """Keep the endpoint (and the email's links) up until Ctrl-C or SIGTERM."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    echo("The endpoint and the links stay up until Ctrl-C.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        echo("stopped")
 
 
 def _message_for(messages: list[Message], key: str) -> Message:

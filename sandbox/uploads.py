@@ -6,7 +6,14 @@ import time
 from pathlib import Path
 
 from sandbox.core import Options, Sandbox, SandboxError
-from sandbox.demo import DEFAULT_SIZE, DEFAULT_TREES, Echo, prepare_data, train_model
+from sandbox.demo import (
+    DEFAULT_SIZE,
+    DEFAULT_TREES,
+    Echo,
+    prepare_data,
+    train_model,
+    wait_until_interrupted,
+)
 from sandbox.email import format_email
 
 
@@ -51,10 +58,5 @@ def run_uploads(
             logs = ", ".join(str(a.log_path) for a in job.attempts)
             echo(f"job {job.name} {job.status} after {len(job.attempts)} attempt(s): {logs}")
         if keep_running:
-            echo("The endpoint and the links stay up until Ctrl-C.")
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                echo("stopped")
+            wait_until_interrupted(echo)
     return 0
