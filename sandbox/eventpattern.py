@@ -11,7 +11,8 @@ re-using the code that produced them:
 - matchers: literal strings, numbers, booleans and null (exact, type-sensitive; numbers
   compare by value); `prefix` and `suffix` (with an optional `equals-ignore-case`
   inside), `equals-ignore-case`, `wildcard` (`*` any run, `\\*` a literal star),
-  `numeric` (one or two comparisons), `anything-but` (a value, a list, or `prefix`,
+  `numeric` (one or two comparisons, within EventBridge's range of ±5.0e9: a value
+  beyond it matches no numeric condition), `anything-but` (a value, a list, or `prefix`,
   `suffix`, `equals-ignore-case`, `wildcard`), `exists` (true/false), `cidr`;
 - a field the event lacks matches only `{"exists": false}`; `anything-but` needs the field
   to be present; a nested pattern under a missing or non-object field matches only when
@@ -39,6 +40,7 @@ class _Missing:
 
 MISSING: Any = _Missing()
 
+NUMERIC_LIMIT = 5.0e9  # EventBridge numeric matching: -5.0e9 .. +5.0e9 inclusive
 _COMPARATORS = {
     "=": lambda a, b: a == b,
     "<": lambda a, b: a < b,
@@ -183,11 +185,12 @@ def _wildcard(pattern: str) -> re.Pattern[str]:
 def _numeric(arg: Any, value: Any) -> bool:
     if not isinstance(arg, list) or len(arg) not in (2, 4):
         raise PatternError(f"numeric takes one or two [operator, number] pairs, got {arg!r}")
-    if not _is_number(value):
+    for op, bound in zip(arg[::2], arg[1::2], strict=True):
+        if op not in _COMPARATORS or not _is_number(bound) or abs(bound) > NUMERIC_LIMIT:
+            raise PatternError(f"bad numeric comparison {op!r} {bound!r}")
+    if not _is_number(value) or abs(value) > NUMERIC_LIMIT:
         return False
     for op, bound in zip(arg[::2], arg[1::2], strict=True):
-        if op not in _COMPARATORS or not _is_number(bound):
-            raise PatternError(f"bad numeric comparison {op!r} {bound!r}")
         if not _COMPARATORS[op](value, bound):
             return False
     return True

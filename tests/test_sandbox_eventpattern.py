@@ -73,6 +73,14 @@ def test_wildcard_escapes_a_literal_star() -> None:
     )
 
 
+def test_numeric_matching_stops_at_five_billion() -> None:
+    pattern = {"detail": {"size": [{"numeric": [">", 100]}]}}
+    assert matches(pattern, {"detail": {"size": 5_000_000_000}})
+    assert not matches(pattern, {"detail": {"size": 5_000_000_001}})  # beyond EventBridge's range
+    with pytest.raises(PatternError):
+        matches({"detail": {"size": [{"numeric": [">", 6e9]}]}}, {"detail": {"size": 1}})
+
+
 def test_null_literal_and_booleans_are_type_exact() -> None:
     event = {"detail": {"flag": True, "nothing": None, "one": 1}}
     assert matches({"detail": {"flag": [True]}}, event)
