@@ -64,7 +64,7 @@ def demo(
 @click.argument(
     "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option("--prefix", default="input/uploads/", show_default=True, help="Key prefix.")
+@click.option("--prefix", default=None, help="Key prefix [default: the stack's input/ + uploads/].")
 @click.option(
     "--model",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -75,7 +75,7 @@ def demo(
 )
 @click.option("--keep-running", is_flag=True, help="Keep the endpoint up for the links.")
 def upload(
-    files: tuple[Path, ...], prefix: str, model: Path | None, out: Path, keep_running: bool
+    files: tuple[Path, ...], prefix: str | None, model: Path | None, out: Path, keep_running: bool
 ) -> None:
     """Upload FILES to the sandbox bucket and print the email each one produces."""
     from sandbox.core import SandboxError

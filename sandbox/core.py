@@ -357,12 +357,36 @@ class Sandbox:
         """Deliver an event (again): EventBridge delivers at least once."""
         self._events.put(event)
 
+    # ------------------------------------------------- settings of the template
+    def job_setting(self, command: str, variable: str) -> str:
+        """A variable of the job definition running ``command`` (``predict``, ``train``)."""
+        for jd in self.job_definitions.values():
+            if jd.command[:1] == (command,) and variable in jd.environment:
+                return jd.environment[variable]
+        raise SandboxError(f"no {command} job definition of the template sets {variable}")
+
+    def prefix(self, kind: str) -> str:
+        """``input``, ``output`` or ``models``: the prefix the predict job is configured with."""
+        return self.job_setting("predict", f"RASTERDROP_{kind.upper()}_PREFIX")
+
+    def train_manifest_key(self, name: str) -> str:
+        """Where a manifest starts a train job, from the pattern of the rule that does so."""
+        for rule in self.rules:
+            for t in rule.targets:
+                jd = self.job_definitions.get(t.job_definition or "")
+                if jd is None or jd.command[:1] != ("train",):
+                    continue
+                for cond in rule.pattern.get("detail", {}).get("object", {}).get("key", []):
+                    if isinstance(cond, dict) and "wildcard" in cond:
+                        return cond["wildcard"].replace("*", name, 1)
+        raise SandboxError("no rule of the template starts a train job from a key pattern")
+
     def publish_model(self, model_dir: Path, name: str | None = None, promote: bool = True) -> str:
         """Put a local model directory under ``models/<name>/<version>/`` (+ ``current.json``)."""
         card = json.loads((Path(model_dir) / "model.json").read_text())
         name = name or self.config.model_name
         version = card["version"]
-        prefix = f"models/{name}/{version}/"
+        prefix = f"{self.prefix('models')}{name}/{version}/"
         files = sorted(p for p in Path(model_dir).rglob("*") if p.is_file())
         files.sort(key=lambda p: p.name == "model.json")  # its presence means complete
         for path in files:
@@ -374,7 +398,7 @@ class Sandbox:
         if promote:
             self.s3.put_object(
                 Bucket=self.bucket,
-                Key=f"models/{name}/current.json",
+                Key=f"{self.prefix('models')}{name}/current.json",
                 Body=json.dumps({"version": version}).encode(),
             )
         return version

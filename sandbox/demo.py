@@ -106,13 +106,14 @@ def train_model(sb: Sandbox, data: DemoData, trees: int, echo: Echo) -> str:
     name = sb.config.model_name
     t = time.perf_counter()
     if train_has_s3_mode():
-        prefix = f"training/{name}/"
+        manifest_key = sb.train_manifest_key(name)
+        prefix = manifest_key.rsplit("/", 1)[0] + "/"
         sb.upload(data.train_image, prefix + "scene.tif")
         sb.upload(data.train_labels, prefix + "labels.tif")
         manifest = manifest_for(name, data, trees, "scene.tif", "labels.tif")
-        sb.upload(json.dumps(manifest, indent=2).encode(), prefix + "manifest.json")
+        sb.upload(json.dumps(manifest, indent=2).encode(), manifest_key)
         sb.run_until_idle()
-        how = "train job (training/ manifest → rule → Batch)"
+        how = f"train job: {manifest_key} → rule → Batch"
     else:
         work = sb.work_dir / "train"
         work.mkdir(parents=True, exist_ok=True)
@@ -134,9 +135,10 @@ def train_model(sb: Sandbox, data: DemoData, trees: int, echo: Echo) -> str:
 
 def current_version(sb: Sandbox, name: str) -> str:
     try:
-        body = sb.s3.get_object(Bucket=sb.bucket, Key=f"models/{name}/current.json")["Body"]
+        key = f"{sb.prefix('models')}{name}/current.json"
+        body = sb.s3.get_object(Bucket=sb.bucket, Key=key)["Body"]
     except sb.s3.exceptions.NoSuchKey as exc:
-        raise SandboxError(f"training published no models/{name}/current.json") from exc
+        raise SandboxError(f"training published no {key}") from exc
     return json.loads(body.read())["version"]
 
 
@@ -152,11 +154,11 @@ def check_link(url: str) -> tuple[int, int]:
 
 def copy_outputs(sb: Sandbox, key: str, version: str, out: Path) -> list[Path]:
     """The result files and the model version into ``out`` (from the sandbox bucket)."""
-    stem = key[len("input/") :].rsplit(".", 1)[0]
+    stem = key[len(sb.prefix("input")) :].rsplit(".", 1)[0]
     copied = []
     for name in OUTPUT_FILES:
-        copied.append(sb.download(f"output/{stem}/{name}", out / name))
-    model_prefix = f"models/{sb.config.model_name}/{version}/"
+        copied.append(sb.download(f"{sb.prefix('output')}{stem}/{name}", out / name))
+    model_prefix = f"{sb.prefix('models')}{sb.config.model_name}/{version}/"
     if (out / "model").exists():
         shutil.rmtree(out / "model")
     for k in sb.keys(model_prefix):
@@ -198,7 +200,7 @@ def run_demo(
             f"{len(sb.functions)} functions, endpoint {sb.server.endpoint}"
         )
         version = train_model(sb, data, trees, echo)
-        key = f"input/demo/{data.scene.name}"
+        key = f"{sb.prefix('input')}demo/{data.scene.name}"
         echo(f"  uploading {data.scene.name} to s3://{sb.bucket}/{key}")
         before = len(sb.messages())
         uploaded_at = time.time()

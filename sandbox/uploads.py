@@ -20,7 +20,7 @@ from sandbox.email import format_email
 def run_uploads(
     files: list[Path],
     *,
-    prefix: str,
+    prefix: str | None,
     model: Path | None,
     out: Path,
     keep_running: bool,
@@ -31,9 +31,10 @@ def run_uploads(
     missing = missing_parts()
     if missing:
         raise SandboxError("the S3 flow is not complete in this checkout: " + "; ".join(missing))
-    prefix = prefix if prefix.endswith("/") else prefix + "/"
     work = out / ".sandbox"
     with Sandbox(Options(work_dir=work)) as sb:
+        prefix = prefix or f"{sb.prefix('input')}uploads/"
+        prefix = prefix if prefix.endswith("/") else prefix + "/"
         if model is not None:
             version = sb.publish_model(model, sb.config.model_name)
             sb.run_until_idle()
