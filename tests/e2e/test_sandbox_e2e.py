@@ -106,6 +106,8 @@ def test_template_drives_the_sandbox(sb: Sandbox) -> None:
     assert jd.environment["RASTERDROP_MODEL_URI"] == f"s3://{sb.bucket}/models/demo/"
     assert jd.environment["RASTERDROP_MAX_INPUT_BYTES"] == "200000"
     assert sb.runner.entrypoint[1:] == ["-m", "batch_image"]
+    assert (sb.prefix("input"), sb.prefix("output")) == ("input/", "output/")
+    assert sb.train_manifest_key("demo") == "training/demo/manifest.json"
     notify = sb.functions["NotifyFunction"]
     assert notify.handler == "notify.handler"
     assert notify.environment["RASTERDROP_LINK_BASE_URL"].startswith("http://127.0.0.1:")
@@ -127,6 +129,12 @@ def test_two_files_at_once_with_space_and_plus(sb: Sandbox, data: dict, tmp_path
     ]
     assert {j.parameters["key"] for j in jobs} == set(keys)  # raw keys, not URL-encoded
     assert all(j.status == "SUCCEEDED" and len(j.attempts) == 1 for j in jobs)
+    # Intermediate job states and the jobs' own writes (output/, partial/) start nothing.
+    for d in sb.trace:
+        if d.summary.startswith("batch") and not d.summary.endswith(("SUCCEEDED", "FAILED")):
+            assert d.rule is None, d
+        if d.summary.startswith(("s3 Object Created output/", "s3 Object Created partial/")):
+            assert d.kind not in ("batch",), d
 
     messages = news(sb, before)
     assert len(messages) == 2
