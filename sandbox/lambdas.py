@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import sys
 import threading
 import time
@@ -18,6 +19,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from aws_lambda_powertools.logging.constants import LOGGER_ATTRIBUTE_PRECONFIGURED
 
 from sandbox.server import patched_environ
 from sandbox.stack import Function
@@ -67,9 +70,21 @@ class LambdaRuntime:
         self._log: Any = None  # one stream for the runtime's life: loggers keep a reference
 
     def close(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        """Close the log; loggers the handlers configured to write to it are reset."""
+        if self._log is None:
+            return
+        for logger in list(logging.Logger.manager.loggerDict.values()):
+            if not isinstance(logger, logging.Logger):
+                continue
+            for h in list(logger.handlers):
+                if isinstance(h, logging.StreamHandler) and h.stream is self._log:
+                    logger.removeHandler(h)
+                    # Powertools configures a service's logger once per process: let the
+                    # next Logger() configure it afresh instead of writing to a closed file.
+                    if hasattr(logger, LOGGER_ATTRIBUTE_PRECONFIGURED):
+                        setattr(logger, LOGGER_ATTRIBUTE_PRECONFIGURED, False)
+        self._log.close()
+        self._log = None
 
     def _log_stream(self) -> Any:
         if self._log is None:

@@ -214,3 +214,29 @@ def test_template_reader_refuses_a_batch_target_without_definition() -> None:
     r.bind("Data", "d")
     with pytest.raises(TemplateError):
         read_rules(broken, r)
+
+
+def test_closing_the_runtime_detaches_loggers_from_its_log(tmp_path: Path) -> None:
+    import logging
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "logs.py").write_text(
+        "import logging, sys\n"
+        "log = logging.getLogger('sandbox-test-service')\n"
+        "if not log.handlers:\n"
+        "    log.addHandler(logging.StreamHandler(sys.stdout))\n"
+        "def handler(event, context):\n"
+        "    log.warning('hello from the handler')\n"
+    )
+    rt = LambdaRuntime(code, {}, tmp_path / "lambda.log")
+    record = rt.invoke(
+        Function(
+            "Logs", "S-Logs", "arn:aws:lambda:eu-west-1:1:function:S-Logs", "logs.handler", {}
+        ),
+        {},
+    )
+    assert record.error is None
+    rt.close()
+    assert "hello from the handler" in (tmp_path / "lambda.log").read_text()
+    assert logging.getLogger("sandbox-test-service").handlers == []
