@@ -31,6 +31,9 @@ from batch_image.errors import RasterdropError
     type=click.Choice(["none", "deflate", "lzw", "zstd"]),
     help="GDAL codec for scene.tif (none keeps the default ~40 MB on disk).",
 )
+@click.option(
+    "--truth", is_flag=True, help="Also write truth.tif, every pixel's true class (0 on nodata)."
+)
 def sample(
     out_dir: Path,
     width: int,
@@ -40,6 +43,7 @@ def sample(
     seed: int,
     nodata_fraction: float,
     compress: str,
+    truth: bool,
 ) -> None:
     """Write DIR/scene.tif (multi-band, UTM, 10 m) and DIR/labels.tif (sparse classes)."""
     from batch_image.sample import make_sample
@@ -55,6 +59,7 @@ def sample(
             seed=seed,
             nodata_fraction=nodata_fraction,
             compress=None if compress == "none" else compress,
+            truth=truth,
         )
     except RasterdropError as exc:
         click.echo(f"error: {exc.message}", err=True)

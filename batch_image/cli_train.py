@@ -36,10 +36,31 @@ def _fail(exc: RasterdropError) -> None:
     "--labels", type=click.Path(dir_okay=False, path_type=Path), help="Quick form: labels."
 )
 @click.option("--name", default=None, help="Model name (quick form; default: model).")
-@click.option("--trees", default=100, show_default=True, type=click.IntRange(1, 5000))
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0))
-@click.option("--max-per-class", default=5000, show_default=True, type=click.IntRange(1))
-@click.option("--cv-block", default=64, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--trees", default=100, show_default=True, type=click.IntRange(1, 5000), help="Quick form."
+)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="Quick form.")
+@click.option(
+    "--max-per-class",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Quick form: pixels sampled per class at most.",
+)
+@click.option(
+    "--cv-block",
+    default=64,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Quick form: spatial CV block size in pixels.",
+)
+@click.option(
+    "--folds",
+    default=5,
+    show_default=True,
+    type=click.IntRange(2, 20),
+    help="Quick form: cross-validation folds (each scheme).",
+)
 def train(
     manifest: Path | None,
     out: Path | None,
@@ -51,8 +72,18 @@ def train(
     seed: int,
     max_per_class: int,
     cv_block: int,
+    folds: int,
 ) -> None:
-    """Train a pixel classifier; report blocked and random CV metrics."""
+    """Train a pixel classifier; report blocked and random CV metrics.
+
+    \b
+    train MANIFEST.yaml [--out models] [--promote]
+        writes <out>/<name>/<version>/ (model, card, report); --promote moves current.json
+    train --image scene.tif --labels labels.tif --out MODEL_DIR [--name N]
+        one image, a label raster, the model straight into MODEL_DIR
+
+    Bad input exits 2 with one "error:" line on stderr saying what to fix.
+    """
     from batch_image.manifest import parse_manifest_text, quick_manifest
     from batch_image.train_store import DirectoryStore, VersionedStore, local_fetcher
     from batch_image.training import train_model
@@ -88,6 +119,7 @@ def train(
                 seed=seed,
                 max_samples_per_class=max_per_class,
                 cv_block_size=cv_block,
+                cv_folds=folds,
             )
             result = train_model(spec, local_fetcher(Path.cwd()), DirectoryStore(out), log=log)
     except RasterdropError as exc:

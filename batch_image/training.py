@@ -225,9 +225,8 @@ def _check_counts(sample: PixelSample, classes: tuple[ModelClass, ...], minimum:
             "no labelled valid pixels in any sample: labels fall only on nodata or are empty",
             code="no_training_pixels",
         )
-    few = [
-        (c, sample.sampled.get(c.id, 0)) for c in classes if sample.sampled.get(c.id, 0) < minimum
-    ]
+    # Labelled valid pixels found (before the per-class cap) are what the user drew.
+    few = [(c, sample.found.get(c.id, 0)) for c in classes if sample.found.get(c.id, 0) < minimum]
     if few:
         text = ", ".join(f"{c.name!r} (id {c.id}) has {n}" for c, n in few)
         raise InvalidInputError(
@@ -365,7 +364,10 @@ def train_model(
                 "sampled": {str(k): v for k, v in sample.sampled.items()},
             },
             "evaluation": evaluation,
-            "timings_s": {k: round(v, 3) for k, v in timings.items()},
+            "timings_s": {
+                **{k: round(v, 3) for k, v in timings.items()},
+                "total": round(time.perf_counter() - t0, 3),
+            },
         }
         staged = store.staging_dir()
         from batch_image.report import write_report

@@ -219,10 +219,11 @@ def test_quick_form_matches_one_sample_manifest(scene, tmp_path):
             "--trees", "15",
             "--max-per-class", "400",
             "--cv-block", "40",
+            "--folds", "4",
         ]
     )  # fmt: skip
     assert quick.exit_code == 0, quick.output
-    m = _manifest(cv={"block_size": 40, "folds": 5})
+    m = _manifest(cv={"block_size": 40, "folds": 4})
     full = train_model(manifest_from_dict(m), local_fetcher(scene), VersionedStore(tmp_path))
     q = json.loads((tmp_path / "quick" / "model.json").read_text())
     f = full.card.to_dict()
