@@ -482,22 +482,34 @@ class Sandbox:
             return "queued"
         return f"target {target.arn} not modelled by the sandbox"
 
-    def _dead_letter(self, rule: st.Rule, target: st.Target, payload: str, reason: str) -> str:
+    def _dead_letter(
+        self, rule: st.Rule, target: st.Target, payload: str, reason: str, arn: str | None
+    ) -> str:
+        """Park what could not be delivered (or processed) in the queue the template names."""
         self.dead_letters.append((rule.logical_id, target.id, reason))
-        if target.dead_letter_arn:
-            queue_name = target.dead_letter_arn.rsplit(":", 1)[-1]
+        if arn and arn.startswith("arn:aws:sqs:"):
+            queue_name = arn.rsplit(":", 1)[-1]
             url = self.sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
             self.sqs.send_message(QueueUrl=url, MessageBody=payload)
-        return f"dead-lettered: {reason}"
+            return f"dead-lettered to {queue_name}: {reason}"
+        return f"dropped: {reason}"
 
     def _submit(self, rule: st.Rule, target: st.Target, payload: str) -> str:
         try:
             body = json.loads(payload)
         except json.JSONDecodeError as exc:
-            return self._dead_letter(rule, target, payload, f"input is not JSON ({exc.msg})")
+            return self._dead_letter(
+                rule, target, payload, f"input is not JSON ({exc.msg})", target.dead_letter_arn
+            )
         params = body.get("Parameters", {}) if isinstance(body, dict) else None
         if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
-            return self._dead_letter(rule, target, payload, "Parameters must map names to strings")
+            return self._dead_letter(
+                rule,
+                target,
+                payload,
+                "Parameters must map names to strings",
+                target.dead_letter_arn,
+            )
         definition = self.job_definitions[target.job_definition or ""]
         overrides = body.get("ContainerOverrides") or self.container_overrides
         job = self.runner.submit(
@@ -522,7 +534,9 @@ class Sandbox:
                 self._collect_messages()
                 return f"invoked: {json.dumps(record.result, default=str)}"
         assert record is not None
-        return self._dead_letter(rule, target, payload, f"{fn.logical_id} failed: {record.error!r}")
+        # EventBridge delivered; the asynchronous invocation failed: the function's DLQ.
+        reason = f"{fn.logical_id} failed {tries} time(s): {record.error!r}"
+        return self._dead_letter(rule, target, payload, reason, fn.dead_letter_arn)
 
     def _async_retries(self, function_id: str) -> int:
         for res in st.resources_of(self.template, "AWS::Lambda::EventInvokeConfig").values():

@@ -75,6 +75,7 @@ class Function:
     timeout_s: int = 3
     memory_mib: int = 128
     runtime: str = ""
+    dead_letter_arn: str | None = None  # where failed asynchronous invocations go
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ def read_functions(template: dict[str, Any], r: Resolver) -> dict[str, Function]
         props = res.get("Properties", {})
         variables = props.get("Environment", {}).get("Variables", {})
         name = r.ref(logical_id)
+        dead_letter = props.get("DeadLetterConfig", {}).get("TargetArn")
         out[logical_id] = Function(
             logical_id=logical_id,
             name=name,
@@ -219,6 +221,7 @@ def read_functions(template: dict[str, Any], r: Resolver) -> dict[str, Function]
             timeout_s=int(props.get("Timeout", 3)),
             memory_mib=int(props.get("MemorySize", 128)),
             runtime=props.get("Runtime", ""),
+            dead_letter_arn=r.resolve(dead_letter) if dead_letter else None,
         )
     return out
 
