@@ -202,7 +202,7 @@ def run_demo(
         version = train_model(sb, data, trees, echo)
         key = f"{sb.prefix('input')}demo/{data.scene.name}"
         echo(f"  uploading {data.scene.name} to s3://{sb.bucket}/{key}")
-        before = len(sb.messages())
+        before, trace_from = len(sb.messages()), len(sb.trace)
         uploaded_at = time.time()
         sb.upload(data.scene, key)
         sb.run_until_idle()
@@ -210,6 +210,9 @@ def run_demo(
         message = _message_for(news, key)
         took = message.timestamp.timestamp() - uploaded_at
         topic_name = _display_name(sb, message.topic)
+        echo("  flow (from the synthesized template):")
+        for line in flow_lines(sb, trace_from):
+            echo(f"    {line}")
         echo("")
         echo("=" * 78)
         echo(format_email(message, sb.recipients(message), topic_name))
@@ -246,6 +249,21 @@ def wait_until_interrupted(echo: Echo) -> None:
             time.sleep(3600)
     except KeyboardInterrupt:
         echo("stopped")
+
+
+def flow_lines(sb: Sandbox, start: int) -> list[str]:
+    """The deliveries since ``start`` that a rule made: event → rule → target → outcome."""
+    lines = []
+    for d in sb.trace[start:]:
+        if d.rule is None:
+            continue
+        outcome = d.outcome if len(d.outcome) <= 60 else d.outcome[:57] + "..."
+        lines.append(f"{d.summary} → {d.rule} → {d.kind} {d.target}: {outcome}")
+    for job in sb.jobs:
+        codes = ", ".join(str(a.outcome.exit_code) for a in job.attempts)
+        if any(job.job_id in line for line in lines):
+            lines.append(f"job {job.job_id[:8]} {job.status}, exit code(s) {codes}")
+    return lines
 
 
 def _message_for(messages: list[Message], key: str) -> Message:
