@@ -315,3 +315,21 @@ def test_training_manifest_publishes_a_version_that_predict_then_uses(
     sb.upload(tmp_path / "scene.tif", "input/acme/after-training.tif")
     sb.run_until_idle()
     assert summary(sb, "output/acme/after-training/")["model"]["version"] == new["version"]
+
+
+def test_retries_exhausted_give_one_failure_email(sb: Sandbox, data: dict) -> None:
+    before = len(sb.messages())
+    kill = {"RASTERDROP_SANDBOX_KILL_AFTER_PUTS": "1", "RASTERDROP_SANDBOX_KILL_KEYS": "partial/*"}
+    sb.faults.update({1: kill, 2: kill, 3: kill})  # every attempt dies, as on a bad host
+    try:
+        sb.upload(data["small"], "input/acme/unlucky.tif")
+        sb.run_until_idle()
+    finally:
+        sb.faults.clear()
+    job = sb.jobs[-1]
+    assert [a.outcome.exit_code for a in job.attempts] == [137, 137, 137]  # job_attempts: 3
+    assert job.status == "FAILED"
+    (message,) = news(sb, before)
+    assert message.attributes["status"] == "failed"
+    assert "unlucky.tif" in message.subject
+    assert sb.keys("output/acme/unlucky/summary.json") == []
