@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import queue
-import secrets
-import string
 import tempfile
 import threading
 import time
@@ -34,6 +32,7 @@ from sandbox.dockerfile import read_entrypoint
 from sandbox.eventpattern import matches
 from sandbox.lambdas import Invocation, LambdaRuntime
 from sandbox.linkserver import FunctionUrlServer
+from sandbox.provision import provision
 from sandbox.s3events import object_created_event
 from sandbox.server import ACCOUNT, MotoServer, leak_free_environ
 
@@ -107,29 +106,6 @@ def render_input(target: st.Target, event: dict[str, Any]) -> str:
 
         return render(target.transformer.paths, target.transformer.template, event)
     return json.dumps(event)
-
-
-def generate_secret(spec: dict[str, Any]) -> str:
-    """A value for ``GenerateSecretString`` as Secrets Manager would make it."""
-    alphabet = ""
-    if not spec.get("ExcludeUppercase"):
-        alphabet += string.ascii_uppercase
-    if not spec.get("ExcludeLowercase"):
-        alphabet += string.ascii_lowercase
-    if not spec.get("ExcludeNumbers"):
-        alphabet += string.digits
-    if not spec.get("ExcludePunctuation"):
-        alphabet += "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
-    if spec.get("IncludeSpace"):
-        alphabet += " "
-    alphabet = "".join(c for c in alphabet if c not in spec.get("ExcludeCharacters", ""))
-    value = "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))
-    key = spec.get("GenerateStringKey")
-    if key:
-        doc = json.loads(spec.get("SecretStringTemplate") or "{}")
-        doc[key] = value
-        return json.dumps(doc)
-    return value
 
 
 class Sandbox:
@@ -241,52 +217,18 @@ class Sandbox:
         return self.names[watched[0]]
 
     def _provision(self) -> None:
+        made = provision(
+            self.template,
+            self.resolver,
+            s3=self.s3,
+            sqs=self.sqs,
+            sns=self.sns,
+            secrets=self.secrets,
+            stack_name=self.config.stack_name,
+        )
+        self.names.update(made.names)
+        self._capture_queues.update(made.capture_queues)
         t, r = self.template, self.resolver
-        stack = self.config.stack_name.lower()
-        for logical_id in st.resources_of(t, "AWS::S3::Bucket"):
-            props = t["Resources"][logical_id].get("Properties", {})
-            given = r.resolve(props.get("BucketName")) if "BucketName" in props else None
-            name = given or f"{stack}-{logical_id.lower()}-{self.account}"[:63]
-            self.s3.create_bucket(
-                Bucket=name, CreateBucketConfiguration={"LocationConstraint": self.region}
-            )
-            if st.bucket_versioned(t, logical_id):
-                self.s3.put_bucket_versioning(
-                    Bucket=name, VersioningConfiguration={"Status": "Enabled"}
-                )
-            r.bind(
-                logical_id, name, Arn=f"arn:aws:s3:::{name}", DomainName=f"{name}.s3.amazonaws.com"
-            )
-            self.names[logical_id] = name
-        for logical_id in st.resources_of(t, "AWS::SQS::Queue"):
-            props = t["Resources"][logical_id].get("Properties", {})
-            name = r.resolve(props.get("QueueName")) or f"{self.config.stack_name}-{logical_id}"
-            url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-            arn = f"arn:aws:sqs:{self.region}:{self.account}:{name}"
-            r.bind(logical_id, url, Arn=arn, QueueName=name, QueueUrl=url)
-            self.names[logical_id] = url
-        for logical_id in st.resources_of(t, "AWS::SNS::Topic"):
-            props = t["Resources"][logical_id].get("Properties", {})
-            name = r.resolve(props.get("TopicName")) or f"{self.config.stack_name}-{logical_id}"
-            arn = self.sns.create_topic(Name=name)["TopicArn"]
-            r.bind(logical_id, arn, TopicArn=arn, TopicName=name)
-            self.names[logical_id] = arn
-            capture = self.sqs.create_queue(QueueName=f"sandbox-capture-{name}")["QueueUrl"]
-            capture_arn = self.sqs.get_queue_attributes(
-                QueueUrl=capture, AttributeNames=["QueueArn"]
-            )["Attributes"]["QueueArn"]
-            self.sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=capture_arn)
-            self._capture_queues[logical_id] = capture
-        for logical_id in st.resources_of(t, "AWS::SecretsManager::Secret"):
-            props = t["Resources"][logical_id].get("Properties", {})
-            name = r.resolve(props.get("Name")) or f"{self.config.stack_name}-{logical_id}"
-            if "SecretString" in props:
-                value = r.resolve(props["SecretString"])
-            else:
-                value = generate_secret(props.get("GenerateSecretString", {}))
-            arn = self.secrets.create_secret(Name=name, SecretString=value)["ARN"]
-            r.bind(logical_id, arn)
-            self.names[logical_id] = arn
         for url in st.read_function_urls(t):
             server = FunctionUrlServer(self._url_invoker(url.function)).start()
             self._url_servers.append(server)
