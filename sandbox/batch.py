@@ -162,7 +162,6 @@ class BatchRunner:
             "AWS_BATCH_JOB_ATTEMPT": str(number),
             "AWS_BATCH_JQ_NAME": job.queue_arn.rsplit("/", 1)[-1],
             "AWS_BATCH_CE_NAME": "sandbox",
-            "ECS_CONTAINER_METADATA_URI_V4": "",
             "TMPDIR": str(scratch),
             "HOME": str(scratch),
         }
