@@ -379,7 +379,8 @@ def test_lease_of_a_dead_job_is_taken_over_after_it_expires(world: World) -> Non
     key = "input/stale.tif"
     put = world.put(key, world.assets.scene)
     lease_key = f"partial/{_summary_run_id(world, key, put)}/lease.json"
-    body = {"owner": "x", "job_id": "dead-job", "attempt": 1, "ttl_s": 3}
+    # a TTL long enough to outlast a slow interpreter start, so "waiting" is seen first
+    body = {"owner": "x", "job_id": "dead-job", "attempt": 1, "ttl_s": 10}
     world.s3.put_object(Bucket=world.bucket, Key=lease_key, Body=json.dumps(body).encode())
     proc = world.run(
         world.args(key, put), AWS_BATCH_JOB_ID="successor", RASTERDROP_LEASE_SECONDS="10"
