@@ -180,13 +180,7 @@ def run_demo(
 
     missing = missing_parts()
     if missing:
-        from sandbox.fallback import local_demo
-
-        echo("The S3 sandbox needs parts that are not in this checkout yet:")
-        for part in missing:
-            echo(f"  - {part}")
-        echo("Running the local fallback instead (sample → train → predict on files).")
-        return local_demo(out, scene=scene, labels=labels, size=size, trees=trees, echo=echo)
+        raise SandboxError("this checkout lacks parts of the stack: " + "; ".join(missing))
     out.mkdir(parents=True, exist_ok=True)
     work = out / ".sandbox"
     shutil.rmtree(work, ignore_errors=True)
@@ -231,6 +225,8 @@ def run_demo(
         echo(f"Logs of the job and handlers: {work / 'logs'}/")
         if keep_running:
             wait_until_interrupted(echo)
+        else:
+            echo("The links work while the sandbox runs: `python -m sandbox demo --keep-running`.")
     return 0
 
 

@@ -33,10 +33,5 @@ def missing_parts(root: Path = REPO_ROOT) -> list[str]:
     return missing
 
 
-def local_parts_missing() -> list[str]:
-    """What the local fallback (sample → train → predict on files) lacks."""
-    return [f"`batch_image {c}`" for c in ("sample", "train", "predict") if not _command_options(c)]
-
-
 def train_has_s3_mode() -> bool:
     return "--bucket" in (_command_options("train") or set())
