@@ -61,6 +61,9 @@ def _fail(exc: RasterdropError) -> None:
     type=click.IntRange(2, 20),
     help="Quick form: cross-validation folds (each scheme).",
 )
+@click.option("--bucket", help="S3 mode (the train job): the manifest's bucket.")
+@click.option("--key", help="S3 mode: training/<name>/manifest.json, exactly as stored.")
+@click.option("--version-id", help="S3 mode: the manifest's version.")
 def train(
     manifest: Path | None,
     out: Path | None,
@@ -73,6 +76,9 @@ def train(
     max_per_class: int,
     cv_block: int,
     folds: int,
+    bucket: str | None,
+    key: str | None,
+    version_id: str | None,
 ) -> None:
     """Train a pixel classifier; report blocked and random CV metrics.
 
@@ -82,8 +88,23 @@ def train(
     train --image scene.tif --labels labels.tif --out MODEL_DIR [--name N]
         one image, a label raster, the model straight into MODEL_DIR
 
+    train --bucket B --key training/<name>/manifest.json [--version-id V]
+        the train job (S3 mode): the model to models/<name>/<version>/, a run report
+
     Bad input exits 2 with one "error:" line on stderr saying what to fix.
     """
+    if bucket or key:
+        if not (bucket and key) or manifest or image or labels:
+            raise click.UsageError("S3 mode takes --bucket and --key (and --version-id) only")
+        from batch_image import settings as job_settings
+        from batch_image import train_job
+        from batch_image.logs import setup_logging
+
+        setup_logging(None)
+        try:
+            sys.exit(train_job.run(bucket, key, version_id, job_settings.from_env()))
+        except RasterdropError as exc:  # configuration (settings) errors
+            _fail(exc)
     from batch_image.manifest import parse_manifest_text, quick_manifest
     from batch_image.train_store import DirectoryStore, VersionedStore, local_fetcher
     from batch_image.training import train_model

@@ -278,6 +278,8 @@ def test_training_manifest_publishes_a_version_that_predict_then_uses(
             "80",
             "--seed",
             "3",
+            "--compress",
+            "deflate",
         ],
         check=True,
         capture_output=True,
