@@ -106,6 +106,7 @@ def train_model(sb: Sandbox, data: DemoData, trees: int, echo: Echo) -> str:
     name = sb.config.model_name
     t = time.perf_counter()
     if train_has_s3_mode():
+        before = len(sb.messages())
         manifest_key = sb.train_manifest_key(name)
         prefix = manifest_key.rsplit("/", 1)[0] + "/"
         sb.upload(data.train_image, prefix + "scene.tif")
@@ -114,6 +115,8 @@ def train_model(sb: Sandbox, data: DemoData, trees: int, echo: Echo) -> str:
         sb.upload(json.dumps(manifest, indent=2).encode(), manifest_key)
         sb.run_until_idle()
         how = f"train job: {manifest_key} → rule → Batch"
+        for m in sb.messages()[before:]:
+            echo(f"  training email: {m.subject}")
     else:
         work = sb.work_dir / "train"
         work.mkdir(parents=True, exist_ok=True)
