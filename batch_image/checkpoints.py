@@ -171,9 +171,19 @@ class CheckpointStore:
             pending.result()
 
     def abort(self) -> None:
-        """Stop without raising: the run failed, what is uploaded stays for a retry."""
-        self.buffer = []
-        self._uploader.shutdown(wait=True, cancel_futures=True)
+        """The run stopped (error, SIGTERM): save what is buffered for the retry, never raise.
+
+        The engine has joined its threads before the exception reaches the caller, so
+        the buffer holds only complete chunks.
+        """
+        try:
+            self._flush()
+            self._wait()
+        except Exception:
+            log.warning("could not save the last checkpoint batch", exc_info=True)
+        finally:
+            self.buffer = []
+            self._uploader.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
         """Upload what is buffered and wait for it (raises if an upload failed)."""

@@ -56,7 +56,10 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 @click.option("--bucket", help="S3 mode: the input's bucket.")
 @click.option("--key", help="S3 mode: the input's key, exactly as stored (not URL-encoded).")
 @click.option(
-    "--version-id", help='S3 mode: the input\'s version ("", "null" or absent: unversioned).'
+    "--version-id",
+    "--version",
+    "version_id",
+    help='S3 mode: the input\'s version ("", "null" or absent: unversioned).',
 )
 @click.option("--etag", help="S3 mode: the ETag from the event (advisory).")
 @click.option("--size", help="S3 mode: the size from the event (advisory; HEAD decides).")

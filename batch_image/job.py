@@ -16,8 +16,9 @@ The order of work makes a bad input cheap and a retry safe:
 4. model, scratch-space check, parallel download, prediction with every finished
    chunk checkpointed under ``partial/<run-id>/chunks/`` and earlier attempts'
    chunks restored instead of recomputed;
-5. publish: the old done-marker is removed first, then the result files, then
-   ``summary.json`` last; then the partials and the lease are deleted.
+5. publish (unless a newer version of the key arrived meanwhile): the old
+   done-marker is removed first, then the result files, then ``summary.json``
+   last; then the partials and the lease are deleted.
 
 Outcomes and exit codes (DESIGN.md): ``succeeded``, ``duplicate`` and
 ``superseded`` (a versioned input whose version is no longer the key's latest:
@@ -271,6 +272,11 @@ def _run(state: _Run, scratch: Path, workers: int | None) -> Outcome:
             store.abort()
             raise
         store.close()
+        if _superseded(state):  # a newer version arrived while we computed: do not publish
+            lease.stop()
+            s3io.delete_prefix(s3, req.bucket, partial, keep=(lease.key,))
+            lease.release()
+            return Outcome("superseded", 0, "a newer version of the input exists", state.out_prefix)
         summary["timings_s"]["checks"] = round(t_checked - t0, 3)
         summary["run_id"] = state.run_id
         summary["model"]["uri"] = source.uri

@@ -9,6 +9,7 @@ against it before the (possibly large) ``model.skops`` is downloaded.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,6 @@ def resolve(uri: str | None, s3: Any = None) -> ModelSource:
         return ModelSource(uri=str(loc), s3=loc)
     path = Path(uri)
     if (path / POINTER).is_file():
-        import json
-
         try:
             data = json.loads((path / POINTER).read_text())
         except ValueError as exc:

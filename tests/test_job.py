@@ -379,16 +379,31 @@ def test_lease_of_a_dead_job_is_taken_over_after_it_expires(world: World) -> Non
     key = "input/stale.tif"
     put = world.put(key, world.assets.scene)
     lease_key = f"partial/{_summary_run_id(world, key, put)}/lease.json"
-    # a TTL long enough to outlast a slow interpreter start, so "waiting" is seen first
-    body = {"owner": "x", "job_id": "dead-job", "attempt": 1, "ttl_s": 10}
-    world.s3.put_object(Bucket=world.bucket, Key=lease_key, Body=json.dumps(body).encode())
-    proc = world.run(
-        world.args(key, put), AWS_BATCH_JOB_ID="successor", RASTERDROP_LEASE_SECONDS="10"
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "waiting: job dead-job" in proc.stderr  # not before it expired
-    assert "took over the lease of an expired job dead-job" in proc.stderr
-    assert proc.stdout.startswith("succeeded:")
+    body = json.dumps({"owner": "x", "job_id": "dead-job", "attempt": 1, "ttl_s": 3}).encode()
+    world.s3.put_object(Bucket=world.bucket, Key=lease_key, Body=body)
+    log = world.tmp / "stale.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            world.cmd(world.args(key, put)),
+            env=world.env(AWS_BATCH_JOB_ID="successor", RASTERDROP_LEASE_SECONDS="10"),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+        # the holder renews its lease until the job has seen it live and waits ...
+        deadline = time.monotonic() + 120
+        while "waiting: job dead-job" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            world.s3.put_object(Bucket=world.bucket, Key=lease_key, Body=body)
+            time.sleep(0.3)
+        # ... then dies: the job takes the lease over only after it expired
+        rc = proc.wait(timeout=120)
+    text = log.read_text()
+    assert rc == 0, text
+    assert "took over the lease of an expired job dead-job" in text
+    assert text.index("waiting: job dead-job") < text.index("took over the lease")
+    assert proc.stdout is not None and proc.stdout.read().startswith("succeeded:")
     np.testing.assert_array_equal(world.classes("output/stale/classes.tif"), world.assets.ref_small)
     assert world.objects("partial/") == {}
 
@@ -489,6 +504,13 @@ def test_sigterm_exits_retryable_and_cleans_scratch(world: World) -> None:
     assert not any(scratch.iterdir())
     assert not world.exists("output/termed/summary.json")
     assert not world.exists("output/termed/error.json")  # a retry follows
+    saved = _partials(world)
+    assert saved >= 1
+    # the retry resumes from what the terminated attempt saved
+    again = world.run(world.args(key, put), **CHUNKY, AWS_BATCH_JOB_ID="job-t")
+    assert again.returncode == 0, again.stderr
+    summary = _assert_one_clean_result(world, "output/termed/", world.assets.ref_big)
+    assert summary["resumed_windows"] >= saved
 
 
 # --- bad inputs ------------------------------------------------------------------------------
@@ -681,3 +703,22 @@ def test_in_process_success_with_local_model_dir(world: World) -> None:
     np.testing.assert_array_equal(
         world.classes("output/local model/classes.tif"), world.assets.ref_small
     )
+
+
+def test_newer_version_arriving_mid_run_is_not_overwritten(world: World) -> None:
+    key = "input/racing.tif"
+    old = world.put(key, world.assets.scene)
+
+    class UploadDuringDownload(Recorder):
+        def download_file(self, *args: Any, **kwargs: Any) -> Any:
+            result = self._s3.download_file(*args, **kwargs)
+            world.put(key, world.assets.scene)  # the user uploads again meanwhile
+            return result
+
+    s3 = UploadDuringDownload(world.s3)
+    outcome = job.run(
+        JobRequest(world.bucket, key, old["VersionId"]), _settings(world), s3=s3, workers=1
+    )
+    assert (outcome.status, outcome.exit_code) == ("superseded", 0)
+    assert world.objects("output/") == {}  # the newer version's job owns output/racing/
+    assert world.objects("partial/") == {}

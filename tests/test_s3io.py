@@ -126,10 +126,10 @@ def test_expired_lease_has_one_successor(s3: Any, bucket: str) -> None:
 
 def test_heartbeat_renews_and_notices_a_takeover(s3: Any, bucket: str) -> None:
     key = "partial/h/lease.json"
-    lease = Lease(s3, bucket, key, ttl=0.6, job_id="h")
+    lease = Lease(s3, bucket, key, ttl=3, job_id="h")
     assert lease.acquire()
     first = lease.etag
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while lease.etag == first and time.monotonic() < deadline:
         time.sleep(0.05)
     assert lease.etag != first  # renewed with If-Match
