@@ -117,6 +117,10 @@ def train_model(sb: Sandbox, data: DemoData, trees: int, echo: Echo) -> str:
         how = f"train job: {manifest_key} → rule → Batch"
         for m in sb.messages()[before:]:
             echo(f"  training email: {m.subject}")
+        failed = [j for j in sb.jobs if j.status == "FAILED" and j.command[:1] == ["train"]]
+        if failed:
+            tail = failed[-1].attempts[-1].log_path.read_text(errors="replace")[-1500:]
+            raise SandboxError(f"the train job failed; the end of its log:\n{tail}")
     else:
         work = sb.work_dir / "train"
         work.mkdir(parents=True, exist_ok=True)
