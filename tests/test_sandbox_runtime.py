@@ -240,3 +240,24 @@ def test_closing_the_runtime_detaches_loggers_from_its_log(tmp_path: Path) -> No
     rt.close()
     assert "hello from the handler" in (tmp_path / "lambda.log").read_text()
     assert logging.getLogger("sandbox-test-service").handlers == []
+
+
+def test_ecs_properties_job_definition_uses_the_essential_container() -> None:
+    template = json.loads(json.dumps(TEMPLATE))
+    props = template["Resources"]["Job"]["Properties"]
+    container = props.pop("ContainerProperties")
+    props["EcsProperties"] = {
+        "TaskProperties": [
+            {
+                "Containers": [
+                    {"Name": "sidecar", "Essential": False, "Image": "x", "Command": ["sleep"]},
+                    {"Name": "main", **container},
+                ]
+            }
+        ]
+    }
+    r = Resolver(template, "eu-west-1", "1", stack_name="S")
+    r.bind("Data", "d")
+    job = read_job_definitions(template, r)["Job"]
+    assert job.command == ("predict", "--key", "Ref::key")
+    assert job.environment == {"URI": "s3://d/m/"}
