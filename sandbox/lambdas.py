@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aws_lambda_powertools.logging.constants import LOGGER_ATTRIBUTE_PRECONFIGURED
+from aws_lambda_powertools.logging.constants import (
+    LOGGER_ATTRIBUTE_POWERTOOLS_HANDLER,
+    LOGGER_ATTRIBUTE_PRECONFIGURED,
+)
 
 from sandbox.server import patched_environ
 from sandbox.stack import Function
@@ -83,6 +86,10 @@ class LambdaRuntime:
                     # next Logger() configure it afresh instead of writing to a closed file.
                     if hasattr(logger, LOGGER_ATTRIBUTE_PRECONFIGURED):
                         setattr(logger, LOGGER_ATTRIBUTE_PRECONFIGURED, False)
+                    # and forget the removed handler, or Powertools would look it up
+                    # as handlers[0] on an empty list
+                    if getattr(logger, LOGGER_ATTRIBUTE_POWERTOOLS_HANDLER, None) is h:
+                        delattr(logger, LOGGER_ATTRIBUTE_POWERTOOLS_HANDLER)
         self._log.close()
         self._log = None
 
