@@ -23,7 +23,12 @@ from batch_image.errors import RasterdropError
     type=click.Choice(["uint8", "uint16", "int16", "float32"]),
 )
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--nodata-fraction", default=0.08, show_default=True, type=click.FloatRange(0, 0.9))
+@click.option(
+    "--nodata-fraction",
+    default=0.08,
+    show_default=True,
+    type=click.FloatRange(0, 0.9, max_open=True),
+)
 @click.option(
     "--compress",
     default="none",

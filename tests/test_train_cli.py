@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("batch_image.cli_predict", reason="the CLI group also registers predict")
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -28,7 +26,9 @@ def _cli(*args, cwd=ROOT):
 @pytest.mark.slow
 def test_sample_then_quick_train_like_make_demo(tmp_path):
     out = tmp_path / "demo-out"
-    made = _cli("sample", "--out", out, "--width", "400", "--height", "300", "--seed", "2")
+    made = _cli(
+        "sample", "--out", out, "--width", "400", "--height", "300", "--seed", "2", "--truth"
+    )
     assert made.returncode == 0, made.stderr
     trained = _cli(
         "train",
@@ -46,6 +46,19 @@ def test_sample_then_quick_train_like_make_demo(tmp_path):
         "forest",
     ]
     assert "blocked CV: accuracy" in trained.stderr
+    # The model predict loads is the one train wrote: scored against the sample's truth.
+    predicted = _cli("predict", out / "scene.tif", "--model", out / "model", "--out", out / "pred")
+    assert predicted.returncode == 0, predicted.stderr
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(out / "pred" / "classes.tif") as ds:
+        classes = ds.read(1)
+    with rasterio.open(out / "truth.tif") as ds:
+        truth = ds.read(1)
+    valid = truth > 0
+    assert np.array_equal(classes == 255, ~valid)
+    assert 0.72 <= float((classes[valid] == truth[valid]).mean()) <= 0.97
 
 
 @pytest.mark.slow
@@ -54,5 +67,7 @@ def test_bad_manifest_exits_2_with_one_line(tmp_path):
     manifest.write_text("name: x\nclasses: [{id: 1, name: a}]\n")
     result = _cli("train", manifest, "--out", tmp_path / "models")
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: manifest: missing field(s): samples"
+    assert result.stderr.strip() == (
+        "error [invalid_input/manifest_invalid]: manifest: missing field(s): samples"
+    )
     assert result.stdout == ""

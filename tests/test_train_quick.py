@@ -99,6 +99,7 @@ def test_cli_prints_class_counts_and_both_metrics(trained):
     assert "class counts" in result.output
     assert "blocked CV: accuracy" in result.output
     assert "random CV: accuracy" in result.output
+    assert "\r" not in result.stderr  # no progress bar when stderr is not a terminal
 
 
 def test_model_from_sparse_labels_predicts_the_whole_scene_realistically(tmp_path):

@@ -1,0 +1,56 @@
+"""(d) The model floor: ``predict_proba`` on the valid pixels, already in memory, all cores.
+
+    python -m bench.model_floor INPUT.tif MODEL_DIR [--max-rows N]
+
+Loading the model and the pixels is not timed; the one ``predict_proba`` call
+is. Prints ``{"wall_s": ..., "rows": ..., "timed_rows": ...}`` as its last line.
+With ``--max-rows`` only an evenly strided subset of that many rows is
+predicted and the time scaled to all rows (tree ensembles cost the same per
+row), for workloads too large to time whole within the bench budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from batch_image.engine import valid_mask
+from batch_image.features import compute_features
+from batch_image.modelcard import load_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("input")
+    parser.add_argument("model")
+    parser.add_argument("--max-rows", type=int, default=0)
+    args = parser.parse_args()
+    estimator, card = load_model(Path(args.model))
+    if hasattr(estimator, "n_jobs"):
+        estimator.n_jobs = -1
+    with rasterio.open(args.input) as src:
+        data = src.read()
+        nodata = src.nodata
+    valid = valid_mask(data, nodata)
+    pixels = data.reshape(data.shape[0], -1)[:, valid].T
+    del data
+    features = compute_features(pixels, card.features, card.band_names)
+    del pixels
+    rows = features.shape[0]
+    if args.max_rows and rows > args.max_rows:
+        step = -(-rows // args.max_rows)
+        features = np.ascontiguousarray(features[::step])
+    start = time.perf_counter()
+    estimator.predict_proba(features)
+    seconds = time.perf_counter() - start
+    scaled = seconds * rows / max(1, features.shape[0])
+    print(json.dumps({"wall_s": scaled, "rows": rows, "timed_rows": int(features.shape[0])}))
+
+
+if __name__ == "__main__":
+    main()
