@@ -20,11 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aws_lambda_powertools.logging.constants import (
-    LOGGER_ATTRIBUTE_POWERTOOLS_HANDLER,
-    LOGGER_ATTRIBUTE_PRECONFIGURED,
-)
-
 from sandbox.server import patched_environ
 from sandbox.stack import Function
 
@@ -73,23 +68,15 @@ class LambdaRuntime:
         self._log: Any = None  # one stream for the runtime's life: loggers keep a reference
 
     def close(self) -> None:
-        """Close the log; loggers the handlers configured to write to it are reset."""
+        """Close the log; handlers the functions attached to it write to stdout again."""
         if self._log is None:
             return
-        for logger in list(logging.Logger.manager.loggerDict.values()):
-            if not isinstance(logger, logging.Logger):
-                continue
-            for h in list(logger.handlers):
+        # Powertools configures a service's logger once per process and keeps its handler:
+        # point that handler back at the process's stdout rather than at a closed file.
+        for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+            for h in getattr(logger, "handlers", []):
                 if isinstance(h, logging.StreamHandler) and h.stream is self._log:
-                    logger.removeHandler(h)
-                    # Powertools configures a service's logger once per process: let the
-                    # next Logger() configure it afresh instead of writing to a closed file.
-                    if hasattr(logger, LOGGER_ATTRIBUTE_PRECONFIGURED):
-                        setattr(logger, LOGGER_ATTRIBUTE_PRECONFIGURED, False)
-                    # and forget the removed handler, or Powertools would look it up
-                    # as handlers[0] on an empty list
-                    if getattr(logger, LOGGER_ATTRIBUTE_POWERTOOLS_HANDLER, None) is h:
-                        delattr(logger, LOGGER_ATTRIBUTE_POWERTOOLS_HANDLER)
+                    h.setStream(sys.__stdout__)
         self._log.close()
         self._log = None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,9 +41,16 @@ _AWS_LEAKS = (
 )
 
 
+_running: list[MotoServer] = []
+
+
 @dataclass
 class MotoServer:
-    """moto's ThreadedMotoServer on 127.0.0.1 and a free port."""
+    """moto's ThreadedMotoServer on 127.0.0.1 and a free port.
+
+    moto keeps its state in process-wide backends, so one server runs per process at a
+    time; it starts from, and leaves behind, an empty account.
+    """
 
     region: str = REGION
     part_min_size: int = S3_PART_MIN_SIZE
@@ -52,19 +60,34 @@ class MotoServer:
     def start(self) -> MotoServer:
         from moto.server import ThreadedMotoServer
 
+        if _running:
+            raise RuntimeError(
+                "an embedded AWS already runs in this process (moto's state is process-wide)"
+            )
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._set_part_min_size(self.part_min_size)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        _running.append(self)
+        self.reset()
         return self
+
+    def reset(self) -> None:
+        """Empty every service (moto's ``/moto-api/reset``)."""
+        url = f"{self.endpoint}/moto-api/reset"  # http://127.0.0.1:<port>: our own server
+        request = urllib.request.Request(url, method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - local server
+            resp.read()
 
     def stop(self) -> None:
         if self._server is not None:
+            self.reset()
             self._server.stop()
             self._server = None
             self._set_part_min_size(S3_PART_MIN_SIZE)
+            _running.remove(self)
 
     @staticmethod
     def _set_part_min_size(size: int) -> None:

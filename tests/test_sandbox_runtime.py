@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -216,7 +217,7 @@ def test_template_reader_refuses_a_batch_target_without_definition() -> None:
         read_rules(broken, r)
 
 
-def test_closing_the_runtime_detaches_loggers_from_its_log(tmp_path: Path) -> None:
+def test_closing_the_runtime_points_loggers_back_at_stdout(tmp_path: Path) -> None:
     import logging
 
     code = tmp_path / "code"
@@ -239,7 +240,8 @@ def test_closing_the_runtime_detaches_loggers_from_its_log(tmp_path: Path) -> No
     assert record.error is None
     rt.close()
     assert "hello from the handler" in (tmp_path / "lambda.log").read_text()
-    assert logging.getLogger("sandbox-test-service").handlers == []
+    (handler,) = logging.getLogger("sandbox-test-service").handlers
+    assert handler.stream is sys.__stdout__
 
 
 def test_ecs_properties_job_definition_uses_the_essential_container() -> None:
