@@ -1,9 +1,16 @@
-"""``python -m batch_image predict``: local files (S3 mode is added by the job module)."""
+"""``python -m batch_image predict``: local files, or one S3 object (the Batch job).
+
+Exactly one mode: ``INPUT.tif --model DIR --out DIR`` (local) or
+``--bucket B --key K [--version-id V] [--etag E] [--size N]`` (S3, settings from
+the environment, see :mod:`batch_image.settings`).
+"""
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -19,22 +26,43 @@ def fail(exc: RasterdropError) -> None:
     sys.exit(exc.exit_code)
 
 
+class Terminated(BaseException):
+    """SIGTERM (spot reclaim, job cancelled): unwind, clean up, exit for a retry."""
+
+
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 @click.command()
-@click.argument("input_path", metavar="INPUT.tif", type=click.Path(path_type=Path))
+@click.argument(
+    "input_path", metavar="[INPUT.tif]", required=False, type=click.Path(path_type=Path)
+)
 @click.option(
     "--model",
     "model_dir",
-    required=True,
     type=click.Path(path_type=Path),
-    help="Model directory holding model.skops and model.json.",
+    help="Local mode: model directory holding model.skops and model.json.",
 )
 @click.option(
     "--out",
     "out_dir",
-    required=True,
     type=click.Path(path_type=Path),
-    help="Output directory (created).",
+    help="Local mode: output directory (created).",
 )
+@click.option("--bucket", help="S3 mode: the input's bucket.")
+@click.option("--key", help="S3 mode: the input's key, exactly as stored (not URL-encoded).")
+@click.option(
+    "--version-id",
+    "--version",
+    "version_id",
+    help='S3 mode: the input\'s version ("", "null" or absent: unversioned).',
+)
+@click.option("--etag", help="S3 mode: the ETag from the event (advisory).")
+@click.option("--size", help="S3 mode: the size from the event (advisory; HEAD decides).")
 @click.option(
     "--workers", type=click.IntRange(min=1), default=None, help="Cores to use [default: all]."
 )
@@ -65,17 +93,38 @@ def fail(exc: RasterdropError) -> None:
     help="Log format [default: $RASTERDROP_LOG_FORMAT or text].",
 )
 def predict(
-    input_path: Path,
-    model_dir: Path,
-    out_dir: Path,
+    input_path: Path | None,
+    model_dir: Path | None,
+    out_dir: Path | None,
+    bucket: str | None,
+    key: str | None,
+    version_id: str | None,
+    etag: str | None,
+    size: str | None,
     workers: int | None,
     parallel: str,
     max_pixels: int,
     progress: bool | None,
     log_format: str | None,
 ) -> None:
-    """Predict every pixel of INPUT.tif into OUT: classes.tif, confidence.tif, preview.png,
-    summary.json. Exit codes: 0 done, 2 bad input, 3 model error."""
+    """Predict every pixel of INPUT.tif into OUT (classes.tif, confidence.tif, preview.png,
+    summary.json), or of the S3 object --bucket/--key into output/<path>/.
+
+    Exit codes: 0 done (or already done), 2 bad input, 3 model or configuration error,
+    anything else: retry."""
+    s3_mode = bucket is not None or key is not None
+    if s3_mode and (input_path or model_dir or out_dir):
+        raise click.UsageError("give either INPUT.tif with --model/--out, or --bucket/--key")
+    if s3_mode:
+        if not bucket or key is None:
+            raise click.UsageError("S3 mode needs both --bucket and --key")
+        setup_logging(log_format)
+        _predict_s3(bucket, key, version_id, etag, size, workers)
+        return
+    if input_path is None or model_dir is None or out_dir is None:
+        raise click.UsageError("give INPUT.tif with --model and --out, or --bucket and --key")
+    if any(v is not None for v in (version_id, etag, size)):
+        raise click.UsageError("--version-id/--etag/--size belong to S3 mode (--bucket/--key)")
     setup_logging(log_format)
     if not input_path.exists():
         fail(InvalidInputError(f"{input_path} does not exist", code="missing"))
@@ -94,3 +143,40 @@ def predict(
         f"{input_path.name}: {summary['raster']['valid_pixels']:,} pixels predicted in "
         f"{t['total']:.1f} s (peak {summary['peak_rss_mb']:.0f} MB) → {out_dir}/"
     )
+
+
+def _predict_s3(
+    bucket: str,
+    key: str,
+    version_id: str | None,
+    etag: str | None,
+    size: str | None,
+    workers: int | None,
+) -> None:
+    from batch_image import job
+    from batch_image.keys import JobRequest
+    from batch_image.settings import from_env
+
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        settings = from_env()
+        request = JobRequest.from_cli(bucket, key, version_id, etag, size)
+        outcome = job.run(request, settings, workers=workers)
+    except RasterdropError as exc:
+        fail(exc)
+    except Terminated:
+        click.echo("error [internal/terminated]: SIGTERM received; exiting for a retry", err=True)
+        sys.exit(EXIT_TERMINATED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    where = f"s3://{bucket}/{outcome.output_prefix}"
+    if outcome.status == "succeeded" and outcome.summary:
+        s = outcome.summary
+        click.echo(
+            f"succeeded: {s['raster']['valid_pixels']:,} pixels predicted in "
+            f"{s['timings_s']['job_total']:.1f} s ({s.get('resumed_windows', 0)} windows resumed) "
+            f"→ {where}"
+        )
+    else:
+        click.echo(f"{outcome.status}: {outcome.message} ({where})")
+    sys.exit(outcome.exit_code)

@@ -23,13 +23,21 @@ from batch_image.errors import RasterdropError
     type=click.Choice(["uint8", "uint16", "int16", "float32"]),
 )
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--nodata-fraction", default=0.08, show_default=True, type=click.FloatRange(0, 0.9))
+@click.option(
+    "--nodata-fraction",
+    default=0.08,
+    show_default=True,
+    type=click.FloatRange(0, 0.9, max_open=True),
+)
 @click.option(
     "--compress",
     default="none",
     show_default=True,
     type=click.Choice(["none", "deflate", "lzw", "zstd"]),
     help="GDAL codec for scene.tif (none keeps the default ~40 MB on disk).",
+)
+@click.option(
+    "--truth", is_flag=True, help="Also write truth.tif, every pixel's true class (0 on nodata)."
 )
 def sample(
     out_dir: Path,
@@ -40,6 +48,7 @@ def sample(
     seed: int,
     nodata_fraction: float,
     compress: str,
+    truth: bool,
 ) -> None:
     """Write DIR/scene.tif (multi-band, UTM, 10 m) and DIR/labels.tif (sparse classes)."""
     from batch_image.sample import make_sample
@@ -55,6 +64,7 @@ def sample(
             seed=seed,
             nodata_fraction=nodata_fraction,
             compress=None if compress == "none" else compress,
+            truth=truth,
         )
     except RasterdropError as exc:
         click.echo(f"error: {exc.message}", err=True)

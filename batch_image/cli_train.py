@@ -1,25 +1,49 @@
 """``python -m batch_image train``: fit a model from a manifest or one image + labels.
 
-Two forms, one code path (:func:`batch_image.training.train_model`):
+Three forms, one code path (:func:`batch_image.training.train_model`):
 
 * ``train MANIFEST.yaml [--out models] [--promote]`` writes
   ``<out>/<name>/<version>/`` and moves ``<out>/<name>/current.json`` on promotion;
 * ``train --image scene.tif --labels labels.tif --out MODEL_DIR [--name N]``
-  builds a one-sample manifest and writes the model straight into MODEL_DIR.
+  builds a one-sample manifest and writes the model straight into MODEL_DIR;
+* ``train --bucket B --key training/<name>/manifest.json [--version-id V]`` (the
+  Batch job, settings from the environment): see :mod:`batch_image.train_job`.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from batch_image.errors import RasterdropError
 
 
+def _workers() -> int | None:
+    """``RASTERDROP_WORKERS`` (cores to use), None for all."""
+    import os
+
+    raw = os.environ.get("RASTERDROP_WORKERS", "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        from batch_image.errors import ModelError
+
+        raise ModelError(
+            f"RASTERDROP_WORKERS must be a positive integer, got {raw!r}", code="bad_setting"
+        )
+    return value
+
+
 def _fail(exc: RasterdropError) -> None:
-    click.echo(f"error: {exc.message}", err=True)
+    """One line on stderr (same shape as predict's), then the exit code Batch acts on."""
+    click.echo(f"error [{exc.category}/{exc.code}]: {exc.message}", err=True)
     sys.exit(exc.exit_code)
 
 
@@ -36,10 +60,39 @@ def _fail(exc: RasterdropError) -> None:
     "--labels", type=click.Path(dir_okay=False, path_type=Path), help="Quick form: labels."
 )
 @click.option("--name", default=None, help="Model name (quick form; default: model).")
-@click.option("--trees", default=100, show_default=True, type=click.IntRange(1, 5000))
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0))
-@click.option("--max-per-class", default=5000, show_default=True, type=click.IntRange(1))
-@click.option("--cv-block", default=64, show_default=True, type=click.IntRange(1))
+@click.option("--bucket", help="S3 mode: the manifest's bucket.")
+@click.option("--key", help="S3 mode: training/<name>/manifest.json.")
+@click.option(
+    "--version-id",
+    "--version",
+    "version_id",
+    help='S3 mode: the manifest\'s version ("", "null" or absent: unversioned).',
+)
+@click.option(
+    "--trees", default=100, show_default=True, type=click.IntRange(1, 5000), help="Quick form."
+)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="Quick form.")
+@click.option(
+    "--max-per-class",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Quick form: pixels sampled per class at most.",
+)
+@click.option(
+    "--cv-block",
+    default=64,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Quick form: spatial CV block size in pixels.",
+)
+@click.option(
+    "--folds",
+    default=5,
+    show_default=True,
+    type=click.IntRange(2, 20),
+    help="Quick form: cross-validation folds (each scheme).",
+)
 def train(
     manifest: Path | None,
     out: Path | None,
@@ -47,12 +100,27 @@ def train(
     image: Path | None,
     labels: Path | None,
     name: str | None,
+    bucket: str | None,
+    key: str | None,
+    version_id: str | None,
     trees: int,
     seed: int,
     max_per_class: int,
     cv_block: int,
+    folds: int,
 ) -> None:
-    """Train a pixel classifier; report blocked and random CV metrics."""
+    """Train a pixel classifier; report blocked and random CV metrics.
+
+    \b
+    train MANIFEST.yaml [--out models] [--promote]
+        writes <out>/<name>/<version>/ (model, card, report); --promote moves current.json
+    train --image scene.tif --labels labels.tif --out MODEL_DIR [--name N]
+        one image, a label raster, the model straight into MODEL_DIR
+    train --bucket B --key training/<name>/manifest.json [--version-id V]
+        S3 mode (the Batch job): models/<name>/<version>/ and runs/<V>/summary.json
+
+    Bad input exits 2 with one "error [...]:" line on stderr saying what to fix.
+    """
     from batch_image.manifest import parse_manifest_text, quick_manifest
     from batch_image.train_store import DirectoryStore, VersionedStore, local_fetcher
     from batch_image.training import train_model
@@ -60,7 +128,17 @@ def train(
     def log(msg: str) -> None:
         click.echo(msg, err=True)
 
+    if bucket is not None or key is not None:
+        if manifest or image or labels or out or promote:
+            raise click.UsageError("S3 mode takes only --bucket, --key and --version-id")
+        if not bucket or not key:
+            raise click.UsageError("S3 mode needs both --bucket and --key")
+        _train_s3(bucket, key, version_id, log)
+        return
+    if version_id is not None:
+        raise click.UsageError("--version-id belongs to S3 mode (--bucket/--key)")
     try:
+        workers = _workers()
         if manifest is not None:
             if image or labels:
                 raise click.UsageError("give a MANIFEST or --image/--labels, not both")
@@ -75,11 +153,20 @@ def train(
             spec = parse_manifest_text(text, source=manifest.name)
             store = VersionedStore(out or Path("models"))
             result = train_model(
-                spec, local_fetcher(manifest.resolve().parent), store, promote=promote, log=log
+                spec,
+                local_fetcher(manifest.resolve().parent),
+                store,
+                promote=promote,
+                log=log,
+                workers=workers,
             )
         else:
             if not (image and labels and out):
                 raise click.UsageError("give a MANIFEST, or --image, --labels and --out")
+            if promote:
+                raise click.UsageError(
+                    "--promote applies to a manifest's versioned models, not to --image/--out"
+                )
             spec = quick_manifest(
                 str(image.resolve()),
                 str(labels.resolve()),
@@ -88,9 +175,24 @@ def train(
                 seed=seed,
                 max_samples_per_class=max_per_class,
                 cv_block_size=cv_block,
+                cv_folds=folds,
             )
-            result = train_model(spec, local_fetcher(Path.cwd()), DirectoryStore(out), log=log)
+            result = train_model(
+                spec, local_fetcher(Path.cwd()), DirectoryStore(out), log=log, workers=workers
+            )
     except RasterdropError as exc:
         _fail(exc)
         return
     click.echo(result.location)
+
+
+def _train_s3(bucket: str, key: str, version_id: str | None, log: Any) -> None:
+    from batch_image.settings import from_env
+    from batch_image.train_job import run_s3_training
+
+    try:
+        outcome = run_s3_training(bucket, key, version_id, from_env(), say=log)
+    except RasterdropError as exc:
+        _fail(exc)
+        return
+    click.echo(f"{outcome.status}: {outcome.document.get('model_uri')} ({outcome.report_key})")

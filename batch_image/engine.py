@@ -50,6 +50,7 @@ class EngineStats:
     counts: dict[int, int] = field(default_factory=dict)
     conf_sums: dict[int, float] = field(default_factory=dict)
     model_seconds: float = 0.0
+    restored_windows: int = 0
 
 
 def final_estimator(estimator: Any) -> Any:
@@ -164,9 +165,9 @@ def run(
         done = restore(i, w) if restore else None
         return done if done is not None else read(w)
 
-    def compute(loaded: ChunkResult | np.ndarray, w: Window) -> tuple[ChunkResult, float]:
+    def compute(loaded: ChunkResult | np.ndarray, w: Window) -> tuple[ChunkResult, float | None]:
         if isinstance(loaded, ChunkResult):
-            return loaded, 0.0
+            return loaded, None
         t0 = time.perf_counter()
         result = predict_chunk(loaded, w, nodata, classify)
         return result, time.perf_counter() - t0
@@ -183,7 +184,7 @@ def run(
     ):
         it: Iterator[tuple[int, Window]] = iter(enumerate(windows))
         reads: deque[tuple[int, Window, Future[ChunkResult | np.ndarray]]] = deque()
-        preds: deque[tuple[int, Window, Future[tuple[ChunkResult, float]]]] = deque()
+        preds: deque[tuple[int, Window, Future[tuple[ChunkResult, float | None]]]] = deque()
         pending_write: Future[None] | None = None
         for i, w in islice(it, concurrency + prefetch):
             reads.append((i, w, reader.submit(load, i, w)))
@@ -198,7 +199,10 @@ def run(
                 del loaded
             index, window, pf = preds.popleft()
             result, seconds = pf.result()
-            stats.model_seconds += seconds
+            if seconds is None:
+                stats.restored_windows += 1
+            else:
+                stats.model_seconds += seconds
             totals += result.counts
             conf_totals += result.conf_sums
             n = int(window.width * window.height)

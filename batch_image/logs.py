@@ -39,6 +39,9 @@ def setup_logging(fmt: str | None = None, level: int = logging.INFO) -> None:
     root.setLevel(level)
     # GDAL's own error chatter is reported by us as one categorized line instead.
     logging.getLogger("rasterio").setLevel(logging.WARNING)
+    # boto's per-client credential/endpoint chatter is noise in a job's log
+    for name in ("botocore", "boto3", "s3transfer", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def log_fields(**fields: object) -> dict[str, dict[str, object]]:

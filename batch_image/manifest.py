@@ -250,12 +250,17 @@ def _derived(raw: Any) -> tuple[NormalizedDifference, ...]:
     return tuple(out)
 
 
-def manifest_from_dict(data: dict[str, Any]) -> Manifest:
+def validate_name(name: Any) -> str:
+    """A model name: it becomes a path segment and an S3 key segment."""
     import re
 
-    name = data.get("name")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
         raise _fail(f"name must be 1-64 letters, digits, '.', '_' or '-', got {name!r}")
+    return name
+
+
+def manifest_from_dict(data: dict[str, Any]) -> Manifest:
+    name = validate_name(data.get("name"))
     missing = [k for k in ("classes", "samples") if k not in data]
     if missing:
         raise _fail(f"missing field(s): {', '.join(missing)}")
@@ -299,6 +304,7 @@ def quick_manifest(
     seed: int = 0,
     max_samples_per_class: int = 5000,
     cv_block_size: int = 64,
+    cv_folds: int = 5,
 ) -> Manifest:
     """The one-sample manifest behind ``train --image --labels --out``.
 
@@ -306,12 +312,13 @@ def quick_manifest(
     the trainer once it has opened the labels.
     """
     return Manifest(
-        name=name,
+        name=validate_name(name),
         classes=(),
         samples=(SampleSpec(image=image, labels=labels),),
         estimator=EstimatorSpec("random_forest", {"n_estimators": trees}),
         max_samples_per_class=max_samples_per_class,
         seed=seed,
         cv_block_size=cv_block_size,
+        cv_folds=cv_folds,
         classes_from_labels=True,
     )

@@ -62,8 +62,12 @@ class PredictOptions:
 
 @dataclass(frozen=True)
 class Resume:
-    """Hooks for a resumable caller (the S3 job): see :func:`engine.run`."""
+    """Hooks for a resumable caller (the S3 job): see :func:`engine.run`.
 
+    ``plan(windows)`` is called once with the window plan before any window is read.
+    """
+
+    plan: Callable[[list[Window]], None] | None = None
     restore: Callable[[int, Window], engine.ChunkResult | None] | None = None
     checkpoint: Callable[[int, engine.ChunkResult], None] | None = None
 
@@ -121,6 +125,8 @@ def predict_to_dir(
             windows = plan_windows(
                 src.width, src.height, src.block_shapes[0], options.target_pixels
             )
+            if resume and resume.plan:
+                resume.plan(windows)
             prof = scratch_profile(src.profile)
             with (
                 rasterio.open(scratch / CLASSES_TIF, "w", **prof) as cls_dst,
@@ -246,6 +252,7 @@ def predict_to_dir(
         "workers": workers,
         "parallel": options.parallel,
         "windows": len(windows),
+        "resumed_windows": stats.restored_windows,
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "versions": {"rasterdrop": __version__, **library_versions()},
         "created_at": utc_now(),

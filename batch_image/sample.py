@@ -115,12 +115,12 @@ _SPECTRA: dict[str, tuple[tuple[float, float], ...]] = {
     "crop_green": (
         (443, 0.035),
         (490, 0.04),
-        (560, 0.09),
-        (665, 0.045),
+        (560, 0.085),
+        (665, 0.038),
         (705, 0.12),
-        (740, 0.3),
-        (783, 0.37),
-        (842, 0.4),
+        (740, 0.32),
+        (783, 0.4),
+        (842, 0.44),
         (1610, 0.22),
         (2190, 0.11),
     ),
@@ -168,6 +168,7 @@ _RANGE = {"uint8": (1, 255), "uint16": (1, 65535), "int16": (1, 32767)}
 class SamplePaths:
     scene: Path
     labels: Path
+    truth: Path | None = None  # every pixel's true class (0 on nodata), when asked for
 
 
 def band_names(count: int) -> list[str]:
@@ -254,7 +255,7 @@ def _plan(width: int, height: int, seed: int, nodata_fraction: float) -> _Plan:
     tf = 4.0
     texture = _smooth_field(rng, (int(np.ceil(height / tf)) + 2, int(np.ceil(width / tf)) + 2), 0.7)
     parcel_size = int(np.clip(patch / 3.0, 8, 60))
-    stage = rng.beta(1.6, 1.2, size=4096).astype(np.float32)
+    stage = rng.beta(2.6, 1.0, size=4096).astype(np.float32)
     holes = _smooth_field(rng, (h, w), 1.0)
     # Share split: ~60 % a slanted border on the left edge, ~40 % holes (masked clouds).
     f = float(np.clip(nodata_fraction, 0.0, 0.95))
@@ -334,13 +335,13 @@ def _chunk(
     image = (
         ab[0] * spectra["water"][:, None, None]
         + ab[1] * spectra["forest"][:, None, None] * (1 + 0.12 * texture)
-        + ab[2] * mix("grass_green", "grass_dry", 0.35 + 0.65 * vigour)
+        + ab[2] * mix("grass_green", "grass_dry", 0.55 + 0.45 * vigour)
         + ab[3] * mix("crop_green", "crop_bare", stage)
-        + ab[4] * spectra["built"][:, None, None] * (1 + 0.25 * texture)
+        + ab[4] * spectra["built"][:, None, None] * (1 + 0.15 * texture)
         + ab[5] * spectra["soil"][:, None, None] * (1 + 0.08 * texture)
     )
     haze = _upsample(plan.haze, plan.factor, *at)
-    image = image * (1 + 0.06 * haze) + 0.012 * (haze + 1.5)
+    image = image * (1 + 0.04 * haze) + 0.006 * (haze + 1.5)
     rng = np.random.default_rng([seed, 7, row0, col0])
     noise = rng.standard_normal(image.shape, dtype=np.float32)
     image = image * (1 + 0.05 * noise) + 0.006 * rng.standard_normal(image.shape, dtype=np.float32)
@@ -413,11 +414,13 @@ def make_sample(
     nodata_fraction: float = 0.08,
     compress: str | None = None,
     blobs_per_class: int | None = None,
+    truth: bool = False,
 ) -> SamplePaths:
     """Write ``scene.tif`` and ``labels.tif`` into ``out_dir`` and return their paths.
 
     Default is ~40 MB uncompressed (4 bands, uint16, 2600 × 2000). ``compress``
-    is a GDAL codec (``deflate``, ``lzw``, ``zstd``) or ``None``.
+    is a GDAL codec (``deflate``, ``lzw``, ``zstd``) or ``None``. ``truth`` also
+    writes ``truth.tif``: the true class of every pixel, to score predictions with.
     """
     import rasterio
     from affine import Affine
@@ -435,7 +438,11 @@ def make_sample(
         raise InvalidInputError("nodata fraction must be in [0, 0.9)", code="bad_argument")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = SamplePaths(scene=out / "scene.tif", labels=out / "labels.tif")
+    paths = SamplePaths(
+        scene=out / "scene.tif",
+        labels=out / "labels.tif",
+        truth=out / "truth.tif" if truth else None,
+    )
 
     plan = _plan(width, height, seed, nodata_fraction)
     wl = _wavelengths(bands)
@@ -503,4 +510,10 @@ def make_sample(
         dst.set_band_description(1, "class")
         dst.write_colormap(1, colours)
         dst.update_tags(**{CLASSES_TAG: sample_classes_json(), "UNLABELLED": "0"})
+    if paths.truth is not None:
+        with rasterio.open(paths.truth, "w", **label_profile) as dst:
+            dst.write(ground, 1)
+            dst.set_band_description(1, "true class")
+            dst.write_colormap(1, colours)
+            dst.update_tags(**{CLASSES_TAG: sample_classes_json()})
     return paths

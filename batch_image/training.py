@@ -170,8 +170,13 @@ def _recipe(manifest: Manifest, band_names: tuple[str, ...]) -> FeatureRecipe:
     return recipe
 
 
-def make_estimator_factory(manifest: Manifest) -> tuple[Callable[[], Any], dict[str, Any]]:
-    """A zero-argument constructor for the manifest's estimator, and its parameters."""
+def make_estimator_factory(
+    manifest: Manifest, workers: int | None = None
+) -> tuple[Callable[[], Any], dict[str, Any]]:
+    """A zero-argument constructor for the manifest's estimator, and its parameters.
+
+    ``n_jobs`` defaults to ``workers`` (all cores when None) unless the manifest sets it.
+    """
     import importlib
 
     spec = manifest.estimator
@@ -187,7 +192,7 @@ def make_estimator_factory(manifest: Manifest) -> tuple[Callable[[], Any], dict[
         )
     params.setdefault("random_state", manifest.seed)
     if "n_jobs" in valid:
-        params.setdefault("n_jobs", -1)
+        params.setdefault("n_jobs", workers or -1)
     if spec.type == "random_forest":
         params.setdefault("n_estimators", 100)
     try:
@@ -225,9 +230,8 @@ def _check_counts(sample: PixelSample, classes: tuple[ModelClass, ...], minimum:
             "no labelled valid pixels in any sample: labels fall only on nodata or are empty",
             code="no_training_pixels",
         )
-    few = [
-        (c, sample.sampled.get(c.id, 0)) for c in classes if sample.sampled.get(c.id, 0) < minimum
-    ]
+    # Labelled valid pixels found (before the per-class cap) are what the user drew.
+    few = [(c, sample.found.get(c.id, 0)) for c in classes if sample.found.get(c.id, 0) < minimum]
     if few:
         text = ", ".join(f"{c.name!r} (id {c.id}) has {n}" for c, n in few)
         raise InvalidInputError(
@@ -250,8 +254,15 @@ def train_model(
     promote: bool | None = None,
     log: Log | None = None,
     now: datetime | None = None,
+    workers: int | None = None,
 ) -> TrainResult:
-    """Run the whole train action; raises :class:`RasterdropError` subclasses on bad input."""
+    """Run the whole train action; raises :class:`RasterdropError` subclasses on bad input.
+
+    ``workers`` caps the cores used (estimator ``n_jobs`` and OpenMP/BLAS threads);
+    None uses all of them.
+    """
+    from threadpoolctl import threadpool_limits
+
     say = log or (lambda _msg: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -259,7 +270,7 @@ def train_model(
     first = images[0]
     band_names = first.band_names
     recipe = _recipe(manifest, band_names)
-    make_estimator, params = make_estimator_factory(manifest)
+    make_estimator, params = make_estimator_factory(manifest, workers)
 
     import rasterio
 
@@ -324,15 +335,16 @@ def train_model(
     y = sample.labels
     class_ids = [c.id for c in classes]
     t2 = time.perf_counter()
-    evaluation = cross_validate(
-        make_estimator,
-        X,
-        y,
-        sample.groups(manifest.cv_block_size),
-        class_ids,
-        manifest.cv_folds,
-        manifest.seed,
-    )
+    with threadpool_limits(limits=workers):
+        evaluation = cross_validate(
+            make_estimator,
+            X,
+            y,
+            sample.groups(manifest.cv_block_size),
+            class_ids,
+            manifest.cv_folds,
+            manifest.seed,
+        )
     timings["evaluate"] = time.perf_counter() - t2
     for scheme in ("blocked", "random"):
         m = evaluation[scheme]
@@ -342,7 +354,8 @@ def train_model(
             say(f"{scheme} CV skipped: {m['skipped']}")
     t3 = time.perf_counter()
     estimator = make_estimator()
-    estimator.fit(X, y)
+    with threadpool_limits(limits=workers):
+        estimator.fit(X, y)
     timings["fit"] = time.perf_counter() - t3
 
     created = now or datetime.now(UTC)
@@ -365,7 +378,10 @@ def train_model(
                 "sampled": {str(k): v for k, v in sample.sampled.items()},
             },
             "evaluation": evaluation,
-            "timings_s": {k: round(v, 3) for k, v in timings.items()},
+            "timings_s": {
+                **{k: round(v, 3) for k, v in timings.items()},
+                "total": round(time.perf_counter() - t0, 3),
+            },
         }
         staged = store.staging_dir()
         from batch_image.report import write_report

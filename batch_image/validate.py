@@ -75,6 +75,48 @@ def _check_tile_index(src: rasterio.DatasetReader, size: int, name: str) -> None
         )
 
 
+def check_dataset(
+    src: rasterio.DatasetReader,
+    *,
+    size: int,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    name: str = "",
+    tile_index: bool = True,
+) -> RasterInfo:
+    """Check an open dataset against the caps; ``tile_index`` also checks it is not
+    truncated (needs the tile offsets, so it is skipped for a header-only read)."""
+    if src.width * src.height > max_pixels:
+        raise InvalidInputError(
+            f"{name} has {src.width} × {src.height} = {src.width * src.height:,} pixels, "
+            f"over the limit of {max_pixels:,}",
+            code="too_many_pixels",
+            width=src.width,
+            height=src.height,
+            max_pixels=max_pixels,
+        )
+    if src.count < 1:
+        raise InvalidInputError(f"{name} has no bands", code="no_bands")
+    if len(set(src.dtypes)) != 1:
+        raise InvalidInputError(
+            f"{name} mixes band types {sorted(set(src.dtypes))}", code="mixed_dtypes"
+        )
+    if src.driver != "GTiff":
+        raise InvalidInputError(f"{name} is read as {src.driver}, not GTiff", code="not_a_tiff")
+    if tile_index:
+        _check_tile_index(src, size, name)
+    return RasterInfo(
+        width=src.width,
+        height=src.height,
+        count=src.count,
+        dtype=src.dtypes[0],
+        nodata=src.nodata,
+        crs=src.crs.to_string() if src.crs else None,
+        transform=tuple(src.transform)[:6],
+        block_shape=src.block_shapes[0],
+        size_bytes=size,
+    )
+
+
 def check_raster(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "") -> RasterInfo:
     """Open ``path``, check it is a readable raster within the caps, return its header."""
     path = Path(path)
@@ -85,37 +127,7 @@ def check_raster(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str 
     check_signature(head, size, name)
     try:
         with rasterio.open(path) as src:
-            if src.width * src.height > max_pixels:
-                raise InvalidInputError(
-                    f"{name} has {src.width} × {src.height} = {src.width * src.height:,} pixels, "
-                    f"over the limit of {max_pixels:,}",
-                    code="too_many_pixels",
-                    width=src.width,
-                    height=src.height,
-                    max_pixels=max_pixels,
-                )
-            if src.count < 1:
-                raise InvalidInputError(f"{name} has no bands", code="no_bands")
-            if len(set(src.dtypes)) != 1:
-                raise InvalidInputError(
-                    f"{name} mixes band types {sorted(set(src.dtypes))}", code="mixed_dtypes"
-                )
-            if src.driver != "GTiff":
-                raise InvalidInputError(
-                    f"{name} is read as {src.driver}, not GTiff", code="not_a_tiff"
-                )
-            _check_tile_index(src, size, name)
-            return RasterInfo(
-                width=src.width,
-                height=src.height,
-                count=src.count,
-                dtype=src.dtypes[0],
-                nodata=src.nodata,
-                crs=src.crs.to_string() if src.crs else None,
-                transform=tuple(src.transform)[:6],
-                block_shape=src.block_shapes[0],
-                size_bytes=size,
-            )
+            return check_dataset(src, size=size, max_pixels=max_pixels, name=name)
     except InvalidInputError:
         raise
     except RasterioError as exc:

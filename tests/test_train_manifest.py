@@ -219,10 +219,11 @@ def test_quick_form_matches_one_sample_manifest(scene, tmp_path):
             "--trees", "15",
             "--max-per-class", "400",
             "--cv-block", "40",
+            "--folds", "4",
         ]
     )  # fmt: skip
     assert quick.exit_code == 0, quick.output
-    m = _manifest(cv={"block_size": 40, "folds": 5})
+    m = _manifest(cv={"block_size": 40, "folds": 4})
     full = train_model(manifest_from_dict(m), local_fetcher(scene), VersionedStore(tmp_path))
     q = json.loads((tmp_path / "quick" / "model.json").read_text())
     f = full.card.to_dict()
@@ -250,7 +251,7 @@ def test_sampling_caps_each_class_and_is_deterministic(scene, tmp_path):
 def _refusal(result, phrase):
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
-    errors = [line for line in lines if line.startswith("error: ")]
+    errors = [line for line in lines if line.startswith("error [invalid_input/")]
     assert errors == lines[-1:], result.stderr  # one error line, the last one
     assert phrase in errors[0], errors[0]
     assert not result.stdout.strip()
@@ -454,3 +455,69 @@ def test_sampling_reads_across_many_windows(tmp_path):
     assert np.array_equal(np.unique(result.cols // 1024), labelled_windows)
     assert np.array_equal(result.pixels, scene[:, result.rows, result.cols].T.astype(np.float32))
     assert np.array_equal(result.labels, labels[result.rows, result.cols])
+
+
+@pytest.mark.parametrize(
+    ("kind", "cls"),
+    [
+        ("extra_trees", "ExtraTreesClassifier"),
+        ("hist_gradient_boosting", "HistGradientBoostingClassifier"),
+    ],
+)
+def test_other_estimators_train_and_load_through_the_trusted_check(scene, tmp_path, kind, cls):
+    params = {"n_estimators": 10} if kind == "extra_trees" else {"max_iter": 20}
+    m = manifest_from_dict(_manifest(estimator={"type": kind, "params": params}))
+    result = train_model(m, local_fetcher(scene), VersionedStore(tmp_path), workers=1)
+    estimator, card = load_model(tmp_path / "landcover" / result.version)
+    assert type(estimator).__name__ == cls
+    assert card.extra["estimator"] == {
+        "type": kind,
+        "class": cls,
+        "params": {
+            **params,
+            "random_state": 0,
+            **({"n_jobs": 1} if kind == "extra_trees" else {}),
+        },
+    }
+    assert [int(c) for c in estimator.classes_] == [1, 2, 3, 4, 5, 6]
+
+
+def test_readme_manifest_example_parses():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("**Manifest**", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    m = parse_manifest_text(example, source="README")
+    assert m.name == "landcover" and len(m.classes) == 3 and len(m.samples) == 2
+    assert m.samples[1].vector == "scenes/b_fields.geojson"
+    assert m.derived[0].name == "ndvi" and m.cv_block_size == 64
+    assert m.estimator.params == {"n_estimators": 200, "min_samples_leaf": 2}
+
+
+def test_usage_errors_exit_2(scene, tmp_path):
+    no_out = _run(["--image", scene / "scene.tif", "--labels", scene / "labels.tif"])
+    assert no_out.exit_code == 2 and "--out" in no_out.output
+    both = _run([scene / "m1.yaml", "--image", scene / "scene.tif"])
+    assert both.exit_code == 2 and "not both" in both.output
+    quick = ["--image", scene / "scene.tif", "--labels", scene / "labels.tif"]
+    promote = _run([*quick, "--out", tmp_path, "--promote"])
+    assert promote.exit_code == 2 and "--promote applies to a manifest" in promote.output
+    missing = _run([tmp_path / "nope.yaml", "--out", tmp_path])
+    _refusal(missing, "cannot be read")
+
+
+def test_refuses_labels_only_on_nodata(scene, tmp_path):
+    data = read(scene / "scene.tif")
+    labels = np.where((data == 0).all(axis=0), 2, 0).astype(np.uint8)
+    assert labels.any()
+    write_like(scene / "labels.tif", tmp_path / "on_nodata.tif", labels)
+    result = _run(
+        [
+            "--image", scene / "scene.tif",
+            "--labels", tmp_path / "on_nodata.tif",
+            "--out", tmp_path / "m",
+        ]
+    )  # fmt: skip
+    _refusal(result, "no labelled valid pixels")
+    assert not (tmp_path / "m").exists()

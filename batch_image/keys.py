@@ -1,0 +1,108 @@
+"""What the event tells the job, checked before anything touches S3.
+
+The key arrives exactly as S3 stores it (EventBridge passes it raw): it is never
+URL-decoded, so ``a+b.tif`` is a key with a plus sign and ``a%20b.tif`` one with
+a percent sign. Spaces, ``+`` and any unicode are fine; what is refused is a key
+outside the input prefix, a non-TIFF extension, a ``..`` or empty path segment
+(which would make the output location ambiguous), and control characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from dataclasses import dataclass
+
+from batch_image.errors import InvalidInputError
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+MAX_KEY_BYTES = 1024
+# EventBridge / Batch stand-ins for "no value": absent field, JSON null rendered as text,
+# or a Batch parameter reference left unresolved because the parameter was not set.
+_ABSENT = {"", "null", "none", "undefined"}
+
+
+def optional(value: str | None) -> str | None:
+    """``None`` for the ways an absent event field reaches the command line."""
+    if value is None:
+        return None
+    stripped = value.strip()
+    if stripped.lower() in _ABSENT or stripped.startswith("Ref::"):
+        return None
+    return value
+
+
+def optional_size(value: str | None) -> int | None:
+    value = optional(value)
+    if value is None:
+        return None
+    try:
+        size = int(value)
+    except ValueError:
+        return None  # the event's size is advisory: HEAD is authoritative
+    return size if size >= 0 else None
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One S3 predict job as the event describes it (version/etag/size optional)."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    size: int | None = None
+
+    @classmethod
+    def from_cli(
+        cls, bucket: str, key: str, version_id: str | None, etag: str | None, size: str | None
+    ) -> JobRequest:
+        etag_value = optional(etag)
+        return cls(
+            bucket=bucket,
+            key=key,
+            version_id=optional(version_id),
+            etag=etag_value.strip('"') if etag_value else None,
+            size=optional_size(size),
+        )
+
+
+def check_key(key: str, input_prefix: str = "input/") -> str:
+    """Validate an input key; return its ``<path>`` (below the prefix, without extension)."""
+
+    def bad(reason: str, code: str = "bad_key") -> InvalidInputError:
+        return InvalidInputError(f"key {key!r} {reason}", code=code, key=key)
+
+    if not key:
+        raise bad("is empty")
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise bad(f"is longer than {MAX_KEY_BYTES} bytes")
+    if any(unicodedata.category(ch) == "Cc" for ch in key):
+        raise bad("contains control characters")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in key):
+        raise bad("is not valid unicode")
+    if not key.startswith(input_prefix):
+        raise bad(f"is not under {input_prefix}", code="outside_input_prefix")
+    lowered = key.lower()
+    suffix = next((s for s in TIFF_SUFFIXES if lowered.endswith(s)), None)
+    if suffix is None:
+        raise bad("does not end in .tif or .tiff", code="not_a_tiff")
+    path = key[len(input_prefix) : len(key) - len(suffix)]
+    segments = path.split("/")
+    if any(seg in ("", ".", "..") for seg in segments):
+        raise bad("has an empty, '.' or '..' path segment")
+    return path
+
+
+def output_prefix_for(path: str, output_prefix: str = "output/") -> str:
+    """``input/<path>.tif`` → ``output/<path>/``."""
+    return f"{output_prefix}{path}/"
+
+
+def run_id(bucket: str, key: str, input_identity: str, model_name: str, model_version: str) -> str:
+    """Stable id of one (input version, model version) pair: names ``partial/<run-id>/``."""
+    h = hashlib.sha256()
+    for part in (bucket, key, input_identity, model_name, model_version):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()[:32]

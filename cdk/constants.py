@@ -1,0 +1,138 @@
+"""Names, logical ids, prefixes and sizes of the stack, in one place.
+
+Everything a test or the sandbox needs to find in the synthesized template
+is named here, so a rename is one edit.
+"""
+
+from __future__ import annotations
+
+PROJECT = "rasterdrop"
+DEFAULT_STACK_NAME = "Rasterdrop"
+
+# S3 layout (docs/contracts.md).
+INPUT_PREFIX = "input/"
+OUTPUT_PREFIX = "output/"
+PARTIAL_PREFIX = "partial/"
+MODELS_PREFIX = "models/"
+TRAINING_PREFIX = "training/"
+NOTIFIED_PREFIX = "notified/"
+RUNS_SEGMENT = "runs/"  # models/<name>/runs/<manifest version>/summary.json
+SUMMARY_JSON = "summary.json"
+ERROR_JSON = "error.json"
+MODEL_RESERVATION = "reserved.json"  # models/<name>/<version>/reserved.json while training
+TIFF_EXTENSIONS = (".tif", ".tiff")
+TRAIN_MANIFEST_NAME = "manifest.json"
+
+# Fixed logical ids (overridden on the L1 resources so the template and the
+# nag acknowledgements do not depend on CDK's hashed ids).
+ID_DATA_BUCKET = "DataBucket"
+ID_ACCESS_LOG_BUCKET = "AccessLogBucket"
+ID_TOPIC = "NotificationTopic"
+ID_OPS_TOPIC = "OpsTopic"
+ID_TOPIC_KEY = "TopicKey"
+ID_EVENTS_DLQ = "EventsDeadLetterQueue"
+ID_HANDLER_DLQ = "HandlerDeadLetterQueue"
+ID_PREDICT_RULE = "PredictRule"
+ID_PREDICT_LARGE_RULE = "PredictLargeRule"
+ID_OVERSIZE_RULE = "OversizeRule"
+ID_TRAIN_RULE = "TrainRule"
+ID_JOB_STATE_RULE = "JobStateRule"
+ID_JOB_FAILED_RULE = "JobFailedRule"
+ID_JOB_QUEUE = "JobQueue"
+ID_COMPUTE_ENVIRONMENT = "ComputeEnvironment"
+ID_PREDICT_JOB = "PredictJobDefinition"
+ID_PREDICT_LARGE_JOB = "PredictLargeJobDefinition"
+ID_TRAIN_JOB = "TrainJobDefinition"
+ID_PREDICT_ROLE = "PredictJobRole"
+ID_TRAIN_ROLE = "TrainJobRole"
+ID_NOTIFY_FUNCTION = "NotifyFunction"
+ID_REJECT_FUNCTION = "RejectFunction"
+ID_LINK_FUNCTION = "LinkFunction"
+ID_LINK_SECRET = "LinkSigningSecret"  # noqa: S105 (a logical id, not a secret)
+
+# Lambda handlers (contract: handlers/ is the code asset root).
+HANDLERS_DIR = "handlers"
+HANDLER_NOTIFY = "notify.handler"
+HANDLER_REJECT = "reject.handler"
+HANDLER_LINK = "link.handler"
+HANDLER_ASSET_EXCLUDES = (
+    "tests",
+    "tests/**",
+    "**/__pycache__",
+    "**/__pycache__/**",
+    "**/*.pyc",
+    ".pytest_cache",
+    ".pytest_cache/**",
+    ".ruff_cache",
+    ".ruff_cache/**",
+)
+LAMBDA_MEMORY_MIB = 256
+LAMBDA_TIMEOUT_SECONDS = 30  # notify/reject: below RASTERDROP_NOTIFY_LEASE_SECONDS (90)
+LINK_LAMBDA_TIMEOUT_SECONDS = 10
+# Powertools for AWS Lambda (Python) v3 public layer, published by AWS in
+# account 017000801446 in every commercial region:
+# arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-{python}-{arch}:{version}
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+POWERTOOLS_LAYER_PYTHON = "python313"
+POWERTOOLS_LAYER_ARCH = "x86_64"
+POWERTOOLS_SERVICE_NAME = "rasterdrop"
+POWERTOOLS_METRICS_NAMESPACE = "Rasterdrop"
+
+# Batch image (contract: batch_image/ is the Docker build context).
+BATCH_IMAGE_DIR = "batch_image"
+BATCH_IMAGE_EXCLUDES = ("**/__pycache__", "**/*.pyc", "tests", ".pytest_cache")
+JOB_PARAMETER_NAMES = ("bucket", "key", "version", "etag", "size")
+PREDICT_COMMAND = (
+    "predict",
+    "--bucket",
+    "Ref::bucket",
+    "--key",
+    "Ref::key",
+    "--version-id",
+    "Ref::version",
+    "--etag",
+    "Ref::etag",
+    "--size",
+    "Ref::size",
+)
+TRAIN_COMMAND = (
+    "train",
+    "--bucket",
+    "Ref::bucket",
+    "--key",
+    "Ref::key",
+    "--version-id",
+    "Ref::version",
+)
+JOB_NAME_PREDICT = "rasterdrop-predict"
+JOB_NAME_PREDICT_LARGE = "rasterdrop-predict-large"
+JOB_NAME_TRAIN = "rasterdrop-train"
+EXIT_INVALID_INPUT = 2
+EXIT_MODEL_ERROR = 3
+JOB_LOG_STREAM_PREFIX = "rasterdrop"
+BATCH_STATUS_REASON_HOST = "Host EC2*"
+BATCH_REASON_PULL = "CannotPullContainerError*"
+BATCH_REASON_OOM = "OutOfMemoryError*"
+
+# EventBridge numeric matching only handles -5e9..5e9 (event-ruler ComparableNumber):
+# rule bounds must lie inside, and larger event values match no numeric condition.
+EVENTBRIDGE_NUMERIC_MAX = 5_000_000_000
+
+# EventBridge delivery: retries and the age after which an event goes to the DLQ.
+EVENT_RETRY_ATTEMPTS = 8
+EVENT_MAX_AGE_HOURS = 6
+DLQ_RETENTION_DAYS = 14
+LAMBDA_ASYNC_RETRY_ATTEMPTS = 2
+
+# Monitoring.
+ALARM_PERIOD_MINUTES = 5
+FAILED_JOBS_PERIOD_MINUTES = 60
+
+# Lifecycle constants that are not worth a knob.
+ABORT_MULTIPART_DAYS = 1
+NONCURRENT_VERSION_DAYS = 30
+
+# VPC (no NAT: public subnets, S3 gateway endpoint, no inbound rules).
+VPC_CIDR = "10.42.0.0/16"
+VPC_MAX_AZS = 2
+VPC_SUBNET_MASK = 20

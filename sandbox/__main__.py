@@ -1,0 +1,100 @@
+"""``python -m sandbox``: the stack's flow on this machine, no AWS account needed."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError as exc:
+        raise click.BadParameter("expected WIDTHxHEIGHT, e.g. 1000x800") from exc
+    return w, h
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """rasterdrop sandbox: S3, SNS, SQS on moto's server; rules, jobs and handlers from the
+    synthesized CDK template."""
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"))
+@click.option("--scene", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--size", default="1000x800", show_default=True, help="Sample scene size.")
+@click.option("--trees", default=40, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--keep-running", is_flag=True, help="Keep the endpoint up for the links.")
+def demo(
+    out: Path,
+    scene: Path | None,
+    labels: Path | None,
+    size: str,
+    trees: int,
+    keep_running: bool,
+) -> None:
+    """Sample scene → model → upload → the email, with outputs copied to OUT."""
+    from sandbox.core import SandboxError
+    from sandbox.demo import run_demo
+
+    try:
+        code = run_demo(
+            out,
+            scene=scene,
+            labels=labels,
+            size=_size(size),
+            trees=trees,
+            keep_running=keep_running,
+            echo=click.echo,
+        )
+    except SandboxError as exc:
+        click.echo(f"sandbox: {exc}", err=True)
+        code = 1
+    sys.exit(code)
+
+
+@main.command()
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--prefix", default=None, help="Key prefix [default: the stack's input/ + uploads/].")
+@click.option(
+    "--model",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A model directory (model.json + model.skops) [default: train the demo model].",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("sandbox-out")
+)
+@click.option("--keep-running", is_flag=True, help="Keep the endpoint up for the links.")
+def upload(
+    files: tuple[Path, ...], prefix: str | None, model: Path | None, out: Path, keep_running: bool
+) -> None:
+    """Upload FILES to the sandbox bucket and print the email each one produces."""
+    from sandbox.core import SandboxError
+    from sandbox.uploads import run_uploads
+
+    try:
+        code = run_uploads(
+            list(files),
+            prefix=prefix,
+            model=model,
+            out=out,
+            keep_running=keep_running,
+            echo=click.echo,
+        )
+    except SandboxError as exc:
+        click.echo(f"sandbox: {exc}", err=True)
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
