@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from rasterio.windows import Window
 
-# ~256k pixels: big enough to amortize a model call, small enough to stay in cache
-# and keep several windows in flight on every core (measured: see README Performance).
-DEFAULT_TARGET_PIXELS = 1 << 18
+# ~64k pixels (one 256 × 256 tile): a forest's per-call temporaries (n × classes
+# float64 per tree, per thread) stay a few MB, so peak memory is the model plus the
+# libraries; calls are still long enough that per-call overhead is noise (measured,
+# see README "Performance").
+DEFAULT_TARGET_PIXELS = 1 << 16
 
 
 def plan_windows(

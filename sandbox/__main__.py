@@ -29,8 +29,8 @@ def main() -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"))
 @click.option("--scene", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--size", default="1000x800", show_default=True, help="Sample scene size.")
-@click.option("--trees", default=40, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--size", default="2600x2000", show_default=True, help="Sample scene size.")
+@click.option("--trees", default=100, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--keep-running", is_flag=True, help="Keep the endpoint up for the links.")
 def demo(
     out: Path,

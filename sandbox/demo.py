@@ -19,8 +19,9 @@ from sandbox.server import leak_free_environ
 
 Echo = Callable[[str], None]
 OUTPUT_FILES = ("classes.tif", "confidence.tif", "preview.png", "summary.json")
-DEFAULT_SIZE = (1000, 800)
-DEFAULT_TREES = 40
+# the sample generator's default scene (~40 MB) and the demo random forest of 100 trees
+DEFAULT_SIZE = (2600, 2000)
+DEFAULT_TREES = 100
 
 
 @dataclass(frozen=True)

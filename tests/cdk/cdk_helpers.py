@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from sandbox.eventpattern import matches
+
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 CDK_JSON = Path(__file__).resolve().parent.parent.parent / "cdk.json"
 
@@ -57,3 +59,35 @@ def statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]
 
 def load_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))
+
+
+# ------------------------------------------------ template -> concrete values
+def resolve_intrinsics(node: Any, values: dict[str, Any]) -> Any:
+    """Replace `{"Ref": X}` / `{"Fn::GetAtt": [X, A]}` by `values["X"]` / `values["X.A"]`.
+
+    An unknown reference raises (KeyError).
+    """
+    if isinstance(node, list):
+        return [resolve_intrinsics(item, values) for item in node]
+    if isinstance(node, dict):
+        if set(node) == {"Ref"}:
+            return values[node["Ref"]]
+        if set(node) == {"Fn::GetAtt"}:
+            logical_id, attribute = node["Fn::GetAtt"]
+            return values[f"{logical_id}.{attribute}"]
+        return {key: resolve_intrinsics(value, values) for key, value in node.items()}
+    return node
+
+
+def rule_patterns(template: dict[str, Any], values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """logical id -> resolved EventPattern of every AWS::Events::Rule in the template."""
+    return {
+        logical_id: resolve_intrinsics(res["Properties"]["EventPattern"], values)
+        for logical_id, res in template["Resources"].items()
+        if res["Type"] == "AWS::Events::Rule" and "EventPattern" in res["Properties"]
+    }
+
+
+def matching_rules(patterns: dict[str, dict[str, Any]], event: dict[str, Any]) -> set[str]:
+    """Logical ids of the rules whose pattern matches `event` (the sandbox's matcher)."""
+    return {logical_id for logical_id, pattern in patterns.items() if matches(pattern, event)}

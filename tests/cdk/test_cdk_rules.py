@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from cdk_helpers import load_event, props
+from cdk_helpers import load_event, matching_rules, props, rule_patterns
 
 from cdk import constants as C
-from cdk.patterns import (
-    all_case_spellings,
-    matches,
-    matching_rules,
-    rule_patterns,
-    tiff_key_wildcards,
-)
+from cdk.patterns import all_case_spellings, tiff_key_wildcards
+from sandbox.eventpattern import matches
 
 pytestmark = pytest.mark.xdist_group("cdk")
 
@@ -249,7 +244,7 @@ def test_matcher(pattern: dict, event: dict, expected: bool) -> None:
 
 
 def test_numeric_bounds_beyond_eventbridge_are_refused() -> None:
-    with pytest.raises(ValueError, match="5e9"):
+    with pytest.raises(ValueError, match="bad numeric comparison"):
         matches({"a": [{"numeric": ["<", 6_000_000_000]}]}, {"a": 1})
 
 
