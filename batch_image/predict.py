@@ -96,6 +96,12 @@ def _area_unit(crs: Any) -> tuple[str, bool]:
     return f"{unit}^2", True
 
 
+def _scratch_block(windows: list[Window]) -> int:
+    """A GeoTIFF block size (multiple of 16) that tiles the first window's height."""
+    height = int(windows[0].height) if windows else 256
+    return max(16, min(1024, height // 16 * 16)) if height >= 16 else 16
+
+
 def predict_to_dir(
     input_path: Path,
     estimator: Any,
@@ -127,7 +133,8 @@ def predict_to_dir(
             )
             if resume and resume.plan:
                 resume.plan(windows)
-            prof = scratch_profile(src.profile)
+            # scratch blocks as tall as the windows: each block is written whole, once
+            prof = scratch_profile(src.profile, block=_scratch_block(windows))
             with (
                 rasterio.open(scratch / CLASSES_TIF, "w", **prof) as cls_dst,
                 rasterio.open(scratch / CONFIDENCE_TIF, "w", **prof) as conf_dst,
