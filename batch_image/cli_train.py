@@ -12,39 +12,14 @@ Three forms, one code path (:func:`batch_image.training.train_model`):
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from batch_image import settings
+from batch_image.cli_predict import fail
 from batch_image.errors import RasterdropError
-
-
-def _workers() -> int | None:
-    """``RASTERDROP_WORKERS`` (cores to use), None for all."""
-    import os
-
-    raw = os.environ.get("RASTERDROP_WORKERS", "").strip()
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        from batch_image.errors import ModelError
-
-        raise ModelError(
-            f"RASTERDROP_WORKERS must be a positive integer, got {raw!r}", code="bad_setting"
-        )
-    return value
-
-
-def _fail(exc: RasterdropError) -> None:
-    """One line on stderr (same shape as predict's), then the exit code Batch acts on."""
-    click.echo(f"error [{exc.category}/{exc.code}]: {exc.message}", err=True)
-    sys.exit(exc.exit_code)
 
 
 @click.command("train")
@@ -138,7 +113,7 @@ def train(
     if version_id is not None:
         raise click.UsageError("--version-id belongs to S3 mode (--bucket/--key)")
     try:
-        workers = _workers()
+        workers = settings.workers_from_env()
         if manifest is not None:
             if image or labels:
                 raise click.UsageError("give a MANIFEST or --image/--labels, not both")
@@ -181,7 +156,7 @@ def train(
                 spec, local_fetcher(Path.cwd()), DirectoryStore(out), log=log, workers=workers
             )
     except RasterdropError as exc:
-        _fail(exc)
+        fail(exc)
         return
     click.echo(result.location)
 
@@ -193,6 +168,6 @@ def _train_s3(bucket: str, key: str, version_id: str | None, log: Any) -> None:
     try:
         outcome = run_s3_training(bucket, key, version_id, from_env(), say=log)
     except RasterdropError as exc:
-        _fail(exc)
+        fail(exc)
         return
     click.echo(f"{outcome.status}: {outcome.document.get('model_uri')} ({outcome.report_key})")

@@ -8,6 +8,7 @@ few windows, whatever the raster's size.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -154,8 +155,6 @@ def run(
     written again, not recomputed); ``checkpoint(i, result)`` runs on the writer
     thread after each chunk is written, so a resumable caller can persist it.
     """
-    import time
-
     stats = EngineStats()
     totals = np.zeros(len(classify.classes), dtype=np.int64)
     conf_totals = np.zeros(len(classify.classes), dtype=np.float64)

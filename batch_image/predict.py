@@ -45,7 +45,12 @@ from batch_image.outputs import (
     scratch_profile,
     to_cog,
 )
-from batch_image.validate import DEFAULT_MAX_PIXELS, check_compatible, check_raster
+from batch_image.validate import (
+    DEFAULT_MAX_PIXELS,
+    RasterInfo,
+    check_compatible,
+    check_raster,
+)
 from batch_image.windows import DEFAULT_TARGET_PIXELS, plan_windows
 
 log = logging.getLogger(__name__)
@@ -99,7 +104,14 @@ def _area_unit(crs: Any) -> tuple[str, bool]:
 def _scratch_block(windows: list[Window]) -> int:
     """A GeoTIFF block size (multiple of 16) that tiles the first window's height."""
     height = int(windows[0].height) if windows else 256
-    return max(16, min(1024, height // 16 * 16)) if height >= 16 else 16
+    return max(16, min(1024, height // 16 * 16))
+
+
+def check_input(path: Path, card: ModelCard, max_pixels: int, name: str) -> RasterInfo:
+    """The file is a readable GeoTIFF within the caps that ``card``'s model can read."""
+    info = check_raster(path, max_pixels=max_pixels, name=name)
+    check_compatible(info, card, name)
+    return info
 
 
 def predict_to_dir(
@@ -111,15 +123,19 @@ def predict_to_dir(
     *,
     input_meta: dict[str, Any] | None = None,
     resume: Resume | None = None,
+    checked: RasterInfo | None = None,
 ) -> dict[str, Any]:
-    """Write classes/confidence COGs, QGIS style and preview; return the summary."""
+    """Write classes/confidence COGs, QGIS style and preview; return the summary.
+
+    ``checked`` is the header of ``input_path`` when the caller already ran
+    :func:`check_raster` and :func:`check_compatible` on this very file.
+    """
     t_start = time.perf_counter()
     input_path = Path(input_path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = (input_meta or {}).get("key") or input_path.name
-    info = check_raster(input_path, max_pixels=options.max_pixels, name=name)
-    check_compatible(info, card, name)
+    info = checked or check_input(input_path, card, options.max_pixels, name)
     t_validated = time.perf_counter()
 
     workers = options.workers or cpu_count()
@@ -308,11 +324,9 @@ def predict_file(
     try:
         card = load_card(Path(model_dir))
         # the cheap checks on the input come before the (possibly large) model load
-        check_compatible(
-            check_raster(input_path, max_pixels=options.max_pixels), card, Path(input_path).name
-        )
+        info = check_input(Path(input_path), card, options.max_pixels, Path(input_path).name)
         estimator = load_estimator(Path(model_dir), card)
-        summary = predict_to_dir(input_path, estimator, card, out_dir, options)
+        summary = predict_to_dir(input_path, estimator, card, out_dir, options, checked=info)
     except RasterdropError as exc:
         write_json_atomic(out_dir / ERROR_JSON, error_document(exc, meta))
         raise

@@ -80,6 +80,11 @@ def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int = 
     return value
 
 
+def workers_from_env(env: Mapping[str, str] | None = None) -> int | None:
+    """``RASTERDROP_WORKERS`` (cores to use; None for all), for commands that need only it."""
+    return _int(os.environ if env is None else env, "RASTERDROP_WORKERS", None)
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Parse the job's environment (``os.environ`` by default) once."""
     env = os.environ if env is None else env
@@ -97,7 +102,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         models_prefix=_prefix(env.get("RASTERDROP_MODELS_PREFIX", "models/"), "models prefix"),
         max_input_bytes=_int(env, "RASTERDROP_MAX_INPUT_BYTES", DEFAULT_MAX_INPUT_BYTES),
         max_pixels=_int(env, "RASTERDROP_MAX_PIXELS", DEFAULT_MAX_PIXELS),
-        workers=_int(env, "RASTERDROP_WORKERS", None),
+        workers=workers_from_env(env),
         scratch_dir=Path(scratch) if scratch else None,
         log_format=log_format,
         lease_seconds=_int(env, "RASTERDROP_LEASE_SECONDS", DEFAULT_LEASE_SECONDS, minimum=0),
