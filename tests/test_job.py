@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,17 +41,6 @@ MODEL = "test-model"
 OUTPUTS = ("classes.tif", "confidence.tif", "preview.png", "classes.qml", "summary.json")
 # small windows and checkpoints so the big scene has many of both
 CHUNKY = {"RASTERDROP_WINDOW_PIXELS": "16384", "RASTERDROP_CHECKPOINT_PIXELS": "70000"}
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @dataclass(frozen=True)

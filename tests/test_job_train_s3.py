@@ -25,20 +25,14 @@ pytestmark = pytest.mark.xdist_group("moto_server_train_s3")
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[Any]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+def s3(endpoint: str) -> Iterator[Any]:
     yield boto3.client(
         "s3",
-        endpoint_url=f"http://{host}:{port}",
+        endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    server.stop()
 
 
 @pytest.fixture
