@@ -74,7 +74,7 @@ def describe_confidence(dst: rasterio.io.DatasetWriter, card: ModelCard) -> None
     )
 
 
-def to_cog(scratch: Path, dst: Path, *, resampling: str, colormap_: dict | None = None) -> None:
+def to_cog(scratch: Path, dst: Path, *, resampling: str) -> None:
     """Convert a scratch GeoTIFF to a deflate-compressed COG with overviews."""
     profile = cog_profiles.get("deflate")
     profile.update(blockxsize=512, blockysize=512, predictor=1, BIGTIFF="IF_SAFER")
@@ -87,7 +87,6 @@ def to_cog(scratch: Path, dst: Path, *, resampling: str, colormap_: dict | None 
         in_memory=False,
         quiet=True,
         forward_band_tags=True,
-        colormap=colormap_,
         config={"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_TIFF_INTERNAL_MASK": True},
     )
 

@@ -37,7 +37,6 @@ from batch_image.outputs import (
     ERROR_JSON,
     PREVIEW_PNG,
     SUMMARY_JSON,
-    colormap,
     describe_classes,
     describe_confidence,
     qgis_style,
@@ -198,12 +197,9 @@ def predict_to_dir(
         # the two COG conversions are independent and spend their time in GDAL
         with ThreadPoolExecutor(2, thread_name_prefix="cog") as pool:
             jobs = [
+                # the scratch file carries the colour table; the COG copies it
                 pool.submit(
-                    to_cog,
-                    scratch / CLASSES_TIF,
-                    out_dir / CLASSES_TIF,
-                    resampling="mode",
-                    colormap_=colormap(card),
+                    to_cog, scratch / CLASSES_TIF, out_dir / CLASSES_TIF, resampling="mode"
                 ),
                 pool.submit(
                     to_cog, scratch / CONFIDENCE_TIF, out_dir / CONFIDENCE_TIF, resampling="average"
