@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from sandbox.cfn import Resolver
 from sandbox.eventpattern import matches
+from sandbox.stack import read_rules
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 CDK_JSON = Path(__file__).resolve().parent.parent.parent / "cdk.json"
@@ -62,30 +64,22 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------ template -> concrete values
-def resolve_intrinsics(node: Any, values: dict[str, Any]) -> Any:
-    """Replace `{"Ref": X}` / `{"Fn::GetAtt": [X, A]}` by `values["X"]` / `values["X.A"]`.
-
-    An unknown reference raises (KeyError).
-    """
-    if isinstance(node, list):
-        return [resolve_intrinsics(item, values) for item in node]
-    if isinstance(node, dict):
-        if set(node) == {"Ref"}:
-            return values[node["Ref"]]
-        if set(node) == {"Fn::GetAtt"}:
-            logical_id, attribute = node["Fn::GetAtt"]
-            return values[f"{logical_id}.{attribute}"]
-        return {key: resolve_intrinsics(value, values) for key, value in node.items()}
-    return node
-
-
 def rule_patterns(template: dict[str, Any], values: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """logical id -> resolved EventPattern of every AWS::Events::Rule in the template."""
-    return {
-        logical_id: resolve_intrinsics(res["Properties"]["EventPattern"], values)
-        for logical_id, res in template["Resources"].items()
-        if res["Type"] == "AWS::Events::Rule" and "EventPattern" in res["Properties"]
-    }
+    """logical id -> EventPattern of every rule, read as the sandbox reads them.
+
+    ``values`` binds resources: ``{"X": ref, "X.Attr": value}``; every resource named
+    by an attribute needs its ``Ref`` too.
+    """
+    resolver = Resolver(template, region="eu-west-1", account="111122223333")
+    attrs: dict[str, dict[str, str]] = {}
+    for name, value in values.items():
+        logical_id, _, attr = name.partition(".")
+        if attr:
+            attrs.setdefault(logical_id, {})[attr] = value
+    for logical_id, ref in values.items():
+        if "." not in logical_id:
+            resolver.bind(logical_id, ref, **attrs.get(logical_id, {}))
+    return {rule.logical_id: rule.pattern for rule in read_rules(template, resolver)}
 
 
 def matching_rules(patterns: dict[str, dict[str, Any]], event: dict[str, Any]) -> set[str]:

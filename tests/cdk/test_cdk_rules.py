@@ -13,7 +13,7 @@ pytestmark = pytest.mark.xdist_group("cdk")
 
 BUCKET = "rasterdrop-data-bucket"
 QUEUE = "arn:aws:batch:eu-west-1:111122223333:job-queue/JobQueue-abc"
-VALUES = {"DataBucket": BUCKET, "JobQueue.JobQueueArn": QUEUE}
+VALUES = {"DataBucket": BUCKET, "JobQueue": QUEUE, "JobQueue.JobQueueArn": QUEUE}
 GIB = 1024**3
 S3_RULES = {C.ID_PREDICT_RULE, C.ID_PREDICT_LARGE_RULE, C.ID_OVERSIZE_RULE, C.ID_TRAIN_RULE}
 
