@@ -1,4 +1,4 @@
-from batch_image.cli import main
+from batch_image.cli.main import main
 
 if __name__ == "__main__":
     main()

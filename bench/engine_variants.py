@@ -1,7 +1,7 @@
 """``python -m bench variants``: the engine's parallel schemes and window sizes, compared.
 
-Each variant is a whole process calling :func:`batch_image.predict.predict_file`
-with its own :class:`~batch_image.predict.PredictOptions` (and environment),
+Each variant is a whole process calling :func:`batch_image.predict.pipeline.predict_file`
+with its own :class:`~batch_image.predict.pipeline.PredictOptions` (and environment),
 repetitions interleaved like the main harness. Writes ``variants.json`` and
 ``variants.md`` next to the main results.
 """
@@ -52,7 +52,7 @@ class Collected:
 
 def child(argv: list[str]) -> None:
     """Run one prediction in this process and print its summary timings as JSON."""
-    from batch_image.predict import PredictOptions, predict_file
+    from batch_image.predict.pipeline import PredictOptions, predict_file
 
     scene, model, out, parallel, target = argv
     summary = predict_file(

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from batch_image.windows import plan_windows
+from batch_image.raster.windows import plan_windows
 
 
 def main(input_path: str, out_dir: str) -> None:

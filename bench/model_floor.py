@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from batch_image.engine import valid_mask
-from batch_image.features import compute_features
-from batch_image.modelcard import load_model
+from batch_image.model.card import load_model
+from batch_image.model.features import compute_features
+from batch_image.predict.engine import valid_mask
 
 
 def main() -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from batch_image.features import compute_features
-from batch_image.modelcard import load_model
+from batch_image.model.card import load_model
+from batch_image.model.features import compute_features
 
 
 def main(input_path: str, model_dir: str, out_dir: str) -> None:

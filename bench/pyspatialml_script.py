@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from batch_image.features import compute_features
-from batch_image.modelcard import ModelCard, load_model
+from batch_image.model.card import ModelCard, load_model
+from batch_image.model.features import compute_features
 
 
 class WithFeatures:

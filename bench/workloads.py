@@ -219,8 +219,8 @@ def scene_meta(path: Path) -> dict[str, float]:
     """File size, megapixels and the fraction of pixels valid in every band."""
     import numpy as np
 
-    from batch_image.engine import valid_mask
-    from batch_image.windows import plan_windows
+    from batch_image.predict.engine import valid_mask
+    from batch_image.raster.windows import plan_windows
 
     valid = 0
     with rasterio.open(path) as src:

@@ -9,7 +9,7 @@ from sandbox.core import REPO_ROOT
 
 def _command_options(name: str) -> set[str] | None:
     """The option names of ``python -m batch_image <name>``, or None without that command."""
-    from batch_image.cli import main
+    from batch_image.cli.main import main
 
     command = main.commands.get(name)
     if command is None:

@@ -11,7 +11,7 @@ import rasterio
 from rasterio.transform import from_origin
 from sklearn.ensemble import RandomForestClassifier
 
-from batch_image.modelcard import FeatureRecipe, ModelCard, ModelClass, save_model
+from batch_image.model.card import FeatureRecipe, ModelCard, ModelClass, save_model
 
 CLASSES = (
     ModelClass(1, "water", "#1f78b4"),
@@ -107,8 +107,8 @@ def make_model(
     band_names: tuple[str, ...] | None = None,
 ) -> Path:
     """Fit a small random forest on every valid pixel of ``scene`` and save it."""
-    from batch_image.engine import valid_mask
-    from batch_image.features import compute_features
+    from batch_image.model.features import compute_features
+    from batch_image.predict.engine import valid_mask
 
     with rasterio.open(scene) as src:
         data = src.read()

@@ -1,0 +1,182 @@
+"""``python -m batch_image predict``: local files, or one S3 object (the Batch job).
+
+Exactly one mode: ``INPUT.tif --model DIR --out DIR`` (local) or
+``--bucket B --key K [--version-id V] [--etag E] [--size N]`` (S3, settings from
+the environment, see :mod:`batch_image.jobs.settings`).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from batch_image.errors import InvalidInputError, RasterdropError
+from batch_image.logs import setup_logging
+from batch_image.predict.pipeline import PredictOptions, predict_file
+from batch_image.raster.checks import DEFAULT_MAX_PIXELS
+
+
+def fail(exc: RasterdropError) -> None:
+    """One clear line on stderr, then the exit code Batch acts on."""
+    click.echo(f"error [{exc.category}/{exc.code}]: {exc.message}", err=True)
+    sys.exit(exc.exit_code)
+
+
+class Terminated(BaseException):
+    """SIGTERM (spot reclaim, job cancelled): unwind, clean up, exit for a retry."""
+
+
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+@click.command()
+@click.argument(
+    "input_path", metavar="[INPUT.tif]", required=False, type=click.Path(path_type=Path)
+)
+@click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(path_type=Path),
+    help="Local mode: model directory holding model.skops and model.json.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    help="Local mode: output directory (created).",
+)
+@click.option("--bucket", help="S3 mode: the input's bucket.")
+@click.option("--key", help="S3 mode: the input's key, exactly as stored (not URL-encoded).")
+@click.option(
+    "--version-id",
+    "--version",
+    "version_id",
+    help='S3 mode: the input\'s version ("", "null" or absent: unversioned).',
+)
+@click.option("--etag", help="S3 mode: the ETag from the event (advisory).")
+@click.option("--size", help="S3 mode: the size from the event (advisory; HEAD decides).")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Cores to use [default: all]."
+)
+@click.option(
+    "--parallel",
+    type=click.Choice(["windows", "model"]),
+    default="windows",
+    show_default=True,
+    help="windows: several windows at once, one core each; "
+    "model: one window at a time, the estimator's threads on all cores.",
+)
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_PIXELS,
+    show_default=True,
+    help="Refuse rasters with more pixels than this.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar [default: when stderr is a terminal].",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log format [default: $RASTERDROP_LOG_FORMAT or text].",
+)
+def predict(
+    input_path: Path | None,
+    model_dir: Path | None,
+    out_dir: Path | None,
+    bucket: str | None,
+    key: str | None,
+    version_id: str | None,
+    etag: str | None,
+    size: str | None,
+    workers: int | None,
+    parallel: str,
+    max_pixels: int,
+    progress: bool | None,
+    log_format: str | None,
+) -> None:
+    """Predict every pixel of INPUT.tif into OUT (classes.tif, confidence.tif, preview.png,
+    summary.json), or of the S3 object --bucket/--key into output/<path>/.
+
+    Exit codes: 0 done (or already done), 2 bad input, 3 model or configuration error,
+    anything else: retry."""
+    s3_mode = bucket is not None or key is not None
+    if s3_mode and (input_path or model_dir or out_dir):
+        raise click.UsageError("give either INPUT.tif with --model/--out, or --bucket/--key")
+    if s3_mode:
+        if not bucket or key is None:
+            raise click.UsageError("S3 mode needs both --bucket and --key")
+        setup_logging(log_format)
+        _predict_s3(bucket, key, version_id, etag, size, workers)
+        return
+    if input_path is None or model_dir is None or out_dir is None:
+        raise click.UsageError("give INPUT.tif with --model and --out, or --bucket and --key")
+    if any(v is not None for v in (version_id, etag, size)):
+        raise click.UsageError("--version-id/--etag/--size belong to S3 mode (--bucket/--key)")
+    setup_logging(log_format)
+    if not input_path.exists():
+        fail(InvalidInputError(f"{input_path} does not exist", code="missing"))
+    options = PredictOptions(
+        workers=workers,
+        parallel=parallel,
+        max_pixels=max_pixels,
+        progress=sys.stderr.isatty() if progress is None else progress,
+    )
+    try:
+        summary = predict_file(input_path, model_dir, out_dir, options)
+    except RasterdropError as exc:
+        fail(exc)
+    t = summary["timings_s"]
+    click.echo(
+        f"{input_path.name}: {summary['raster']['valid_pixels']:,} pixels predicted in "
+        f"{t['total']:.1f} s (peak {summary['peak_rss_mb']:.0f} MB) → {out_dir}/"
+    )
+
+
+def _predict_s3(
+    bucket: str,
+    key: str,
+    version_id: str | None,
+    etag: str | None,
+    size: str | None,
+    workers: int | None,
+) -> None:
+    from batch_image.jobs import predict_job
+    from batch_image.jobs.request import JobRequest
+    from batch_image.jobs.settings import from_env
+
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        settings = from_env()
+        request = JobRequest.from_cli(bucket, key, version_id, etag, size)
+        outcome = predict_job.run(request, settings, workers=workers)
+    except RasterdropError as exc:
+        fail(exc)
+    except Terminated:
+        click.echo("error [internal/terminated]: SIGTERM received; exiting for a retry", err=True)
+        sys.exit(EXIT_TERMINATED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    where = f"s3://{bucket}/{outcome.output_prefix}"
+    if outcome.status == "succeeded" and outcome.summary:
+        s = outcome.summary
+        click.echo(
+            f"succeeded: {s['raster']['valid_pixels']:,} pixels predicted in "
+            f"{s['timings_s']['job_total']:.1f} s ({s.get('resumed_windows', 0)} windows resumed) "
+            f"→ {where}"
+        )
+    else:
+        click.echo(f"{outcome.status}: {outcome.message} ({where})")
+    sys.exit(outcome.exit_code)

@@ -1,0 +1,114 @@
+"""The job's settings: environment variables parsed once into a frozen, validated object.
+
+Names and defaults are those of docs/contracts.md. A bad value is a configuration
+error (:class:`~batch_image.errors.ModelError`, exit 3, never retried): retrying
+the same job definition with the same environment cannot fix it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from batch_image.errors import ModelError
+from batch_image.raster.checks import DEFAULT_MAX_PIXELS
+from batch_image.raster.windows import DEFAULT_TARGET_PIXELS
+
+DEFAULT_MAX_INPUT_BYTES = 10 * 1024**3
+DEFAULT_LEASE_SECONDS = 300
+DEFAULT_CHECKPOINT_PIXELS = 8 * 1024**2
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_uri: str | None = None
+    input_prefix: str = "input/"
+    output_prefix: str = "output/"
+    partial_prefix: str = "partial/"
+    models_prefix: str = "models/"
+    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    workers: int | None = None
+    scratch_dir: Path | None = None
+    log_format: str = "text"
+    lease_seconds: int = DEFAULT_LEASE_SECONDS
+    window_pixels: int = DEFAULT_TARGET_PIXELS
+    checkpoint_pixels: int = DEFAULT_CHECKPOINT_PIXELS
+    max_attempts: int | None = None
+    # set by AWS Batch in the container
+    job_id: str | None = None
+    attempt: int | None = None
+
+    @property
+    def scratch(self) -> Path:
+        return self.scratch_dir or Path(tempfile.gettempdir())
+
+    def is_last_attempt(self) -> bool:
+        """Whether a retryable failure now ends the job (so error.json must be written).
+
+        Without ``AWS_BATCH_JOB_ATTEMPT`` (local runs) or without
+        ``RASTERDROP_MAX_ATTEMPTS`` (the stack did not say how many attempts the
+        retry strategy allows) we cannot know that a retry follows, so we assume
+        none does: a spurious error.json is removed by a later success, a missing
+        one would leave the notification with nothing to say.
+        """
+        if self.attempt is None or self.max_attempts is None:
+            return True
+        return self.attempt >= self.max_attempts
+
+
+def _prefix(value: str, name: str) -> str:
+    value = value.strip()
+    if not value or value.startswith("/") or ".." in value.split("/"):
+        raise ModelError(f"{name}={value!r} is not a valid key prefix", code="config_invalid")
+    return value if value.endswith("/") else value + "/"
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int = 1) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ModelError(f"{name}={raw!r} is not an integer", code="config_invalid") from exc
+    if value < minimum:
+        raise ModelError(f"{name}={value} is below {minimum}", code="config_invalid")
+    return value
+
+
+def workers_from_env(env: Mapping[str, str] | None = None) -> int | None:
+    """``RASTERDROP_WORKERS`` (cores to use; None for all), for commands that need only it."""
+    return _int(os.environ if env is None else env, "RASTERDROP_WORKERS", None)
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Settings:
+    """Parse the job's environment (``os.environ`` by default) once."""
+    env = os.environ if env is None else env
+    log_format = (env.get("RASTERDROP_LOG_FORMAT") or "text").strip().lower()
+    if log_format not in ("text", "json"):
+        raise ModelError(
+            f"RASTERDROP_LOG_FORMAT={log_format!r} is not text or json", code="config_invalid"
+        )
+    scratch = env.get("RASTERDROP_SCRATCH_DIR", "").strip()
+    return Settings(
+        model_uri=env.get("RASTERDROP_MODEL_URI", "").strip() or None,
+        input_prefix=_prefix(env.get("RASTERDROP_INPUT_PREFIX", "input/"), "input prefix"),
+        output_prefix=_prefix(env.get("RASTERDROP_OUTPUT_PREFIX", "output/"), "output prefix"),
+        partial_prefix=_prefix(env.get("RASTERDROP_PARTIAL_PREFIX", "partial/"), "partial prefix"),
+        models_prefix=_prefix(env.get("RASTERDROP_MODELS_PREFIX", "models/"), "models prefix"),
+        max_input_bytes=_int(env, "RASTERDROP_MAX_INPUT_BYTES", DEFAULT_MAX_INPUT_BYTES),
+        max_pixels=_int(env, "RASTERDROP_MAX_PIXELS", DEFAULT_MAX_PIXELS),
+        workers=workers_from_env(env),
+        scratch_dir=Path(scratch) if scratch else None,
+        log_format=log_format,
+        lease_seconds=_int(env, "RASTERDROP_LEASE_SECONDS", DEFAULT_LEASE_SECONDS, minimum=0),
+        window_pixels=_int(env, "RASTERDROP_WINDOW_PIXELS", DEFAULT_TARGET_PIXELS),
+        checkpoint_pixels=_int(env, "RASTERDROP_CHECKPOINT_PIXELS", DEFAULT_CHECKPOINT_PIXELS),
+        max_attempts=_int(env, "RASTERDROP_MAX_ATTEMPTS", None),
+        job_id=env.get("AWS_BATCH_JOB_ID", "").strip() or None,
+        attempt=_int(env, "AWS_BATCH_JOB_ATTEMPT", None),
+    )

@@ -1,0 +1,152 @@
+"""Result files: COGs with colour table and class names, a QGIS style, a preview."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+import numpy as np
+import rasterio
+from PIL import Image, ImageDraw, ImageFont
+from rasterio.enums import Resampling
+from rio_cogeo.cogeo import cog_translate
+from rio_cogeo.profiles import cog_profiles
+
+from batch_image.model.card import NODATA_CLASS, ModelCard
+
+CLASSES_TIF = "classes.tif"
+CONFIDENCE_TIF = "confidence.tif"
+CLASSES_QML = "classes.qml"
+PREVIEW_PNG = "preview.png"
+SUMMARY_JSON = "summary.json"
+ERROR_JSON = "error.json"
+PREVIEW_MAX_SIDE = 1024
+NODATA_RGBA = (0, 0, 0, 0)
+NODATA_PREVIEW = (225, 225, 225, 255)
+
+
+def colormap(card: ModelCard) -> dict[int, tuple[int, int, int, int]]:
+    """GDAL colour table: each class its colour, nodata transparent, the rest grey."""
+    cmap = {i: (128, 128, 128, 255) for i in range(256)}
+    for c in card.classes:
+        cmap[c.id] = (*c.rgb(), 255)
+    cmap[NODATA_CLASS] = NODATA_RGBA
+    return cmap
+
+
+def scratch_profile(src_profile: dict, block: int = 512) -> dict:
+    """Profile of the uncompressed tiled scratch file the engine writes windows into."""
+    return {
+        "driver": "GTiff",
+        "width": src_profile["width"],
+        "height": src_profile["height"],
+        "count": 1,
+        "dtype": "uint8",
+        "crs": src_profile.get("crs"),
+        "transform": src_profile["transform"],
+        "nodata": NODATA_CLASS,
+        "tiled": True,
+        "blockxsize": block,
+        "blockysize": block,
+        "compress": "NONE",
+        "BIGTIFF": "IF_SAFER",
+    }
+
+
+def describe_classes(dst: rasterio.io.DatasetWriter, card: ModelCard) -> None:
+    names = {str(c.id): c.name for c in card.classes}
+    dst.set_band_description(1, "class: " + ", ".join(f"{c.id}={c.name}" for c in card.classes))
+    dst.update_tags(
+        1,
+        CLASS_NAMES=json.dumps(names),
+        CLASS_COLOURS=json.dumps({str(c.id): c.colour for c in card.classes}),
+    )
+    dst.update_tags(MODEL_NAME=card.name, MODEL_VERSION=card.version, PRODUCT="rasterdrop classes")
+    dst.write_colormap(1, colormap(card))
+
+
+def describe_confidence(dst: rasterio.io.DatasetWriter, card: ModelCard) -> None:
+    dst.set_band_description(1, "confidence: winning class probability, percent (0-100)")
+    dst.update_tags(1, UNITS="percent")
+    dst.update_tags(
+        MODEL_NAME=card.name, MODEL_VERSION=card.version, PRODUCT="rasterdrop confidence"
+    )
+
+
+def to_cog(scratch: Path, dst: Path, *, resampling: str) -> None:
+    """Convert a scratch GeoTIFF to a deflate-compressed COG with overviews."""
+    profile = cog_profiles.get("deflate")
+    profile.update(blockxsize=512, blockysize=512, predictor=1, BIGTIFF="IF_SAFER")
+    cog_translate(
+        str(scratch),
+        str(dst),
+        profile,
+        nodata=NODATA_CLASS,
+        overview_resampling=resampling,
+        in_memory=False,
+        quiet=True,
+        forward_band_tags=True,
+        config={"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_TIFF_INTERNAL_MASK": True},
+    )
+
+
+def qgis_style(card: ModelCard) -> str:
+    """A paletted-renderer QGIS style; QGIS loads ``classes.qml`` beside ``classes.tif``."""
+    entries = "\n".join(
+        f"        <paletteEntry value={quoteattr(str(c.id))} color={quoteattr(c.colour)} "
+        f'alpha="255" label={quoteattr(c.name)}/>'
+        for c in card.classes
+    )
+    return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
+<qgis version="3.34" styleCategories="Symbology">
+  <pipe>
+    <rasterrenderer type="paletted" band="1" opacity="1" nodataColor="">
+      <colorPalette>
+{entries}
+      </colorPalette>
+    </rasterrenderer>
+  </pipe>
+</qgis>
+"""
+
+
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def render_preview(
+    classes_tif: Path, card: ModelCard, shares: dict[int, float], dst: Path
+) -> tuple[int, int]:
+    """A coloured, downsampled PNG of the class map with a legend of names and shares."""
+    with rasterio.open(classes_tif) as src:
+        scale = max(src.width, src.height) / PREVIEW_MAX_SIDE
+        w = max(1, round(src.width / max(scale, 1)))
+        h = max(1, round(src.height / max(scale, 1)))
+        ids = src.read(1, out_shape=(h, w), resampling=Resampling.nearest)
+    lut = np.array([colormap(card)[i] for i in range(256)], dtype=np.uint8)
+    rgba = lut[ids]
+    font = _font(14)
+    row_h = 20
+    legend_w = 230
+    legend_h = max(h, row_h * (len(card.classes) + 3) + 10)
+    canvas = Image.new("RGBA", (w + legend_w, legend_h), (255, 255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle([0, 0, w - 1, h - 1], fill=NODATA_PREVIEW)  # nodata shows light grey
+    layer = Image.fromarray(rgba, "RGBA")
+    canvas.paste(layer, (0, 0), layer)
+    x0 = w + 12
+    draw.text((x0, 8), f"{card.name} {card.version}", fill=(0, 0, 0, 255), font=font)
+    for i, c in enumerate(card.classes):
+        y = 8 + row_h * (i + 1)
+        draw.rectangle([x0, y + 2, x0 + 14, y + 16], fill=(*c.rgb(), 255), outline=(0, 0, 0, 255))
+        share = shares.get(c.id, 0.0) * 100
+        draw.text((x0 + 22, y), f"{c.name}  {share:.1f} %", fill=(0, 0, 0, 255), font=font)
+    y = 8 + row_h * (len(card.classes) + 1)
+    draw.rectangle([x0, y + 2, x0 + 14, y + 16], fill=NODATA_PREVIEW, outline=(0, 0, 0, 255))
+    draw.text((x0 + 22, y), "no data", fill=(0, 0, 0, 255), font=font)
+    canvas.convert("RGB").save(dst, optimize=True)
+    return canvas.size

@@ -1,0 +1,324 @@
+"""The training manifest: what to train on and how (YAML or JSON).
+
+Example (JSON keys are the same)::
+
+    name: landcover
+    classes:
+      - {id: 1, name: water, colour: "#1f78b4"}
+      - {id: 2, name: forest, colour: "#1b7837"}
+    samples:
+      - image: scenes/a.tif
+        labels: scenes/a_labels.tif          # a uint8 class raster (0 = unlabelled)
+      - image: scenes/b.tif
+        vector: scenes/b_polygons.geojson    # or .gpkg; polygons with a class attribute
+        class_field: class                   # class id or class name; default "class"
+    bands: [blue, green, red, nir]           # names or 1-based indexes; default all
+    derived:
+      - {name: ndvi, a: nir, b: red}         # (a - b) / (a + b)
+    estimator: {type: random_forest, params: {n_estimators: 100}}
+    max_samples_per_class: 5000
+    min_samples_per_class: 50
+    seed: 0
+    cv: {block_size: 64, folds: 5}
+    promote: false
+
+Relative paths resolve against the manifest's own location (a directory or an
+``s3://`` prefix), so the same manifest works locally and in the S3 job.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from batch_image.errors import InvalidInputError
+from batch_image.model.card import ModelClass, NormalizedDifference
+
+DEFAULT_PALETTE = (
+    "#1f78b4",
+    "#33a02c",
+    "#b2df8a",
+    "#fdbf6f",
+    "#e31a1c",
+    "#b15928",
+    "#6a3d9a",
+    "#ff7f00",
+    "#a6cee3",
+    "#fb9a99",
+    "#cab2d6",
+    "#ffff99",
+)
+
+ESTIMATORS = {
+    "random_forest": "sklearn.ensemble.RandomForestClassifier",
+    "extra_trees": "sklearn.ensemble.ExtraTreesClassifier",
+    "hist_gradient_boosting": "sklearn.ensemble.HistGradientBoostingClassifier",
+}
+ESTIMATOR_ALIASES = {
+    "rf": "random_forest",
+    "randomforest": "random_forest",
+    "randomforestclassifier": "random_forest",
+    "et": "extra_trees",
+    "extratrees": "extra_trees",
+    "extratreesclassifier": "extra_trees",
+    "hgb": "hist_gradient_boosting",
+    "histgradientboosting": "hist_gradient_boosting",
+    "histgradientboostingclassifier": "hist_gradient_boosting",
+}
+MAX_MANIFEST_BYTES = 1024 * 1024
+MAX_SAMPLES = 1000
+
+
+def default_colour(class_id: int) -> str:
+    return DEFAULT_PALETTE[(class_id - 1) % len(DEFAULT_PALETTE)]
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """One training image and its labels: a class raster or a polygon file."""
+
+    image: str
+    labels: str | None = None
+    vector: str | None = None
+    class_field: str = "class"
+
+
+@dataclass(frozen=True)
+class EstimatorSpec:
+    type: str = "random_forest"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    classes: tuple[ModelClass, ...]
+    samples: tuple[SampleSpec, ...]
+    bands: tuple[str | int, ...] | None = None
+    derived: tuple[NormalizedDifference, ...] = ()
+    estimator: EstimatorSpec = field(default_factory=EstimatorSpec)
+    max_samples_per_class: int = 5000
+    min_samples_per_class: int = 20
+    seed: int = 0
+    cv_block_size: int = 64
+    cv_folds: int = 5
+    promote: bool = False
+    classes_from_labels: bool = False  # quick form: names and colours from the label tags
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "classes": [{"id": c.id, "name": c.name, "colour": c.colour} for c in self.classes],
+            "samples": [{k: v for k, v in vars(s).items() if v is not None} for s in self.samples],
+            "bands": list(self.bands) if self.bands is not None else None,
+            "derived": [{"name": d.name, "a": d.a, "b": d.b} for d in self.derived],
+            "estimator": {"type": self.estimator.type, "params": dict(self.estimator.params)},
+            "max_samples_per_class": self.max_samples_per_class,
+            "min_samples_per_class": self.min_samples_per_class,
+            "seed": self.seed,
+            "cv": {"block_size": self.cv_block_size, "folds": self.cv_folds},
+            "promote": self.promote,
+        }
+
+    def with_classes(self, classes: tuple[ModelClass, ...]) -> Manifest:
+        return replace(self, classes=classes, classes_from_labels=False)
+
+
+def _fail(message: str) -> InvalidInputError:
+    return InvalidInputError(f"manifest: {message}", code="manifest_invalid")
+
+
+def parse_manifest_text(text: str | bytes, source: str = "manifest") -> Manifest:
+    """Parse YAML or JSON (JSON is YAML, but try it first for exact error messages)."""
+    import yaml
+
+    if len(text) > MAX_MANIFEST_BYTES:
+        raise _fail(f"{source} is larger than {MAX_MANIFEST_BYTES} bytes")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(
+                f"manifest: {source} is not UTF-8 text", code="manifest_unparsable"
+            ) from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InvalidInputError(
+                f"manifest: {source} is neither JSON nor YAML ({first})",
+                code="manifest_unparsable",
+            ) from exc
+    if not isinstance(data, dict):
+        raise InvalidInputError(
+            f"manifest: {source} must be a mapping with name, classes and samples",
+            code="manifest_unparsable",
+        )
+    return manifest_from_dict(data)
+
+
+def _int(data: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _fail(f"{key} must be an integer in {low}..{high}, got {value!r}")
+    return value
+
+
+def _classes(raw: Any) -> tuple[ModelClass, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise _fail("classes must be a non-empty list of {id, name, colour}")
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or "id" not in item or "name" not in item:
+            raise _fail(f"each class needs id and name, got {item!r}")
+        cid = item["id"]
+        if isinstance(cid, bool) or not isinstance(cid, int) or not 1 <= cid <= 254:
+            raise _fail(f"class id {cid!r} must be an integer in 1..254")
+        colour = str(item.get("colour") or item.get("color") or default_colour(cid))
+        out.append(ModelClass(cid, str(item["name"]), colour))
+    ids = [c.id for c in out]
+    if len(set(ids)) != len(ids):
+        raise _fail("class ids must be unique")
+    names = [c.name for c in out]
+    if len(set(names)) != len(names):
+        raise _fail("class names must be unique")
+    import re
+
+    for c in out:
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", c.colour):
+            raise _fail(f"class {c.name!r} colour {c.colour!r} is not #rrggbb")
+    return tuple(out)
+
+
+def _samples(raw: Any) -> tuple[SampleSpec, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise _fail("samples must be a non-empty list of {image, labels | vector}")
+    if len(raw) > MAX_SAMPLES:
+        raise _fail(f"at most {MAX_SAMPLES} samples")
+    out = []
+    for i, item in enumerate(raw, start=1):
+        if not isinstance(item, dict) or not item.get("image"):
+            raise _fail(f"sample {i} needs an image")
+        labels, vector = item.get("labels"), item.get("vector")
+        if (labels is None) == (vector is None):
+            raise _fail(f"sample {i} needs exactly one of labels (raster) or vector (polygons)")
+        out.append(
+            SampleSpec(
+                image=str(item["image"]),
+                labels=str(labels) if labels is not None else None,
+                vector=str(vector) if vector is not None else None,
+                class_field=str(item.get("class_field", "class")),
+            )
+        )
+    return tuple(out)
+
+
+def _estimator(raw: Any) -> EstimatorSpec:
+    if raw is None:
+        return EstimatorSpec()
+    if isinstance(raw, str):
+        raw = {"type": raw}
+    if not isinstance(raw, dict):
+        raise _fail("estimator must be {type, params}")
+    kind = str(raw.get("type", "random_forest")).lower().replace("-", "_")
+    kind = ESTIMATOR_ALIASES.get(kind.replace("_", ""), kind)
+    if kind not in ESTIMATORS:
+        raise _fail(f"estimator type {kind!r} is not one of {', '.join(ESTIMATORS)}")
+    params = raw.get("params") or {}
+    if not isinstance(params, dict):
+        raise _fail("estimator params must be a mapping")
+    return EstimatorSpec(kind, dict(params))
+
+
+def _derived(raw: Any) -> tuple[NormalizedDifference, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _fail("derived must be a list of {name, a, b}")
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or not {"name", "a", "b"} <= set(item):
+            raise _fail(f"each derived feature needs name, a and b, got {item!r}")
+        kind = item.get("type", "normalized_difference")
+        if kind != "normalized_difference":
+            raise _fail(f"derived feature type {kind!r} is not normalized_difference")
+        out.append(NormalizedDifference(str(item["name"]), str(item["a"]), str(item["b"])))
+    return tuple(out)
+
+
+def validate_name(name: Any) -> str:
+    """A model name: it becomes a path segment and an S3 key segment."""
+    import re
+
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+        raise _fail(f"name must be 1-64 letters, digits, '.', '_' or '-', got {name!r}")
+    return name
+
+
+def manifest_from_dict(data: dict[str, Any]) -> Manifest:
+    name = validate_name(data.get("name"))
+    missing = [k for k in ("classes", "samples") if k not in data]
+    if missing:
+        raise _fail(f"missing field(s): {', '.join(missing)}")
+    bands = data.get("bands")
+    if bands is not None:
+        if not isinstance(bands, list) or not bands:
+            raise _fail("bands must be a non-empty list of band names or 1-based indexes")
+        bands = tuple(
+            b if isinstance(b, int) and not isinstance(b, bool) else str(b) for b in bands
+        )
+    cv = data.get("cv") or {}
+    if not isinstance(cv, dict):
+        raise _fail("cv must be {block_size, folds}")
+    promote = data.get("promote", False)
+    if not isinstance(promote, bool):
+        raise _fail("promote must be true or false")
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise _fail("seed must be a non-negative integer")
+    return Manifest(
+        name=name,
+        classes=_classes(data["classes"]),
+        samples=_samples(data["samples"]),
+        bands=bands,
+        derived=_derived(data.get("derived")),
+        estimator=_estimator(data.get("estimator")),
+        max_samples_per_class=_int(data, "max_samples_per_class", 5000, 1, 10_000_000),
+        min_samples_per_class=_int(data, "min_samples_per_class", 20, 1, 10_000_000),
+        seed=seed,
+        cv_block_size=_int(cv, "block_size", 64, 1, 100_000),
+        cv_folds=_int(cv, "folds", 5, 2, 20),
+        promote=promote,
+    )
+
+
+def quick_manifest(
+    image: str,
+    labels: str,
+    name: str = "model",
+    trees: int = 100,
+    seed: int = 0,
+    max_samples_per_class: int = 5000,
+    cv_block_size: int = 64,
+    cv_folds: int = 5,
+) -> Manifest:
+    """The one-sample manifest behind ``train --image --labels --out``.
+
+    Classes come from the label raster's tags (or ``class <id>``), filled in by
+    the trainer once it has opened the labels.
+    """
+    return Manifest(
+        name=validate_name(name),
+        classes=(),
+        samples=(SampleSpec(image=image, labels=labels),),
+        estimator=EstimatorSpec("random_forest", {"n_estimators": trees}),
+        max_samples_per_class=max_samples_per_class,
+        seed=seed,
+        cv_block_size=cv_block_size,
+        cv_folds=cv_folds,
+        classes_from_labels=True,
+    )

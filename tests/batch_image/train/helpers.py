@@ -1,0 +1,45 @@
+"""Helpers shared by the train tests (small sample scenes, label edits)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from batch_image.synthetic.scene import SamplePaths, make_sample
+
+
+def small_sample(directory: Path, width: int = 600, height: int = 400, seed: int = 5, **kw):
+    return make_sample(directory, width=width, height=height, seed=seed, **kw)
+
+
+def checkerboard(shape: tuple[int, int], cell: int) -> np.ndarray:
+    rows, cols = np.indices(shape)
+    return ((rows // cell + cols // cell) % 2) == 0
+
+
+def write_like(template: Path, target: Path, data: np.ndarray, **changes) -> Path:
+    """Write ``data`` (2-D) with ``template``'s profile and tags, plus ``changes``."""
+    with rasterio.open(template) as src:
+        profile = src.profile
+        tags = src.tags()
+        try:
+            cmap = src.colormap(1)
+        except ValueError:
+            cmap = None
+    profile.update(changes)
+    with rasterio.open(target, "w", **profile) as dst:
+        dst.write(data, 1)
+        dst.update_tags(**tags)
+        if cmap is not None and profile["dtype"] == "uint8":
+            dst.write_colormap(1, cmap)
+    return target
+
+
+def read(path: Path) -> np.ndarray:
+    with rasterio.open(path) as ds:
+        return ds.read()
+
+
+__all__ = ["SamplePaths", "checkerboard", "read", "small_sample", "write_like"]
