@@ -27,6 +27,11 @@ class RasterdropError(Exception):
         self.code = code
         self.details = details
 
+    @property
+    def final(self) -> bool:
+        """Whether retrying the same job cannot help (bad input, model or configuration)."""
+        return self.exit_code != EXIT_INTERNAL
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "category": self.category,
@@ -48,6 +53,21 @@ class ModelError(RasterdropError):
 
     category = "model_error"
     exit_code = EXIT_MODEL_ERROR
+
+
+class ConfigError(RasterdropError):
+    """The job's configuration (environment, model URI, prefixes) is wrong; exit 3.
+
+    Its category is ``model_error`` on purpose: that is the notification's "the model
+    or the configuration is the problem, not your file" (docs/contracts.md), so the
+    notifier needs no new category; the code tells the two apart.
+    """
+
+    category = "model_error"
+    exit_code = EXIT_MODEL_ERROR
+
+    def __init__(self, message: str, *, code: str = "config_invalid", **details: Any) -> None:
+        super().__init__(message, code=code, **details)
 
 
 class InternalError(RasterdropError):

@@ -10,8 +10,8 @@ used exactly as given, never URL-decoded.
   one version or ETag).
 * Writes: :func:`put_json` (optionally conditional: ``if_none_match`` /
   ``if_match``), :func:`upload` (multipart above a threshold), :func:`delete_prefix`.
-* For train: :func:`fetch` (``s3://`` URI or local path → local file),
-  :func:`publish_model_dir`, :func:`write_run_report`, :func:`promote`.
+* :func:`fetch`: an ``s3://`` URI or a local path → a local file (the seam
+  training's fetchers stand on).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import logging
 import os
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -445,122 +444,3 @@ def fetch(
         dest = dest_dir / f"{n}-{name}"
         n += 1
     return download(s3, loc.bucket, loc.key, dest, version_id=loc.version_id or None)
-
-
-def run_key(models_prefix: str, name: str, run_id: str, filename: str) -> str:
-    return f"{models_prefix}{name}/runs/{run_id}/{filename}"
-
-
-def write_run_report(
-    s3: Any,
-    bucket: str,
-    name: str,
-    run_id: str,
-    document: dict[str, Any],
-    *,
-    models_prefix: str = "models/",
-) -> str:
-    """Write ``models/<name>/runs/<run_id>/summary.json`` (status succeeded) or
-    ``error.json`` (status failed), removing the other one; returns the key."""
-    failed = document.get("status") == "failed"
-    filename, other = ("error.json", "summary.json") if failed else ("summary.json", "error.json")
-    key = run_key(models_prefix, name, run_id, filename)
-    s3.delete_object(Bucket=bucket, Key=run_key(models_prefix, name, run_id, other))
-    put_json(s3, bucket, key, document)
-    return key
-
-
-def promote(
-    s3: Any,
-    bucket: str,
-    name: str,
-    version: str,
-    *,
-    models_prefix: str = "models/",
-    force: bool = False,
-    attempts: int = 5,
-) -> bool:
-    """Move ``models/<name>/current.json`` to ``version`` with a conditional write.
-
-    Compare-and-swap on the pointer's ETag (``IfNoneMatch`` when there is none yet):
-    two trainings finishing together cannot lose an update, and unless ``force``
-    the pointer only moves forward (versions are sortable UTC stamps), so a late,
-    older run never rolls it back. Returns whether the pointer now names ``version``
-    because of this call.
-    """
-    key = f"{models_prefix}{name}/current.json"
-    for _ in range(attempts):
-        found = get_json(s3, bucket, key)
-        current = found[0].get("version") if found and isinstance(found[0], dict) else None
-        if current == version:
-            return False
-        if current is not None and not force and str(current) > version:
-            log.info("current.json names %s, newer than %s: not moved", current, version)
-            return False
-        doc = {"version": version, "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        try:
-            if found is None:
-                put_json(s3, bucket, key, doc, if_none_match=True)
-            else:
-                put_json(s3, bucket, key, doc, if_match=etag_of(found[1]))
-            return True
-        except _client_error() as exc:
-            if not is_precondition_failed(exc):
-                raise
-            time.sleep(0.2)
-    raise InternalError(f"could not move {key}: too many concurrent updates", code="promote_race")
-
-
-def publish_model_dir(
-    local_dir: Path,
-    *,
-    bucket: str,
-    name: str,
-    version: str,
-    run_id: str,
-    summary: dict[str, Any],
-    promote_to_current: bool = True,
-    models_prefix: str = "models/",
-    s3: Any = None,
-) -> dict[str, Any]:
-    """Publish a trained model version and its run report; move current.json.
-
-    Order, so that no reader ever sees a half model or a report before its model:
-    every file of ``local_dir`` goes to ``models/<name>/<version>/`` (``model.json``
-    last: its presence means the version is complete), then ``current.json`` moves
-    (conditionally, see :func:`promote`), then ``runs/<run_id>/summary.json`` with
-    ``model_uri`` and ``promoted`` added. Returns the summary as written.
-    """
-    s3 = s3 or client()
-    local_dir = Path(local_dir)
-    prefix = f"{models_prefix}{name}/{version}/"
-    files = sorted(p for p in local_dir.rglob("*") if p.is_file())
-    if not any(p.name == "model.json" for p in files):
-        raise InternalError(f"{local_dir} has no model.json", code="model_dir_incomplete")
-    files.sort(key=lambda p: p.name == "model.json")
-    for path in files:
-        upload(s3, path, bucket, prefix + path.relative_to(local_dir).as_posix())
-    promoted = (
-        promote(s3, bucket, name, version, models_prefix=models_prefix)
-        if (promote_to_current)
-        else False
-    )
-    doc = {
-        **summary,
-        "model_uri": f"s3://{bucket}/{prefix}",
-        "promoted": promoted,
-    }
-    write_run_report(s3, bucket, name, run_id, doc, models_prefix=models_prefix)
-    return doc
-
-
-def run_id_for(version_id: str | None) -> str:
-    """The run id of a manifest: its version id, or ``"null"`` in unversioned buckets
-    (docs/contracts.md: such runs share ``runs/null/``)."""
-    if (
-        version_id
-        and version_id.strip().lower() not in ("null", "none", "")
-        and not (version_id.startswith("Ref::"))
-    ):
-        return version_id
-    return "null"

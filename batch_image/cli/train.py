@@ -96,7 +96,8 @@ def train(
 
     Bad input exits 2 with one "error [...]:" line on stderr saying what to fix.
     """
-    from batch_image.model.stores import DirectoryStore, VersionedStore, local_fetcher
+    from batch_image.model.stores import DirectoryStore, VersionedStore
+    from batch_image.train.fetchers import local_fetcher
     from batch_image.train.manifest import parse_manifest_text, quick_manifest
     from batch_image.train.trainer import train_model
 

@@ -41,7 +41,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from batch_image import s3io
+from batch_image import clock, s3io
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class Lease:
             "job_id": self.job_id,
             "attempt": self.attempt,
             "ttl_s": self.ttl,
-            "renewed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "renewed_at": clock.iso_stamp(),
         }
 
     def _write(self, *, if_match: str | None) -> bool:

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from batch_image import s3io
-from batch_image.errors import InternalError, InvalidInputError, ModelError, RasterdropError
+from batch_image.errors import InternalError, InvalidInputError, RasterdropError
 from batch_image.jobs.checkpoints import CheckpointStore
 from batch_image.jobs.lease import Lease, LeaseLost
 from batch_image.jobs.request import JobRequest, check_key, output_prefix_for, run_id
@@ -295,7 +295,9 @@ def _run(state: _Run, scratch: Path, workers: int | None) -> Outcome:
             extra=log_fields(run_id=state.run_id, timings=summary["timings_s"]),
         )
         return Outcome("succeeded", 0, "done", state.out_prefix, summary)
-    except (InvalidInputError, ModelError):
+    except RasterdropError as exc:
+        if not exc.final:
+            raise
         # final for this run: nobody should wait on the lease or keep its checkpoints
         lease.stop()
         s3io.delete_prefix(s3, req.bucket, partial, keep=(lease.key,))

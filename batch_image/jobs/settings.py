@@ -1,7 +1,7 @@
 """The job's settings: environment variables parsed once into a frozen, validated object.
 
 Names and defaults are those of docs/contracts.md. A bad value is a configuration
-error (:class:`~batch_image.errors.ModelError`, exit 3, never retried): retrying
+error (:class:`~batch_image.errors.ConfigError`, exit 3, never retried): retrying
 the same job definition with the same environment cannot fix it.
 """
 
@@ -13,11 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from batch_image.errors import ModelError
+from batch_image.errors import ConfigError
+from batch_image.publish import layout
 from batch_image.raster.checks import DEFAULT_MAX_PIXELS
 from batch_image.raster.windows import DEFAULT_TARGET_PIXELS
 
-DEFAULT_MAX_INPUT_BYTES = 10 * 1024**3
+# the stack's default (cdk/config.py max_input_bytes); tests/test_defaults_agree.py checks it
+DEFAULT_MAX_INPUT_BYTES = 4 * 1024**3
 DEFAULT_LEASE_SECONDS = 300
 DEFAULT_CHECKPOINT_PIXELS = 8 * 1024**2
 
@@ -25,10 +27,11 @@ DEFAULT_CHECKPOINT_PIXELS = 8 * 1024**2
 @dataclass(frozen=True)
 class Settings:
     model_uri: str | None = None
-    input_prefix: str = "input/"
-    output_prefix: str = "output/"
-    partial_prefix: str = "partial/"
-    models_prefix: str = "models/"
+    input_prefix: str = layout.INPUT_PREFIX
+    output_prefix: str = layout.OUTPUT_PREFIX
+    partial_prefix: str = layout.PARTIAL_PREFIX
+    models_prefix: str = layout.MODELS_PREFIX
+    training_prefix: str = layout.TRAINING_PREFIX
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
     workers: int | None = None
@@ -60,10 +63,10 @@ class Settings:
         return self.attempt >= self.max_attempts
 
 
-def _prefix(value: str, name: str) -> str:
-    value = value.strip()
+def _prefix(env: Mapping[str, str], name: str, default: str) -> str:
+    value = (env.get(name) or default).strip()
     if not value or value.startswith("/") or ".." in value.split("/"):
-        raise ModelError(f"{name}={value!r} is not a valid key prefix", code="config_invalid")
+        raise ConfigError(f"{name}={value!r} is not a valid key prefix")
     return value if value.endswith("/") else value + "/"
 
 
@@ -74,9 +77,9 @@ def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int = 
     try:
         value = int(raw)
     except ValueError as exc:
-        raise ModelError(f"{name}={raw!r} is not an integer", code="config_invalid") from exc
+        raise ConfigError(f"{name}={raw!r} is not an integer") from exc
     if value < minimum:
-        raise ModelError(f"{name}={value} is below {minimum}", code="config_invalid")
+        raise ConfigError(f"{name}={value} is below {minimum}")
     return value
 
 
@@ -90,16 +93,15 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     log_format = (env.get("RASTERDROP_LOG_FORMAT") or "text").strip().lower()
     if log_format not in ("text", "json"):
-        raise ModelError(
-            f"RASTERDROP_LOG_FORMAT={log_format!r} is not text or json", code="config_invalid"
-        )
+        raise ConfigError(f"RASTERDROP_LOG_FORMAT={log_format!r} is not text or json")
     scratch = env.get("RASTERDROP_SCRATCH_DIR", "").strip()
     return Settings(
         model_uri=env.get("RASTERDROP_MODEL_URI", "").strip() or None,
-        input_prefix=_prefix(env.get("RASTERDROP_INPUT_PREFIX", "input/"), "input prefix"),
-        output_prefix=_prefix(env.get("RASTERDROP_OUTPUT_PREFIX", "output/"), "output prefix"),
-        partial_prefix=_prefix(env.get("RASTERDROP_PARTIAL_PREFIX", "partial/"), "partial prefix"),
-        models_prefix=_prefix(env.get("RASTERDROP_MODELS_PREFIX", "models/"), "models prefix"),
+        input_prefix=_prefix(env, "RASTERDROP_INPUT_PREFIX", layout.INPUT_PREFIX),
+        output_prefix=_prefix(env, "RASTERDROP_OUTPUT_PREFIX", layout.OUTPUT_PREFIX),
+        partial_prefix=_prefix(env, "RASTERDROP_PARTIAL_PREFIX", layout.PARTIAL_PREFIX),
+        models_prefix=_prefix(env, "RASTERDROP_MODELS_PREFIX", layout.MODELS_PREFIX),
+        training_prefix=_prefix(env, "RASTERDROP_TRAINING_PREFIX", layout.TRAINING_PREFIX),
         max_input_bytes=_int(env, "RASTERDROP_MAX_INPUT_BYTES", DEFAULT_MAX_INPUT_BYTES),
         max_pixels=_int(env, "RASTERDROP_MAX_PIXELS", DEFAULT_MAX_PIXELS),
         workers=workers_from_env(env),

@@ -15,18 +15,17 @@ import logging
 import re
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batch_image import clock
 from batch_image.errors import EXIT_OK, InvalidInputError, RasterdropError
 from batch_image.jobs.settings import Settings
+from batch_image.publish.layout import TRAINING_PREFIX
 
 log = logging.getLogger(__name__)
-
-TRAINING_KEY = re.compile(r"^training/(?P<name>[^/]+)/manifest\.(json|ya?ml)$")
 
 
 @dataclass(frozen=True)
@@ -37,36 +36,16 @@ class TrainJobOutcome:
     document: dict[str, Any]
 
 
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def model_name_of(key: str) -> str:
+def model_name_of(key: str, training_prefix: str = TRAINING_PREFIX) -> str:
     """``<name>`` of ``training/<name>/manifest.json``; anything else is refused."""
-    match = TRAINING_KEY.match(key)
+    pattern = rf"^{re.escape(training_prefix)}(?P<name>[^/]+)/manifest\.(json|ya?ml)$"
+    match = re.match(pattern, key)
     if not match:
         raise InvalidInputError(
             f"{key} is not a training manifest key: use training/<name>/manifest.json",
             code="bad_training_key",
         )
     return match.group("name")
-
-
-def same_bucket_fetcher(bucket: str, base: str, inner: Callable[[str], Path]) -> Callable:
-    """Only objects of the job's own bucket: no local container paths, no other buckets."""
-    from batch_image.model.stores import resolve_uri
-
-    def fetch(uri: str) -> Path:
-        full = resolve_uri(base, uri)
-        if not full.startswith(f"s3://{bucket}/"):
-            raise InvalidInputError(
-                f"{uri}: in S3 mode manifest paths must be keys relative to the manifest or "
-                f"s3://{bucket}/ URIs",
-                code="manifest_uri_unsupported",
-            )
-        return inner(uri)
-
-    return fetch
 
 
 def run_s3_training(
@@ -85,14 +64,16 @@ def run_s3_training(
     """
     from batch_image import s3io
     from batch_image.jobs.request import optional
-    from batch_image.model.s3_store import S3ModelStore, s3_fetcher
+    from batch_image.jobs.run_reports import run_id_for, write_run_report
+    from batch_image.model.s3_store import S3ModelStore
+    from batch_image.train.fetchers import s3_fetcher, same_bucket_fetcher
     from batch_image.train.manifest import parse_manifest_text
     from batch_image.train.trainer import train_model
 
-    name = model_name_of(key)
+    name = model_name_of(key, settings.training_prefix)
     version_id = optional(version_id)  # "", "null", an unresolved "Ref::version": latest
     s3 = s3 or s3io.client()
-    run = s3io.run_id_for(version_id)
+    run = run_id_for(version_id)
     manifest_ref = {"bucket": bucket, "key": key, "version_id": version_id}
     scratch = Path(tempfile.mkdtemp(prefix="rasterdrop-train-", dir=settings.scratch_dir))
     try:
@@ -108,11 +89,11 @@ def run_s3_training(
         spec = parse_manifest_text(text, source=key)
         if spec.name != name:
             raise InvalidInputError(
-                f"manifest name {spec.name!r} differs from its folder training/{name}/: "
-                "make them equal",
+                f"manifest name {spec.name!r} differs from its folder "
+                f"{settings.training_prefix}{name}/: make them equal",
                 code="manifest_name_mismatch",
             )
-        base = f"s3://{bucket}/training/{name}/"
+        base = f"s3://{bucket}/{settings.training_prefix}{name}/"
         fetch = same_bucket_fetcher(
             bucket,
             base,
@@ -127,9 +108,7 @@ def run_s3_training(
             "manifest": manifest_ref,
             "model_uri": result.location,
         }
-        report = s3io.write_run_report(
-            s3, bucket, name, run, document, models_prefix=settings.models_prefix
-        )
+        report = write_run_report(s3, bucket, settings.models_prefix, name, run, document)
         return TrainJobOutcome("succeeded", EXIT_OK, report, document)
     except RasterdropError as exc:
         if exc.category != "internal" or settings.is_last_attempt():
@@ -148,7 +127,7 @@ def _write_failure(
     exc: RasterdropError,
     settings: Settings,
 ) -> None:
-    from batch_image import s3io
+    from batch_image.jobs.run_reports import write_run_report
 
     document = {
         "schema": "rasterdrop.error/1",
@@ -158,9 +137,9 @@ def _write_failure(
         "model": {"name": name},
         "manifest": manifest_ref,
         "input": manifest_ref,
-        "created_at": _now(),
+        "created_at": clock.iso_stamp(),
     }
     try:
-        s3io.write_run_report(s3, bucket, name, run, document, models_prefix=settings.models_prefix)
+        write_run_report(s3, bucket, settings.models_prefix, name, run, document)
     except Exception:  # the exit code still tells Batch; the report is best effort
         log.exception("could not write the training error report")

@@ -11,46 +11,31 @@
   the version is complete), then removes the reservation;
 * ``release`` removes the reservation of a version that was never published;
 * ``promote`` moves ``current.json`` by compare-and-swap, forward only
-  (:func:`batch_image.s3io.promote`).
-
-``s3_fetcher(base, dest_dir)`` resolves manifest paths against the manifest's
-location (``s3://bucket/prefix/`` or a local directory) and downloads ``s3://``
-objects into ``dest_dir``.
+  (:meth:`S3ModelStore.promote`).
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from batch_image import s3io
-from batch_image.errors import InvalidInputError
-from batch_image.model.stores import Fetch, resolve_uri, version_candidates
+from batch_image import clock, s3io
+from batch_image.errors import InternalError, InvalidInputError
+from batch_image.model.stores import version_candidates
+from batch_image.publish.layout import MODEL_CARD as CARD
+from batch_image.publish.layout import MODEL_POINTER as POINTER
+from batch_image.publish.layout import MODEL_RESERVATION as RESERVATION
+from batch_image.publish.layout import MODELS_PREFIX
+from batch_image.publish.protocol import publish
+from batch_image.publish.sinks import S3Prefix
 
-RESERVATION = "reserved.json"
-CARD = "model.json"
+PROMOTE_ATTEMPTS = 5
 
-
-def s3_fetcher(base: str, dest_dir: Path, *, s3: Any = None, max_bytes: int | None = None) -> Fetch:
-    """``fetch(uri) -> Path`` for manifest entries, relative to ``base`` (the manifest's
-    location). Missing objects and local paths that do not exist are invalid input."""
-    s3 = s3 or s3io.client()
-
-    def fetch(uri: str) -> Path:
-        full = resolve_uri(base, uri)
-        try:
-            path = s3io.fetch(full, dest_dir, s3=s3, max_bytes=max_bytes)
-        except FileNotFoundError as exc:
-            raise InvalidInputError(f"{uri} does not exist ({full})", code="not_found") from exc
-        except ValueError as exc:
-            raise InvalidInputError(str(exc), code="too_large") from exc
-        if not path.is_file():
-            raise InvalidInputError(f"{uri} does not exist ({full})", code="not_found")
-        return path
-
-    return fetch
+log = logging.getLogger(__name__)
 
 
 class S3ModelStore:
@@ -58,7 +43,7 @@ class S3ModelStore:
         self,
         bucket: str,
         *,
-        models_prefix: str = "models/",
+        models_prefix: str = MODELS_PREFIX,
         s3: Any = None,
         scratch: Path | None = None,
     ) -> None:
@@ -99,11 +84,14 @@ class S3ModelStore:
         return Path(tempfile.mkdtemp(prefix="rasterdrop-staging-", dir=self.scratch))
 
     def publish(self, staged: Path, name: str, version: str) -> str:
-        files = sorted(p for p in Path(staged).rglob("*") if p.is_file())
-        files.sort(key=lambda p: p.relative_to(staged).as_posix() == CARD)
-        for path in files:
-            rel = path.relative_to(staged).as_posix()
-            s3io.upload(self.s3, path, self.bucket, self._key(name, version, rel))
+        staged = Path(staged)
+        files = {
+            p.relative_to(staged).as_posix(): p
+            for p in sorted(staged.rglob("*"))
+            if p.is_file() and p.relative_to(staged).as_posix() != CARD
+        }
+        sink = S3Prefix(self.s3, self.bucket, self._key(name, version))
+        publish(sink, files, staged / CARD, done=CARD, failed=None)
         self.s3.delete_object(Bucket=self.bucket, Key=self._key(name, version, RESERVATION))
         shutil.rmtree(staged, ignore_errors=True)
         return self.uri(name, version)
@@ -112,9 +100,39 @@ class S3ModelStore:
         if s3io.head(self.s3, self.bucket, self._key(name, version, CARD)) is None:
             self.s3.delete_object(Bucket=self.bucket, Key=self._key(name, version, RESERVATION))
 
-    def promote(self, name: str, version: str) -> None:
-        s3io.promote(self.s3, self.bucket, name, version, models_prefix=self.prefix)
+    def promote(self, name: str, version: str, *, force: bool = False) -> bool:
+        """Move ``current.json`` to ``version`` with a compare-and-swap on its ETag.
+
+        ``IfNoneMatch`` when there is no pointer yet, ``IfMatch`` on the ETag read
+        otherwise: two trainings finishing together cannot lose an update, and
+        unless ``force`` the pointer only moves forward (versions are sortable UTC
+        stamps), so a late, older run never rolls it back. Returns whether the
+        pointer now names ``version`` because of this call.
+        """
+        key = f"{self.prefix}{name}/{POINTER}"
+        for _ in range(PROMOTE_ATTEMPTS):
+            found = s3io.get_json(self.s3, self.bucket, key)
+            current = found[0].get("version") if found and isinstance(found[0], dict) else None
+            if current == version:
+                return False
+            if current is not None and not force and str(current) > version:
+                log.info("current.json names %s, newer than %s: not moved", current, version)
+                return False
+            doc = {"version": version, "updated_at": clock.iso_stamp()}
+            try:
+                if found is None:
+                    s3io.put_json(self.s3, self.bucket, key, doc, if_none_match=True)
+                else:
+                    s3io.put_json(self.s3, self.bucket, key, doc, if_match=s3io.etag_of(found[1]))
+                return True
+            except Exception as exc:
+                if not s3io.is_precondition_failed(exc):
+                    raise
+                time.sleep(0.2)
+        raise InternalError(
+            f"could not move {key}: too many concurrent updates", code="promote_race"
+        )
 
     def current(self, name: str) -> str | None:
-        found = s3io.get_json(self.s3, self.bucket, f"{self.prefix}{name}/current.json")
+        found = s3io.get_json(self.s3, self.bucket, f"{self.prefix}{name}/{POINTER}")
         return str(found[0]["version"]) if found and isinstance(found[0], dict) else None

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from batch_image import s3io
-from batch_image.errors import ModelError
+from batch_image.errors import ConfigError, ModelError
 from batch_image.model.card import CARD_NAME, ESTIMATOR_NAME, MAX_MODEL_BYTES
-
-POINTER = "current.json"
+from batch_image.publish.layout import MODEL_POINTER as POINTER
 
 
 @dataclass(frozen=True)
@@ -40,12 +39,12 @@ def _pointer_version(data: Any, where: str) -> str:
 def resolve(uri: str | None, s3: Any = None) -> ModelSource:
     """Resolve the configured model URI to one version (following ``current.json``)."""
     if not uri:
-        raise ModelError("RASTERDROP_MODEL_URI is not set", code="config_invalid")
+        raise ConfigError("RASTERDROP_MODEL_URI is not set")
     if s3io.is_s3_uri(uri):
         try:
             loc = s3io.parse_s3_uri(uri if uri.endswith("/") else uri + "/")
         except ValueError as exc:
-            raise ModelError(str(exc), code="config_invalid") from exc
+            raise ConfigError(str(exc)) from exc
         pointer = _s3_call(lambda: s3io.get_json(s3, loc.bucket, loc.join(POINTER).key), uri)
         if pointer is not None:
             version = _pointer_version(pointer[0], str(loc.join(POINTER)))

@@ -26,7 +26,7 @@ from rasterio.windows import Window
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from batch_image import __version__
+from batch_image import __version__, clock
 from batch_image.errors import InvalidInputError, RasterdropError
 from batch_image.logs import log_fields
 from batch_image.model.card import ModelCard, library_versions, load_card, load_estimator
@@ -86,10 +86,6 @@ def cpu_count() -> int:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _area_unit(crs: Any) -> tuple[str, bool]:
@@ -275,7 +271,7 @@ def predict_to_dir(
         "resumed_windows": stats.restored_windows,
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "versions": {"rasterdrop": __version__, **library_versions()},
-        "created_at": utc_now(),
+        "created_at": clock.iso_stamp(),
     }
     log.info(
         "predicted %s: %d valid pixels in %.1fs",
@@ -299,7 +295,7 @@ def error_document(exc: RasterdropError, input_meta: dict[str, Any]) -> dict[str
         "status": "failed",
         **exc.to_dict(),
         "input": input_meta,
-        "created_at": utc_now(),
+        "created_at": clock.iso_stamp(),
     }
 
 

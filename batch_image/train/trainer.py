@@ -12,12 +12,13 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from batch_image import clock
 from batch_image.errors import InvalidInputError
 from batch_image.model.card import (
     FeatureRecipe,
@@ -27,7 +28,8 @@ from batch_image.model.card import (
     save_model,
 )
 from batch_image.model.features import compute_features
-from batch_image.model.stores import Fetch, ModelStore, version_stamp
+from batch_image.model.stores import ModelStore
+from batch_image.train.fetchers import Fetch
 from batch_image.train.labels import RasterLabels, VectorLabels
 from batch_image.train.manifest import ESTIMATORS, Manifest, default_colour
 from batch_image.train.sampling import PixelSample, sample_pixels
@@ -358,8 +360,8 @@ def train_model(
         estimator.fit(X, y)
     timings["fit"] = time.perf_counter() - t3
 
-    created = now or datetime.now(UTC)
-    version = store.reserve(manifest.name, version_stamp(created))
+    created = now or clock.now()
+    version = store.reserve(manifest.name, clock.version_stamp(created))
     staged = None
     try:
         report = {
@@ -411,7 +413,7 @@ def train_model(
                 },
                 "manifest": _json_safe(manifest.to_dict()),
                 "report_files": files,
-                "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "created_at": clock.iso_stamp(created),
             },
         )
         save_model(staged, estimator, card)

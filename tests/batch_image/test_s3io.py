@@ -264,8 +264,12 @@ def test_fetch_s3_uri_and_local_path(s3: Any, bucket: str, tmp_path: Path) -> No
         s3io.fetch(f"s3://{bucket}/training/a b+c/img.tif", tmp_path, s3=s3, max_bytes=2)
 
 
-def test_publish_model_dir_then_promote_only_forward(s3: Any, bucket: str, tmp_path: Path) -> None:
-    def model_dir(version: str) -> Path:
+def test_model_store_publishes_card_last_and_promotes_only_forward(
+    s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    from batch_image.model.s3_store import S3ModelStore
+
+    def staged(version: str) -> Path:
         d = tmp_path / version
         (d / "report").mkdir(parents=True)
         (d / "model.skops").write_bytes(b"skops")
@@ -273,54 +277,46 @@ def test_publish_model_dir_then_promote_only_forward(s3: Any, bucket: str, tmp_p
         (d / "report" / "confusion.csv").write_text("a,b\n")
         return d
 
-    summary = {"schema": "rasterdrop.train/1", "kind": "train", "status": "succeeded"}
-    doc = s3io.publish_model_dir(
-        model_dir("20261126T100000Z"),
-        bucket=bucket,
-        name="demo",
-        version="20261126T100000Z",
-        run_id="manifest-v1",
-        summary=summary,
-        s3=s3,
-    )
-    assert doc["promoted"] is True
-    assert doc["model_uri"] == f"s3://{bucket}/models/demo/20261126T100000Z/"
+    store = S3ModelStore(bucket, s3=s3, scratch=tmp_path)
+    new, old = "20261126T100000Z", "20261126T090000Z"
+    assert store.reserve("demo", new) == new
+    uri = store.publish(staged(new), "demo", new)
+    assert uri == f"s3://{bucket}/models/demo/{new}/"
     keys = {o["Key"] for o in s3io.list_keys(s3, bucket, "models/demo/")}
-    assert {
-        "models/demo/20261126T100000Z/model.json",
-        "models/demo/20261126T100000Z/model.skops",
-        "models/demo/20261126T100000Z/report/confusion.csv",
-        "models/demo/current.json",
-        "models/demo/runs/manifest-v1/summary.json",
-    } <= keys
-    current = s3io.get_json(s3, bucket, "models/demo/current.json")
-    assert current is not None and current[0]["version"] == "20261126T100000Z"
+    assert keys == {
+        f"models/demo/{new}/model.json",
+        f"models/demo/{new}/model.skops",
+        f"models/demo/{new}/report/confusion.csv",
+    }  # the reservation is gone once the card is there
+    assert store.promote("demo", new) is True
+    assert store.current("demo") == new
+    # an older training finishing late does not roll the pointer back, unless forced
+    store.publish(staged(old), "demo", old)
+    assert store.promote("demo", old) is False
+    assert store.current("demo") == new
+    assert store.promote("demo", old, force=True) is True
+    assert store.current("demo") == old
 
-    # an older training finishing late does not roll the pointer back
-    late = s3io.publish_model_dir(
-        model_dir("20261126T090000Z"),
-        bucket=bucket,
-        name="demo",
-        version="20261126T090000Z",
-        run_id="manifest-v0",
-        summary=summary,
-        s3=s3,
-    )
-    assert late["promoted"] is False
-    current = s3io.get_json(s3, bucket, "models/demo/current.json")
-    assert current is not None and current[0]["version"] == "20261126T100000Z"
-    assert s3io.promote(s3, bucket, "demo", "20261126T090000Z", force=True)
 
-    # a failed run writes error.json and removes a stale summary of the same run id
-    s3io.write_run_report(s3, bucket, "demo", "manifest-v1", {"status": "failed"})
+def test_run_report_failure_replaces_a_stale_summary(s3: Any, bucket: str) -> None:
+    from batch_image.jobs.run_reports import write_run_report
+
+    ok = write_run_report(s3, bucket, "models/", "demo", "manifest-v1", {"status": "succeeded"})
+    assert ok == "models/demo/runs/manifest-v1/summary.json"
+    bad = write_run_report(s3, bucket, "models/", "demo", "manifest-v1", {"status": "failed"})
+    assert bad == "models/demo/runs/manifest-v1/error.json"
     assert s3io.get_json(s3, bucket, "models/demo/runs/manifest-v1/summary.json") is None
-    assert s3io.get_json(s3, bucket, "models/demo/runs/manifest-v1/error.json") is not None
+    assert s3io.get_json(s3, bucket, bad) is not None
+    write_run_report(s3, bucket, "models/", "demo", "manifest-v1", {"status": "succeeded"})
+    assert s3io.get_json(s3, bucket, bad) is None
 
 
 def test_run_id_for_manifest() -> None:
-    assert s3io.run_id_for("3sL4kqtJ") == "3sL4kqtJ"
-    for absent in ("null", "", None, "Ref::version"):
-        assert s3io.run_id_for(absent) == "null"
+    from batch_image.jobs.run_reports import run_id_for
+
+    assert run_id_for("3sL4kqtJ") == "3sL4kqtJ"
+    for absent in ("null", "", None, "Ref::version", " undefined "):
+        assert run_id_for(absent) == "null"
 
 
 def test_parse_s3_uri_keeps_the_key_raw() -> None:

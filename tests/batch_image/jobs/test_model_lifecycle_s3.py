@@ -16,8 +16,10 @@ from batch_image import s3io
 from batch_image.errors import InvalidInputError
 from batch_image.jobs import predict_job
 from batch_image.jobs.request import JobRequest
+from batch_image.jobs.run_reports import run_id_for, write_run_report
 from batch_image.jobs.settings import Settings
-from batch_image.model.s3_store import S3ModelStore, s3_fetcher
+from batch_image.model.s3_store import S3ModelStore
+from batch_image.train.fetchers import s3_fetcher
 from batch_image.train.manifest import parse_manifest_text
 from batch_image.train.trainer import train_model
 from tests.batch_image.train.helpers import small_sample
@@ -81,14 +83,16 @@ def test_train_in_s3_then_predict_with_the_promoted_model(
         Bucket=bucket, Key="training/demo/manifest.json", Body=json.dumps(manifest).encode()
     )
     # What the train job does in S3 mode, with the S3 ends of the train seam
-    run = s3io.run_id_for(put.get("VersionId"))
+    run = run_id_for(put.get("VersionId"))
     text = s3io.get_bytes(s3, bucket, "training/demo/manifest.json", version_id=run)
     assert text is not None
     spec = parse_manifest_text(text, source="manifest.json")
     fetch = s3_fetcher(f"s3://{bucket}/training/demo/", tmp_path / "fetched", s3=s3)
     store = S3ModelStore(bucket, s3=s3, scratch=tmp_path)
     result = train_model(spec, fetch, store, promote=True)
-    s3io.write_run_report(s3, bucket, "demo", run, {**result.summary(), "status": "succeeded"})
+    write_run_report(
+        s3, bucket, "models/", "demo", run, {**result.summary(), "status": "succeeded"}
+    )
 
     prefix = f"models/demo/{result.version}/"
     keys = {o["Key"] for o in s3io.list_keys(s3, bucket, prefix)}

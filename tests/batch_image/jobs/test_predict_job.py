@@ -27,7 +27,7 @@ import rasterio
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from batch_image.errors import InvalidInputError, ModelError
+from batch_image.errors import ConfigError, InvalidInputError
 from batch_image.jobs import predict_job
 from batch_image.jobs.request import JobRequest
 from batch_image.jobs.settings import Settings
@@ -668,7 +668,7 @@ def test_missing_input_version_is_invalid_input(world: World) -> None:
 def test_missing_model_uri_is_a_configuration_error(world: World) -> None:
     world.put("input/x.tif", world.assets.scene)
     settings = Settings(model_uri=None, scratch_dir=world.tmp / "s")
-    with pytest.raises(ModelError) as info:
+    with pytest.raises(ConfigError) as info:
         predict_job.run(JobRequest(world.bucket, "input/x.tif"), settings, s3=world.s3)
     assert info.value.code == "config_invalid"
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from batch_image.cli.main import main
-from batch_image.errors import InvalidInputError, ModelError
+from batch_image.errors import ConfigError, InvalidInputError
 from batch_image.jobs.request import JobRequest, check_key, optional, output_prefix_for, run_id
 from batch_image.jobs.settings import DEFAULT_MAX_INPUT_BYTES, Settings, from_env
 
@@ -127,7 +127,7 @@ def test_settings_defaults_and_parsing(tmp_path: Path) -> None:
     ],
 )
 def test_bad_settings_are_configuration_errors(env: dict[str, str]) -> None:
-    with pytest.raises(ModelError) as info:
+    with pytest.raises(ConfigError) as info:
         from_env(env)
     assert info.value.code == "config_invalid"
     assert info.value.exit_code == 3

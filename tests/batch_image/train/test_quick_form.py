@@ -104,7 +104,8 @@ def test_cli_prints_class_counts_and_both_metrics(trained):
 
 def test_model_from_sparse_labels_predicts_the_whole_scene_realistically(tmp_path):
     """The sample's promise: trained on the sparse labels, right on ~80-95 % of all pixels."""
-    from batch_image.model.stores import DirectoryStore, local_fetcher
+    from batch_image.model.stores import DirectoryStore
+    from batch_image.train.fetchers import local_fetcher
     from batch_image.train.manifest import quick_manifest
     from batch_image.train.trainer import train_model
 

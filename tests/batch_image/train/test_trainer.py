@@ -19,8 +19,9 @@ from batch_image.cli.train import train
 from batch_image.errors import InvalidInputError
 from batch_image.model.card import load_model
 from batch_image.model.features import compute_features
-from batch_image.model.stores import VersionedStore, local_fetcher
+from batch_image.model.stores import VersionedStore
 from batch_image.synthetic.scene import SAMPLE_CLASSES, make_sample
+from batch_image.train.fetchers import local_fetcher
 from batch_image.train.manifest import manifest_from_dict, parse_manifest_text
 from batch_image.train.trainer import train_model
 from tests.batch_image.train.helpers import read, small_sample, write_like
@@ -358,7 +359,7 @@ def test_json_and_yaml_manifests_parse_the_same():
 
 
 def test_resolve_uri_against_local_dir_and_s3_prefix():
-    from batch_image.model.stores import resolve_uri
+    from batch_image.train.fetchers import resolve_uri
 
     assert resolve_uri("s3://b/training/x/", "scenes/a.tif") == "s3://b/training/x/scenes/a.tif"
     assert resolve_uri("s3://b/training/x/", "../y/a.tif") == "s3://b/training/y/a.tif"

@@ -1,0 +1,1 @@
+"""How results become visible: one protocol over local directories and S3 prefixes."""

@@ -1,0 +1,28 @@
+"""The S3 layout DESIGN.md fixes: prefixes, and the names of the files in them.
+
+The job, the stack (``cdk/constants.py`` imports these) and the handlers
+(``handlers/rasterdrop_notify/layout.py``, a twin: the Lambda asset cannot import
+the job's package) use these names; ``tests/test_layout_agrees.py`` fails when the
+twins drift. Prefixes end in ``/``.
+"""
+
+from __future__ import annotations
+
+INPUT_PREFIX = "input/"
+OUTPUT_PREFIX = "output/"
+PARTIAL_PREFIX = "partial/"
+MODELS_PREFIX = "models/"
+TRAINING_PREFIX = "training/"
+NOTIFIED_PREFIX = "notified/"
+RUNS_SEGMENT = "runs/"  # models/<name>/runs/<manifest version>/summary.json
+
+SUMMARY_JSON = "summary.json"  # done-marker of a result (written last)
+ERROR_JSON = "error.json"  # failure marker
+MODEL_CARD = "model.json"  # done-marker of a model version
+MODEL_FILE = "model.skops"
+MODEL_POINTER = "current.json"  # models/<name>/current.json
+MODEL_RESERVATION = "reserved.json"  # models/<name>/<version>/reserved.json while training
+TRAIN_MANIFEST = "manifest.json"
+LEASE_NAME = "lease.json"  # partial/<run-id>/lease.json
+CHUNKS_SEGMENT = "chunks/"  # partial/<run-id>/chunks/<plan>/<first>-<last>.npz
+RASTER_SUFFIXES = (".tif", ".tiff")

@@ -1,0 +1,71 @@
+"""The result protocol: what a reader may conclude from the files it finds.
+
+A result location holds result files plus at most one marker: the done-marker
+(``summary.json``; ``model.json`` for a model version) or the failure marker
+(``error.json``). The marker is the only thing readers trust:
+
+* :func:`publish`: the old done-marker goes first (while files are being
+  replaced, nothing claims to be done), then every result file, then the stale
+  failure marker, then the done-marker **last**. A crash at any point leaves no
+  done-marker, or the complete new result under it.
+* :func:`record_failure`: the done-marker goes first (a result of an earlier
+  input version must not look current), then the failure marker.
+
+Both run through a :class:`~batch_image.publish.sinks.ResultSink`, so local
+predict, the predict job, the train job's run reports and the model stores
+follow one author; ``tests/batch_image/publish`` checks nobody else writes markers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from batch_image.publish.layout import ERROR_JSON, SUMMARY_JSON
+from batch_image.publish.sinks import ResultSink
+
+
+def publish(
+    sink: ResultSink,
+    files: Mapping[str, Path],
+    document: Mapping[str, Any] | Path,
+    *,
+    done: str = SUMMARY_JSON,
+    failed: str | None = ERROR_JSON,
+) -> dict[str, str]:
+    """Publish ``files`` (name → local path) and then the done-marker ``document``
+    (a JSON mapping, or a local file such as ``model.json``); returns name → location."""
+    sink.delete(done)
+    where = {name: sink.put_file(path, name) for name, path in files.items()}
+    if failed:
+        sink.delete(failed)
+    if isinstance(document, Path):
+        where[done] = sink.put_file(document, done)
+    else:
+        where[done] = sink.put_json(done, dict(document))
+    return where
+
+
+def record_failure(
+    sink: ResultSink,
+    document: Mapping[str, Any],
+    *,
+    done: str = SUMMARY_JSON,
+    failed: str = ERROR_JSON,
+) -> str:
+    """Replace whatever result is there by the failure marker; returns its location."""
+    sink.delete(done)
+    return sink.put_json(failed, dict(document))
+
+
+def clear(sink: ResultSink, *, done: str = SUMMARY_JSON, failed: str = ERROR_JSON) -> None:
+    """Remove both markers (a run starts: neither the old success nor failure holds)."""
+    sink.delete(done)
+    sink.delete(failed)
+
+
+def done_by(sink: ResultSink, run_id: str | None, *, done: str = SUMMARY_JSON) -> bool:
+    """Whether the done-marker there belongs to ``run_id`` (an exactly-once check)."""
+    found = sink.read_json(done)
+    return bool(isinstance(found, dict) and run_id and found.get("run_id") == run_id)
