@@ -21,7 +21,7 @@ import rasterio
 
 from batch_image.model.card import load_model
 from batch_image.model.features import compute_features
-from batch_image.predict.engine import valid_mask
+from batch_image.raster.validity import ValidityRule
 
 
 def main() -> None:
@@ -35,8 +35,7 @@ def main() -> None:
         estimator.n_jobs = -1
     with rasterio.open(args.input) as src:
         data = src.read()
-        nodata = src.nodata
-    valid = valid_mask(data, nodata)
+        valid = ValidityRule.of(src).mask(src, data).reshape(-1)
     pixels = data.reshape(data.shape[0], -1)[:, valid].T
     del data
     features = compute_features(pixels, card.features, card.band_names)

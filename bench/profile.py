@@ -41,7 +41,7 @@ RULES: tuple[Rule, ...] = (
     ("COG finalize", ("to_cog", "cog_translate"), ""),
     ("model call", (), "/sklearn/"),
     ("features", ("compute_features",), ""),
-    ("nodata mask", ("valid_mask",), ""),
+    ("nodata mask", ("mask", "pixel_validity"), "batch_image/raster"),
     ("chunk bookkeeping", ("predict_chunk", "compute"), "batch_image"),
     ("raster read", ("read", "load"), ""),
     ("raster write", ("write", "store"), ""),

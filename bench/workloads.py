@@ -219,13 +219,14 @@ def scene_meta(path: Path) -> dict[str, float]:
     """File size, megapixels and the fraction of pixels valid in every band."""
     import numpy as np
 
-    from batch_image.predict.engine import valid_mask
+    from batch_image.raster.validity import ValidityRule
     from batch_image.raster.windows import plan_windows
 
     valid = 0
     with rasterio.open(path) as src:
+        rule = ValidityRule.of(src)
         for window in plan_windows(src.width, src.height, src.block_shapes[0], 1 << 22):
-            valid += int(np.count_nonzero(valid_mask(src.read(window=window), src.nodata)))
+            valid += int(np.count_nonzero(rule.mask(src, src.read(window=window), window)))
         pixels = src.width * src.height
     return {
         "file_mb": path.stat().st_size / 2**20,

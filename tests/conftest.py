@@ -108,16 +108,15 @@ def make_model(
 ) -> Path:
     """Fit a small random forest on every valid pixel of ``scene`` and save it."""
     from batch_image.model.features import compute_features
-    from batch_image.predict.engine import valid_mask
+    from batch_image.raster.validity import ValidityRule
 
     with rasterio.open(scene) as src:
         data = src.read()
-        nodata = src.nodata
+        valid = ValidityRule.of(src).mask(src, data).reshape(-1)
         dtype = src.dtypes[0]
     count = data.shape[0]
     band_names = band_names or tuple(f"b{i}" for i in range(1, count + 1))
     recipe = recipe or FeatureRecipe(bands=tuple(range(1, count + 1)))
-    valid = valid_mask(data, nodata)
     pixels = data.reshape(count, -1)[:, valid].T
     x = compute_features(pixels, recipe, band_names)
     y = truth.reshape(-1)[valid]

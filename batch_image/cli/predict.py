@@ -14,16 +14,17 @@ from typing import Any
 
 import click
 
+from batch_image.cli.options import (
+    bucket_option,
+    fail,
+    key_option,
+    log_format_option,
+    version_id_option,
+)
 from batch_image.errors import InvalidInputError, RasterdropError
 from batch_image.logs import setup_logging
 from batch_image.predict.pipeline import PredictOptions, predict_file
 from batch_image.raster.checks import DEFAULT_MAX_PIXELS
-
-
-def fail(exc: RasterdropError) -> None:
-    """One clear line on stderr, then the exit code Batch acts on."""
-    click.echo(f"error [{exc.category}/{exc.code}]: {exc.message}", err=True)
-    sys.exit(exc.exit_code)
 
 
 class Terminated(BaseException):
@@ -53,14 +54,9 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     type=click.Path(path_type=Path),
     help="Local mode: output directory (created).",
 )
-@click.option("--bucket", help="S3 mode: the input's bucket.")
-@click.option("--key", help="S3 mode: the input's key, exactly as stored (not URL-encoded).")
-@click.option(
-    "--version-id",
-    "--version",
-    "version_id",
-    help='S3 mode: the input\'s version ("", "null" or absent: unversioned).',
-)
+@bucket_option("input")
+@key_option("S3 mode: the input's key, exactly as stored (not URL-encoded).")
+@version_id_option("input")
 @click.option("--etag", help="S3 mode: the ETag from the event (advisory).")
 @click.option("--size", help="S3 mode: the size from the event (advisory; HEAD decides).")
 @click.option(
@@ -86,12 +82,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     default=None,
     help="Progress bar [default: when stderr is a terminal].",
 )
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    default=None,
-    help="Log format [default: $RASTERDROP_LOG_FORMAT or text].",
-)
+@log_format_option
 def predict(
     input_path: Path | None,
     model_dir: Path | None,

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from batch_image.cli.predict import fail
+from batch_image.cli.options import bucket_option, fail, key_option, version_id_option
 from batch_image.errors import RasterdropError
 from batch_image.jobs import settings
 
@@ -35,14 +35,9 @@ from batch_image.jobs import settings
     "--labels", type=click.Path(dir_okay=False, path_type=Path), help="Quick form: labels."
 )
 @click.option("--name", default=None, help="Model name (quick form; default: model).")
-@click.option("--bucket", help="S3 mode: the manifest's bucket.")
-@click.option("--key", help="S3 mode: training/<name>/manifest.json.")
-@click.option(
-    "--version-id",
-    "--version",
-    "version_id",
-    help='S3 mode: the manifest\'s version ("", "null" or absent: unversioned).',
-)
+@bucket_option("manifest")
+@key_option("S3 mode: training/<name>/manifest.json.")
+@version_id_option("manifest")
 @click.option(
     "--trees", default=100, show_default=True, type=click.IntRange(1, 5000), help="Quick form."
 )

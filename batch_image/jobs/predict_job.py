@@ -53,6 +53,7 @@ from batch_image.jobs.settings import Settings
 from batch_image.logs import log_fields
 from batch_image.model import source as model_source
 from batch_image.model.card import ModelCard, load_card, load_estimator
+from batch_image.model.compatibility import check_compatible
 from batch_image.predict.outputs import (
     CLASSES_QML,
     CLASSES_TIF,
@@ -62,7 +63,6 @@ from batch_image.predict.outputs import (
     SUMMARY_JSON,
 )
 from batch_image.predict.pipeline import PredictOptions, Resume, error_document, predict_to_dir
-from batch_image.raster.checks import check_compatible
 from batch_image.raster.remote import check_remote_raster
 
 log = logging.getLogger(__name__)

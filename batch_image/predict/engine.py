@@ -79,17 +79,6 @@ def configure_threads(estimator: Any, workers: int, scheme: str) -> tuple[int, i
     return concurrency, inner
 
 
-def valid_mask(block: np.ndarray, nodata: float | None) -> np.ndarray:
-    """``(h*w,)`` bool: every band holds data (not nodata, finite)."""
-    flat = block.reshape(block.shape[0], -1)
-    valid = np.ones(flat.shape[1], dtype=bool)
-    if nodata is not None and not np.isnan(nodata):
-        valid &= (flat != flat.dtype.type(nodata)).all(axis=0)
-    if np.issubdtype(flat.dtype, np.floating):
-        valid &= np.isfinite(flat).all(axis=0)
-    return valid
-
-
 class Classifier:
     """Class ids and confidence (0–100) for feature rows, from one model pass."""
 
@@ -110,20 +99,26 @@ class Classifier:
         return ids, conf
 
 
-def predict_chunk(
-    block: np.ndarray, window: Window, nodata: float | None, classify: Classifier
-) -> ChunkResult:
-    """Predict one window read as ``(bands, h, w)``."""
+@dataclass
+class Block:
+    """One window as read: ``data`` ``(bands, h, w)`` and its valid pixels ``(h, w)``."""
+
+    data: np.ndarray
+    valid: np.ndarray
+
+
+def predict_chunk(block: Block, window: Window, classify: Classifier) -> ChunkResult:
+    """Predict the valid pixels of one window; the rest are nodata (255)."""
     card = classify.card
-    h, w = block.shape[1], block.shape[2]
-    valid = valid_mask(block, nodata)
+    h, w = block.data.shape[1], block.data.shape[2]
+    valid = block.valid.reshape(-1)
     classes = np.full(h * w, NODATA_CLASS, dtype=np.uint8)
     confidence = np.full(h * w, NODATA_CLASS, dtype=np.uint8)
     n_cls = len(classify.classes)
     counts = np.zeros(n_cls, dtype=np.int64)
     conf_sums = np.zeros(n_cls, dtype=np.float64)
     if valid.any():
-        pixels = block.reshape(block.shape[0], -1)[:, valid].T
+        pixels = block.data.reshape(block.data.shape[0], -1)[:, valid].T
         features = compute_features(pixels, card.features, card.band_names)
         ids, conf = classify(features)
         classes[valid] = ids
@@ -136,10 +131,9 @@ def predict_chunk(
 
 def run(
     windows: list[Window],
-    read: Callable[[Window], np.ndarray],
+    read: Callable[[Window], Block],
     write: Callable[[ChunkResult], None],
     classify: Classifier,
-    nodata: float | None,
     *,
     concurrency: int = 1,
     on_progress: Callable[[int], None] | None = None,
@@ -160,15 +154,15 @@ def run(
     conf_totals = np.zeros(len(classify.classes), dtype=np.float64)
     concurrency = max(1, concurrency)
 
-    def load(i: int, w: Window) -> ChunkResult | np.ndarray:
+    def load(i: int, w: Window) -> ChunkResult | Block:
         done = restore(i, w) if restore else None
         return done if done is not None else read(w)
 
-    def compute(loaded: ChunkResult | np.ndarray, w: Window) -> tuple[ChunkResult, float | None]:
+    def compute(loaded: ChunkResult | Block, w: Window) -> tuple[ChunkResult, float | None]:
         if isinstance(loaded, ChunkResult):
             return loaded, None
         t0 = time.perf_counter()
-        result = predict_chunk(loaded, w, nodata, classify)
+        result = predict_chunk(loaded, w, classify)
         return result, time.perf_counter() - t0
 
     def store(i: int, result: ChunkResult) -> None:
@@ -182,7 +176,7 @@ def run(
         ThreadPoolExecutor(1, thread_name_prefix="write") as writer,
     ):
         it: Iterator[tuple[int, Window]] = iter(enumerate(windows))
-        reads: deque[tuple[int, Window, Future[ChunkResult | np.ndarray]]] = deque()
+        reads: deque[tuple[int, Window, Future[ChunkResult | Block]]] = deque()
         preds: deque[tuple[int, Window, Future[tuple[ChunkResult, float | None]]]] = deque()
         pending_write: Future[None] | None = None
         for i, w in islice(it, concurrency + prefetch):

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import rasterio
 from rasterio.windows import Window
 from threadpoolctl import threadpool_limits
@@ -30,6 +29,7 @@ from batch_image import __version__, clock
 from batch_image.errors import InvalidInputError, RasterdropError
 from batch_image.logs import log_fields
 from batch_image.model.card import ModelCard, library_versions, load_card, load_estimator
+from batch_image.model.compatibility import check_compatible
 from batch_image.predict import engine
 from batch_image.predict.outputs import (
     CLASSES_QML,
@@ -48,9 +48,9 @@ from batch_image.predict.outputs import (
 from batch_image.raster.checks import (
     DEFAULT_MAX_PIXELS,
     RasterInfo,
-    check_compatible,
     check_raster,
 )
+from batch_image.raster.validity import ValidityRule
 from batch_image.raster.windows import DEFAULT_TARGET_PIXELS, plan_windows
 
 log = logging.getLogger(__name__)
@@ -163,9 +163,12 @@ def predict_to_dir(
                 describe_classes(cls_dst, card)
                 describe_confidence(conf_dst, card)
 
-                def read(window: Window) -> np.ndarray:
+                rule = ValidityRule.of(src)
+
+                def read(window: Window) -> engine.Block:
                     try:
-                        return src.read(window=window)
+                        data = src.read(window=window)
+                        return engine.Block(data, rule.mask(src, data, window))
                     except rasterio.errors.RasterioIOError as exc:
                         raise InvalidInputError(
                             f"{name} is corrupt or truncated: reading {window} failed: "
@@ -182,7 +185,6 @@ def predict_to_dir(
                     read,
                     write,
                     classify,
-                    src.nodata,
                     concurrency=concurrency,
                     on_progress=bar.update,
                     restore=resume.restore if resume else None,

@@ -10,12 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import rasterio
 from rasterio.errors import RasterioError
 
 from batch_image.errors import InvalidInputError
-from batch_image.model.card import ModelCard
 
 TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 KNOWN_SIGNATURES = {
@@ -135,22 +133,3 @@ def check_raster(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str 
             f"{name} is not a readable GeoTIFF: {str(exc).splitlines()[0][:200]}",
             code="unreadable",
         ) from exc
-
-
-def check_compatible(info: RasterInfo, card: ModelCard, name: str) -> None:
-    """Band count and dtype must be what the model was trained on."""
-    if info.count != card.band_count:
-        raise InvalidInputError(
-            f"{name} has {info.count} band(s); model {card.name} expects {card.band_count} "
-            f"({', '.join(card.band_names)})",
-            code="band_count_mismatch",
-            expected=card.band_count,
-            got=info.count,
-        )
-    if np.dtype(info.dtype) != np.dtype(card.dtype):
-        raise InvalidInputError(
-            f"{name} is {info.dtype}; model {card.name} expects {card.dtype}",
-            code="dtype_mismatch",
-            expected=card.dtype,
-            got=info.dtype,
-        )

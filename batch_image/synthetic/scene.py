@@ -30,12 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
+from batch_image.train.labels import CLASSES_TAG
+
 SAMPLE_CRS = "EPSG:32633"
 SAMPLE_ORIGIN = (390000.0, 5820000.0)  # UTM 33N, near Berlin
 PIXEL_SIZE = 10.0
 BLOCK = 256
 CHUNK = 4096  # columns generated at once: bounded memory for very wide scenes
-CLASSES_TAG = "RASTERDROP_CLASSES"
 
 # id, name, colour: the sample's classes (docs/contracts.md "Sample data").
 SAMPLE_CLASSES: tuple[tuple[int, str, str], ...] = (

@@ -22,6 +22,8 @@ from batch_image.errors import InvalidInputError
 from batch_image.model.card import ModelClass
 
 MAX_FEATURES = 200_000
+# label rasters may carry their classes as JSON [{"id", "name", "colour"}] in this tag
+CLASSES_TAG = "RASTERDROP_CLASSES"
 
 
 def _overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
@@ -89,8 +91,6 @@ class RasterLabels:
 
     def classes_from_tags(self) -> dict[int, ModelClass]:
         """Class names and colours the sample (or a user) stored in the raster's tags."""
-        from batch_image.synthetic.scene import CLASSES_TAG
-
         raw = self.tags.get(CLASSES_TAG)
         if not raw:
             return {}

@@ -4,7 +4,7 @@ Memory stays bounded however many and however large the images are: each
 class keeps a reservoir of at most ``max_per_class`` pixels, chosen uniformly
 at random among all its labelled valid pixels (each candidate draws a random
 key; the smallest keys are kept). Windows without labels are never read from
-the image. Nodata pixels (any band equal to nodata, NaN, or masked) are skipped.
+the image. Nodata pixels (:mod:`batch_image.raster.validity`) are skipped.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from batch_image.errors import InvalidInputError
+from batch_image.raster.validity import ValidityRule
 
 WINDOW = 1024
 
@@ -95,22 +96,6 @@ def _windows(width: int, height: int, size: int = WINDOW) -> Iterator[Any]:
             yield Window(col, row, min(size, width - col), min(size, height - row))
 
 
-def valid_mask(ds: Any, data: np.ndarray, window: Any) -> np.ndarray:
-    """True where every band holds data (not nodata, not NaN, not masked)."""
-    valid = np.ones(data.shape[1:], dtype=bool)
-    if np.issubdtype(data.dtype, np.floating):
-        valid &= np.isfinite(data).all(axis=0)
-    nodata = ds.nodata
-    if nodata is not None and not np.isnan(nodata):
-        valid &= (data != np.asarray(nodata, dtype=data.dtype)).all(axis=0)
-    elif nodata is None:
-        from rasterio.enums import MaskFlags
-
-        if any(MaskFlags.per_dataset in flags for flags in ds.mask_flag_enums):
-            valid &= ds.dataset_mask(window=window) > 0
-    return valid
-
-
 def _progress(total: int, desc: str) -> Any:
     from tqdm import tqdm
 
@@ -139,6 +124,7 @@ def sample_pixels(
     for index, (path, source) in enumerate(zip(images, labels, strict=True)):
         with rasterio.open(path) as ds:
             bands = ds.count
+            rule = ValidityRule.of(ds)
             windows = list(_windows(ds.width, ds.height))
             with _progress(len(windows), f"sampling {path.name}") as bar:
                 for window in windows:
@@ -147,7 +133,7 @@ def sample_pixels(
                     if not lab.any():
                         continue
                     data = ds.read(window=window)
-                    valid = valid_mask(ds, data, window) & (lab != 0)
+                    valid = rule.mask(ds, data, window) & (lab != 0)
                     if not valid.any():
                         continue
                     r, c = np.nonzero(valid)

@@ -29,6 +29,7 @@ from batch_image.model.card import (
 )
 from batch_image.model.features import compute_features
 from batch_image.model.stores import ModelStore
+from batch_image.raster.validity import alpha_bands
 from batch_image.train.fetchers import Fetch
 from batch_image.train.labels import RasterLabels, VectorLabels
 from batch_image.train.manifest import ESTIMATORS, Manifest, default_colour
@@ -92,6 +93,7 @@ class _Image:
     width: int
     height: int
     crs: str | None
+    alpha: tuple[int, ...] = ()  # alpha bands (1-based): validity, never features
 
 
 def sha256_file(path: Path) -> str:
@@ -123,6 +125,7 @@ def _open_images(manifest: Manifest, fetch: Fetch) -> list[_Image]:
                         ds.width,
                         ds.height,
                         ds.crs.to_string() if ds.crs else None,
+                        alpha_bands(ds),
                     )
                 )
         except rasterio.errors.RasterioIOError as exc:
@@ -140,10 +143,12 @@ def _open_images(manifest: Manifest, fetch: Fetch) -> list[_Image]:
     return out
 
 
-def _recipe(manifest: Manifest, band_names: tuple[str, ...]) -> FeatureRecipe:
+def _recipe(
+    manifest: Manifest, band_names: tuple[str, ...], alpha: tuple[int, ...] = ()
+) -> FeatureRecipe:
     count = len(band_names)
     bands: list[int] = []
-    for b in manifest.bands or range(1, count + 1):
+    for b in manifest.bands or [i for i in range(1, count + 1) if i not in alpha]:
         if isinstance(b, int):
             if not 1 <= b <= count:
                 raise InvalidInputError(
@@ -157,6 +162,13 @@ def _recipe(manifest: Manifest, band_names: tuple[str, ...]) -> FeatureRecipe:
                 f"manifest: band {b!r} is not one of the image's bands {list(band_names)}",
                 code="manifest_invalid",
             )
+    named_alpha = [band_names[b - 1] for b in bands if b in alpha]
+    if named_alpha:
+        raise InvalidInputError(
+            f"manifest: band(s) {named_alpha} are alpha bands (transparency), not data: "
+            "they mark nodata and are never model features",
+            code="manifest_invalid",
+        )
     for nd in manifest.derived:
         for n in (nd.a, nd.b):
             if n not in band_names:
@@ -271,7 +283,7 @@ def train_model(
     images = _open_images(manifest, fetch)
     first = images[0]
     band_names = first.band_names
-    recipe = _recipe(manifest, band_names)
+    recipe = _recipe(manifest, band_names, first.alpha)
     make_estimator, params = make_estimator_factory(manifest, workers)
 
     import rasterio

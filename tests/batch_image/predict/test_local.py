@@ -14,8 +14,8 @@ from rio_cogeo.cogeo import cog_validate
 from batch_image.cli.main import main
 from batch_image.model.card import load_model
 from batch_image.model.features import compute_features
-from batch_image.predict.engine import valid_mask
 from batch_image.predict.pipeline import PredictOptions, predict_file
+from batch_image.raster.validity import ValidityRule
 from tests.conftest import make_model, make_scene, write_raster
 
 
@@ -24,8 +24,7 @@ def reference(scene: Path, model_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     est, card = load_model(model_dir)
     with rasterio.open(scene) as src:
         data = src.read()
-        nodata = src.nodata
-    valid = valid_mask(data, nodata)
+        valid = ValidityRule.of(src).mask(src, data).reshape(-1)
     x = compute_features(
         data.reshape(data.shape[0], -1)[:, valid].T, card.features, card.band_names
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from batch_image.predict.engine import valid_mask
 from batch_image.raster.windows import plan_windows
 
 
@@ -35,11 +34,3 @@ def test_windows_follow_target_size():
     sizes = {int(w.width * w.height) for w in windows[:-1]}
     assert max(sizes) <= 1 << 18
     assert windows[0].width == 1024 and windows[0].height == 256
-
-
-def test_valid_mask_needs_every_band():
-    block = np.array([[[1, 0, 3]], [[1, 2, 0]]], dtype=np.uint16)  # (2 bands, 1, 3)
-    assert valid_mask(block, 0).tolist() == [True, False, False]
-    floats = np.array([[[1.0, np.nan, 2.0]], [[np.inf, 1.0, 2.0]]], dtype=np.float32)
-    assert valid_mask(floats, None).tolist() == [False, False, True]
-    assert valid_mask(block, None).tolist() == [True, True, True]
