@@ -6,22 +6,25 @@ is named here, so a rename is one edit.
 
 from __future__ import annotations
 
+from batch_image.publish import layout as _layout
+
 PROJECT = "rasterdrop"
 DEFAULT_STACK_NAME = "Rasterdrop"
 
-# S3 layout (docs/contracts.md).
-INPUT_PREFIX = "input/"
-OUTPUT_PREFIX = "output/"
-PARTIAL_PREFIX = "partial/"
-MODELS_PREFIX = "models/"
-TRAINING_PREFIX = "training/"
-NOTIFIED_PREFIX = "notified/"
-RUNS_SEGMENT = "runs/"  # models/<name>/runs/<manifest version>/summary.json
-SUMMARY_JSON = "summary.json"
-ERROR_JSON = "error.json"
-MODEL_RESERVATION = "reserved.json"  # models/<name>/<version>/reserved.json while training
-TIFF_EXTENSIONS = (".tif", ".tiff")
-TRAIN_MANIFEST_NAME = "manifest.json"
+# S3 layout (docs/contracts.md): the job's names, so the stack cannot drift from them
+# (the handlers' twin, rasterdrop_notify/layout.py, is checked by tests/test_layout_agrees.py).
+ERROR_JSON = _layout.ERROR_JSON
+INPUT_PREFIX = _layout.INPUT_PREFIX
+MODEL_RESERVATION = _layout.MODEL_RESERVATION
+MODELS_PREFIX = _layout.MODELS_PREFIX
+NOTIFIED_PREFIX = _layout.NOTIFIED_PREFIX
+OUTPUT_PREFIX = _layout.OUTPUT_PREFIX
+PARTIAL_PREFIX = _layout.PARTIAL_PREFIX
+RUNS_SEGMENT = _layout.RUNS_SEGMENT
+SUMMARY_JSON = _layout.SUMMARY_JSON
+TRAINING_PREFIX = _layout.TRAINING_PREFIX
+TIFF_EXTENSIONS = _layout.RASTER_SUFFIXES
+TRAIN_MANIFEST_NAME = _layout.TRAIN_MANIFEST
 
 # Fixed logical ids (overridden on the L1 resources so the template and the
 # nag acknowledgements do not depend on CDK's hashed ids).

@@ -1,0 +1,41 @@
+"""Defaults that several layers state must agree: the stack, the job and cdk.json.
+
+The stack always sets the job's environment, so a default that differs only bites a
+job run outside the stack (the sandbox, a hand-run container): the limits it enforces
+must be the ones the README documents for the stack.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from batch_image.jobs.settings import Settings
+from batch_image.publish import layout
+from cdk import constants as C
+from cdk.config import DEFAULTS, RasterdropConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_job_limits_default_to_the_stack_defaults() -> None:
+    stack, job = RasterdropConfig(), Settings()
+    assert job.max_input_bytes == stack.max_input_bytes == 4 * 1024**3
+    assert job.max_pixels == stack.max_pixels
+
+
+def test_cdk_json_states_the_config_defaults() -> None:
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    stated = {k: v for k, v in context.items() if k in DEFAULTS}
+    assert stated == {k: DEFAULTS[k] for k in stated}
+
+
+def test_job_prefixes_default_to_the_layout_the_stack_uses() -> None:
+    job = Settings()
+    assert (job.input_prefix, job.output_prefix, job.partial_prefix) == (
+        C.INPUT_PREFIX,
+        C.OUTPUT_PREFIX,
+        C.PARTIAL_PREFIX,
+    )
+    assert (job.models_prefix, job.training_prefix) == (C.MODELS_PREFIX, C.TRAINING_PREFIX)
+    assert C.TRAINING_PREFIX == layout.TRAINING_PREFIX == "training/"
