@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib
 import json
+from datetime import datetime
 
 import boto3
 import pytest
 from moto import mock_aws
-from notify_support import BUCKET, LINK_BASE, REGION, SECRET_KEY, Aws, FakeContext
+from notify_support import BUCKET, LINK_BASE, NOW, REGION, SECRET_KEY, Aws, FakeContext
 
 
 @pytest.fixture
@@ -78,6 +79,17 @@ def aws(env: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-def handlers(aws: Aws):
-    """The handler modules, imported after the environment is set (Powertools reads it)."""
+def now(aws: Aws) -> datetime:
+    """Freeze the handlers' clock at ``NOW`` (after ``aws``, whose reset restores the real one)."""
+    from rasterdrop_notify import runtime
+    from rasterdrop_notify.clock import frozen_clock
+
+    runtime.use_clock(frozen_clock(NOW))
+    return NOW
+
+
+@pytest.fixture
+def handlers(aws: Aws, now: datetime):
+    """The handler modules, imported after the environment is set (Powertools reads it), with
+    their clock frozen at ``NOW``: no handler test depends on the date it runs on."""
     return {name: importlib.import_module(name) for name in ("notify", "reject", "link")}
