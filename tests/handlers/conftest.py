@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Callable
 from datetime import datetime
 
 import boto3
@@ -86,6 +87,38 @@ def now(aws: Aws) -> datetime:
 
     runtime.use_clock(frozen_clock(NOW))
     return NOW
+
+
+# The sandbox's Lambda runtime drops every module under handlers/ from sys.modules after each
+# invocation (a cold start per call), so a test module's top-level ``rasterdrop_notify.runtime``
+# may be stale by the time a test runs: reach runtime through these fixtures instead.
+
+
+@pytest.fixture
+def set_now(now: datetime) -> Callable[[datetime], None]:
+    """``set_now(when)``: the handlers' clock now answers ``when``."""
+
+    def set_(when: datetime) -> None:
+        from rasterdrop_notify import runtime
+        from rasterdrop_notify.clock import frozen_clock
+
+        runtime.use_clock(frozen_clock(when))
+
+    return set_
+
+
+@pytest.fixture
+def reread_env(set_now: Callable[[datetime], None]) -> Callable[[], None]:
+    """``reread_env()``: forget cached settings and clients (after changing the environment),
+    keeping the clock frozen at ``NOW``."""
+
+    def reread() -> None:
+        from rasterdrop_notify import runtime
+
+        runtime.reset()
+        set_now(NOW)
+
+    return reread
 
 
 @pytest.fixture

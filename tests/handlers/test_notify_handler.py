@@ -10,8 +10,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from notify_support import BUCKET, NOW, SECRET_KEY, error_doc, load_event, summary_doc
 
-from rasterdrop_notify import runtime
-from rasterdrop_notify.clock import frozen_clock
 from rasterdrop_notify.tokens import verify_token
 
 KEY = "input/acme/field-7.tif"
@@ -89,10 +87,10 @@ def test_success_publishes_one_readable_message(aws, handlers, context):
     assert doc["published_at"] == NOW.isoformat()
 
 
-def test_links_follow_the_injected_clock_not_the_wall_clock(aws, handlers, context):
+def test_links_follow_the_injected_clock_not_the_wall_clock(aws, handlers, context, set_now):
     # Years away from any real date: a handler reading the wall clock anywhere fails this.
     later = datetime(2031, 5, 4, 12, 30, 15, tzinfo=UTC)
-    runtime.use_clock(frozen_clock(later))
+    set_now(later)
     aws.put_json(RESULTS + "summary.json", summary_doc())
     handlers["notify"].handler(load_event("batch_succeeded.json"), context)
     [msg] = aws.messages()
@@ -404,11 +402,10 @@ def test_report_read_denied_is_treated_as_missing():
     ],
 )
 def test_link_expiry_is_capped_by_output_retention(
-    aws, handlers, context, env, created_at, expected
+    aws, handlers, context, env, reread_env, created_at, expected
 ):
     env.setenv("RASTERDROP_OUTPUT_RETENTION_DAYS", "3")
-    runtime.reset()  # re-read the environment; reset also restores the real clock:
-    runtime.use_clock(frozen_clock(NOW))
+    reread_env()
     summary = summary_doc()
     summary["created_at"] = created_at
     aws.put_json(RESULTS + "summary.json", summary)

@@ -8,8 +8,6 @@ import pytest
 import requests
 from notify_support import BUCKET, NOW, SECRET_KEY, load_event
 
-from rasterdrop_notify import runtime
-from rasterdrop_notify.clock import frozen_clock
 from rasterdrop_notify.tokens import sign_token
 
 KEY = "output/acme/field-7/classes.tif"
@@ -61,13 +59,13 @@ def test_expired_token_is_410(stored, handlers, context):
     assert "expired" in resp["body"]
 
 
-def test_expiry_is_judged_by_the_injected_clock(stored, handlers, context):
+def test_expiry_is_judged_by_the_injected_clock(stored, handlers, context, set_now):
     token = sign_token(
         KEY, int(datetime(2021, 1, 1, tzinfo=UTC).timestamp()), [SECRET_KEY.encode()]
     )
-    runtime.use_clock(frozen_clock(datetime(2020, 12, 31, 23, 59, 59, tzinfo=UTC)))
+    set_now(datetime(2020, 12, 31, 23, 59, 59, tzinfo=UTC))
     assert handlers["link"].handler(_request(token), context)["statusCode"] == 302
-    runtime.use_clock(frozen_clock(datetime(2021, 1, 1, tzinfo=UTC)))  # the expiry second
+    set_now(datetime(2021, 1, 1, tzinfo=UTC))  # the expiry second
     assert handlers["link"].handler(_request(token), context)["statusCode"] == 410
 
 
@@ -118,12 +116,11 @@ def test_not_a_function_url_event_is_400_before_settings_are_needed(stored):
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
-def test_missing_secret_setting_fails_loudly(stored, handlers, context, env):
+def test_missing_secret_setting_fails_loudly(stored, handlers, context, env, reread_env):
     from rasterdrop_notify.errors import ConfigurationError
 
     env.delenv("RASTERDROP_LINK_SECRET_ARN")
-    runtime.reset()
-    runtime.use_clock(frozen_clock(NOW))
+    reread_env()
     with pytest.raises(ConfigurationError, match="RASTERDROP_LINK_SECRET_ARN"):
         handlers["link"].handler(_request(_token()), context)
 
