@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rasterdrop_notify import runtime
 from rasterdrop_notify.events import BatchJobStateChangeEvent
-from rasterdrop_notify.service import notify_job, utcnow
+from rasterdrop_notify.service import notify_job
 
 logger = Logger()
 tracer = Tracer()
@@ -19,11 +19,9 @@ metrics = Metrics()
 @metrics.log_metrics(capture_cold_start_metric=True)
 @event_parser(model=BatchJobStateChangeEvent)
 def handler(event: BatchJobStateChangeEvent, context: LambdaContext) -> dict:
-    settings = runtime.settings()
-    settings.require("topic_arn")
-    result = notify_job(event, runtime.clients(), settings, now=utcnow())
+    result = notify_job(event, runtime.clients(), runtime.settings(), clock=runtime.clock())
     metrics.add_metric(name=f"Notifications{result.action.title()}", unit=MetricUnit.Count, value=1)
     logger.info(
         result.action, job_id=event.detail.jobId, reason=result.reason, marker=result.marker
     )
-    return {"action": result.action, "reason": result.reason, "message_id": result.message_id}
+    return result.response()

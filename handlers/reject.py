@@ -1,4 +1,8 @@
-"""Lambda: oversize upload (S3 "Object Created" via its own rule) → one rejection message."""
+"""Lambda: S3 "Object Created" of an input TIFF → one rejection message if it is over the limit.
+
+The rule sends every upload (EventBridge cannot compare sizes above 5e9); ``notify_rejection``
+returns ``skipped`` for sizes within ``RASTERDROP_MAX_INPUT_BYTES``.
+"""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -7,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rasterdrop_notify import runtime
 from rasterdrop_notify.events import S3ObjectCreatedEvent
-from rasterdrop_notify.service import notify_rejection, utcnow
+from rasterdrop_notify.service import notify_rejection
 
 logger = Logger()
 tracer = Tracer()
@@ -19,9 +23,7 @@ metrics = Metrics()
 @metrics.log_metrics(capture_cold_start_metric=True)
 @event_parser(model=S3ObjectCreatedEvent)
 def handler(event: S3ObjectCreatedEvent, context: LambdaContext) -> dict:
-    settings = runtime.settings()
-    settings.require("topic_arn")
-    result = notify_rejection(event, runtime.clients(), settings, now=utcnow())
+    result = notify_rejection(event, runtime.clients(), runtime.settings(), clock=runtime.clock())
     metrics.add_metric(name=f"Rejections{result.action.title()}", unit=MetricUnit.Count, value=1)
     logger.info(result.action, key=event.detail.object.key, marker=result.marker)
-    return {"action": result.action, "reason": result.reason, "message_id": result.message_id}
+    return result.response()

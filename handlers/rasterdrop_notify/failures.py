@@ -9,6 +9,7 @@ read from the last attempt's container exit code and reason and the status reaso
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,7 @@ def classify_job(detail: BatchJobDetail) -> JobFailure:
     texts = [t for t in (container_reason, attempt_reason, detail.statusReason) if t]
     attempts = len(detail.attempts)
 
-    def first(pred) -> str | None:
+    def first(pred: Callable[[str], bool]) -> str | None:
         return next((t for t in texts if pred(t)), None)
 
     checks = (

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rasterdrop_notify.errors import ConfigurationError
@@ -54,7 +55,7 @@ def load_keys(
     secret_id: str,
     *,
     max_age_s: float = DEFAULT_MAX_AGE_S,
-    clock=time.monotonic,
+    clock: Callable[[], float] = time.monotonic,
 ) -> tuple[bytes, ...]:
     """The key ring for ``secret_id``, fetched at most once per ``max_age_s`` per process."""
     with _lock:

@@ -17,9 +17,14 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
+from aws_lambda_powertools.utilities.parser import ValidationError, parse
+from aws_lambda_powertools.utilities.parser.models import LambdaFunctionUrlModel
 from botocore.exceptions import ClientError
 
+from rasterdrop_notify.clock import Clock, system_clock
 from rasterdrop_notify.errors import ExpiredToken, InvalidToken
+from rasterdrop_notify.keyring import load_keys
+from rasterdrop_notify.service import Clients
 from rasterdrop_notify.settings import Settings
 from rasterdrop_notify.text import ascii_clean
 from rasterdrop_notify.tokens import verify_token
@@ -33,6 +38,28 @@ TEXTS = {
     405: "Only GET is supported.\n",
     410: "This link has expired. Upload the file again to get a fresh result and link.\n",
 }
+
+
+def serve(
+    event: dict[str, Any], clients: Clients, settings: Settings, *, clock: Clock = system_clock
+) -> dict[str, Any]:
+    """The response to one function URL invocation (payload 2.0), whatever the event holds.
+
+    Not a function URL event at all: 400, before any setting or secret is needed.
+    """
+    try:
+        request = parse(event=event, model=LambdaFunctionUrlModel)
+    except ValidationError:
+        return bad_request()
+    settings.require("bucket", "link_secret_arn")
+    return answer(
+        method=request.requestContext.http.method,
+        token=(request.queryStringParameters or {}).get("t"),
+        s3=clients.s3,
+        settings=settings,
+        keys=load_keys(clients.secrets, settings.link_secret_arn),
+        now=clock().timestamp(),
+    )
 
 
 def answer(

@@ -3,6 +3,10 @@
 ``input/<path>.tif`` → ``output/<path>/`` (extension ``.tif``/``.tiff`` dropped, any case);
 ``training/<name>/manifest.json`` → ``models/<name>/runs/<manifest version>/``.
 Keys are used raw, exactly as S3 stores them: never URL-decoded here.
+
+``check_key`` is the job's key rule (``batch_image``'s ``check_key``), check for check and in
+the same order, so the notifier refuses exactly the keys the job refuses;
+``tests/handlers/test_key_rule_parity.py`` runs both over the same keys.
 """
 
 from __future__ import annotations
@@ -10,34 +14,77 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 
-RASTER_SUFFIXES = (".tif", ".tiff")
-TRAINING_PREFIX = "training/"
-MODELS_PREFIX = "models/"
-MARKER_PREFIX = "notified/"
-_TRAINING_RE = re.compile(r"^training/(?P<name>[^/]+)/manifest\.json$")
+from rasterdrop_notify.absent import optional
+from rasterdrop_notify.layout import (
+    INPUT_PREFIX,
+    MANIFEST_JSON,
+    MODELS_PREFIX,
+    NOTIFIED_PREFIX,
+    NULL_RUN,
+    OUTPUT_PREFIX,
+    RASTER_SUFFIXES,
+    RUNS_SEGMENT,
+    TRAINING_PREFIX,
+)
+
+MAX_KEY_BYTES = 1024
+_TRAINING_RE = re.compile(
+    rf"^{re.escape(TRAINING_PREFIX)}(?P<name>[^/]+)/{re.escape(MANIFEST_JSON)}$"
+)
+
+
+class KeyRefused(ValueError):
+    """A key the job refuses (so the notifier does too); ``code`` is the job's error code:
+    ``bad_key``, ``outside_input_prefix`` or ``not_a_tiff``."""
+
+    def __init__(self, key: str, reason: str, code: str = "bad_key") -> None:
+        super().__init__(f"key {key!r} {reason}")
+        self.key = key
+        self.code = code
+
+
+def check_key(key: str, input_prefix: str = INPUT_PREFIX) -> str:
+    """Validate an input key; return its ``<path>`` (below the prefix, without extension).
+
+    Refused (KeyRefused, a ValueError), in this order: empty; over 1024 UTF-8 bytes; control
+    characters (unicode category Cc); lone surrogates; not under ``input_prefix``; not
+    ending in .tif/.tiff (any case); an empty, ``.`` or ``..`` path segment.
+    """
+    if not key:
+        raise KeyRefused(key, "is empty")
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise KeyRefused(key, f"is longer than {MAX_KEY_BYTES} bytes")
+    if any(unicodedata.category(ch) == "Cc" for ch in key):
+        raise KeyRefused(key, "contains control characters")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in key):
+        raise KeyRefused(key, "is not valid unicode")
+    if not key.startswith(input_prefix):
+        raise KeyRefused(key, f"is not under {input_prefix}", "outside_input_prefix")
+    lowered = key.lower()
+    suffix = next((s for s in RASTER_SUFFIXES if lowered.endswith(s)), None)
+    if suffix is None:
+        raise KeyRefused(key, "does not end in .tif or .tiff", "not_a_tiff")
+    path = key[len(input_prefix) : len(key) - len(suffix)]
+    if any(segment in ("", ".", "..") for segment in path.split("/")):
+        raise KeyRefused(key, "has an empty, '.' or '..' path segment")
+    return path
 
 
 def output_prefix_for(
-    key: str, input_prefix: str = "input/", output_prefix: str = "output/"
+    key: str, input_prefix: str = INPUT_PREFIX, output_prefix: str = OUTPUT_PREFIX
 ) -> str:
-    """Return ``output/<path>/`` for ``input/<path>.tif``; ValueError for anything else."""
-    if not key.startswith(input_prefix):
-        raise ValueError(f"key is not under {input_prefix!r}: {key!r}")
-    rest = key[len(input_prefix) :]
-    stem = _strip_raster_suffix(rest)
-    if stem is None:
-        raise ValueError(f"key does not end in .tif or .tiff: {key!r}")
-    if not stem or stem.endswith("/"):
-        raise ValueError(f"key has an empty file name: {key!r}")
-    return f"{output_prefix}{stem}/"
+    """Return ``output/<path>/`` for ``input/<path>.tif``; KeyRefused (ValueError) for a key
+    the job refuses (see ``check_key``)."""
+    return f"{output_prefix}{check_key(key, input_prefix)}/"
 
 
 def is_raster_key(key: str) -> bool:
-    return _strip_raster_suffix(key) is not None
+    return key.lower().endswith(RASTER_SUFFIXES)
 
 
-def tenant_of(key: str, input_prefix: str = "input/") -> str | None:
+def tenant_of(key: str, input_prefix: str = INPUT_PREFIX) -> str | None:
     """First path segment under ``input/`` when the key has one (``input/t/x.tif`` → ``t``)."""
     if not key.startswith(input_prefix):
         return None
@@ -52,8 +99,9 @@ def training_name(key: str) -> str | None:
 
 
 def training_run_prefix(name: str, manifest_version: str | None) -> str:
-    """Where the train job writes its run report: ``models/<name>/runs/<version>/``."""
-    return f"{MODELS_PREFIX}{name}/runs/{manifest_version or 'null'}/"
+    """Where the train job writes its run report: ``models/<name>/runs/<version>/``
+    (``runs/null/`` when the manifest has no version id)."""
+    return f"{MODELS_PREFIX}{name}/{RUNS_SEGMENT}{optional(manifest_version) or NULL_RUN}/"
 
 
 def file_name(key: str) -> str:
@@ -68,12 +116,4 @@ def marker_key(bucket: str, key: str, input_version: str | None, model_version: 
     different tuples collide (``("a/b", "c")`` vs ``("a", "b/c")``).
     """
     material = json.dumps([bucket, key, input_version or "", model_version or ""])
-    return f"{MARKER_PREFIX}{hashlib.sha256(material.encode()).hexdigest()}.json"
-
-
-def _strip_raster_suffix(path: str) -> str | None:
-    lower = path.lower()
-    for suffix in RASTER_SUFFIXES:
-        if lower.endswith(suffix):
-            return path[: -len(suffix)]
-    return None
+    return f"{NOTIFIED_PREFIX}{hashlib.sha256(material.encode()).hexdigest()}.json"

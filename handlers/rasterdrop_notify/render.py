@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from rasterdrop_notify.layout import INPUT_PREFIX
 from rasterdrop_notify.outcome import REJECTED, SUCCEEDED, TRAIN, Link, Outcome
 from rasterdrop_notify.paths import file_name, tenant_of
 from rasterdrop_notify.text import (
@@ -89,7 +90,7 @@ def render_message(
     links: Sequence[Link] = (),
     links_expire_at: datetime | None = None,
     *,
-    input_prefix: str = "input/",
+    input_prefix: str = INPUT_PREFIX,
 ) -> Message:
     """The email for ``outcome``: subject (ASCII, ≤ 99 chars), body, attributes."""
     attributes = {"status": outcome.status}

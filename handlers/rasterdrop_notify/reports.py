@@ -8,6 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from rasterdrop_notify.absent import optional
 from rasterdrop_notify.outcome import ClassShare
 
 log = logging.getLogger("rasterdrop.notify")
@@ -49,8 +50,9 @@ def get_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
 
 def same_version(doc: dict[str, Any], version: str | None) -> bool:
     """False only when both the report and the event name an input version and they differ."""
-    reported = _version(dict(doc.get("input") or {}).get("version_id"))
-    return reported is None or _version(version) is None or reported == _version(version)
+    reported = optional(dict(doc.get("input") or {}).get("version_id"))
+    expected = optional(version)
+    return reported is None or expected is None or reported == expected
 
 
 def model_of(doc: dict[str, Any] | None) -> tuple[str | None, str | None]:
@@ -139,12 +141,6 @@ def _numeric(group: dict[str, Any]) -> list[tuple[str, float]]:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _version(value: Any) -> str | None:
-    if value in (None, "", "null"):
-        return None
-    return str(value)
 
 
 def _int(value: Any) -> int | None:

@@ -12,9 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rasterdrop_notify import markers
+from rasterdrop_notify.absent import optional
+from rasterdrop_notify.clock import Clock, system_clock
 from rasterdrop_notify.events import BatchJobDetail, BatchJobStateChangeEvent, S3ObjectCreatedEvent
 from rasterdrop_notify.failures import choose_failure, classify_job
 from rasterdrop_notify.keyring import load_keys
+from rasterdrop_notify.layout import ERROR_JSON, SUMMARY_JSON
 from rasterdrop_notify.links import link_expiry, link_url
 from rasterdrop_notify.outcome import FAILED, REJECTED, SUCCEEDED, TRAIN, Link, Outcome
 from rasterdrop_notify.paths import (
@@ -62,6 +65,10 @@ class Result:
     marker: str | None = None
     outcome: Outcome | None = None
 
+    def response(self) -> dict[str, Any]:
+        """What the handler returns (and the sandbox records)."""
+        return {"action": self.action, "reason": self.reason, "message_id": self.message_id}
+
 
 @dataclass(frozen=True)
 class Prepared:
@@ -74,15 +81,24 @@ class Prepared:
 
 
 def notify_job(
-    event: BatchJobStateChangeEvent, clients: Clients, settings: Settings, *, now: datetime
+    event: BatchJobStateChangeEvent,
+    clients: Clients,
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
 ) -> Result:
-    """Publish the one message for a finished predict or train job."""
+    """Publish the one message for a finished predict or train job.
+
+    ``clock`` is read once: the link expiry and the marker's times all use that instant.
+    """
+    settings.require("topic_arn")
+    now = clock()
     detail = event.detail
     if detail.status not in (SUCCEEDED.upper(), FAILED.upper()):
         return Result(SKIPPED, f"status {detail.status} is not final")
     params = detail.parameters
     bucket, key = params.get("bucket", ""), params.get("key", "")
-    version = _version_or_none(params.get("version"))
+    version = optional(params.get("version"))
     if not bucket or not key:
         return Result(SKIPPED, "job has no bucket/key parameters")
     if settings.bucket and bucket != settings.bucket:
@@ -102,9 +118,15 @@ def notify_job(
 
 
 def notify_rejection(
-    event: S3ObjectCreatedEvent, clients: Clients, settings: Settings, *, now: datetime
+    event: S3ObjectCreatedEvent,
+    clients: Clients,
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
 ) -> Result:
     """Publish the rejection for an upload over the size limit (no job was started)."""
+    settings.require("topic_arn")
+    now = clock()
     obj = event.detail.object
     size = int(obj.size or 0)
     if size <= settings.max_input_bytes:
@@ -115,7 +137,7 @@ def notify_rejection(
         status=REJECTED,
         bucket=event.detail.bucket.name,
         key=obj.key,  # raw, exactly as delivered: never unquote_plus-ed
-        version=_version_or_none(obj.version_id),
+        version=optional(obj.version_id),
         category="too_large",
         reason="The file is larger than the upload size limit, so no job was started.",
         size_bytes=size,
@@ -177,7 +199,7 @@ def _predict_outcome(
 ) -> Prepared | None:
     common = {"bucket": bucket, "key": key, "version": version, "job_id": detail.jobId}
     if detail.status == "SUCCEEDED":
-        summary = get_json(clients.s3, bucket, results + "summary.json")
+        summary = get_json(clients.s3, bucket, results + SUMMARY_JSON)
         if summary is not None and not same_version(summary, version):
             return None
         if summary is not None:
@@ -191,7 +213,7 @@ def _predict_outcome(
                 **common,
             )
         )
-    error_doc = get_json(clients.s3, bucket, results + "error.json")
+    error_doc = get_json(clients.s3, bucket, results + ERROR_JSON)
     if error_doc is not None and not same_version(error_doc, version):
         error_doc = None
     failure = choose_failure(classify_job(detail), error_doc)
@@ -257,7 +279,7 @@ def _training_outcome(
         "results_prefix": run,
     }
     if detail.status == "SUCCEEDED":
-        summary = get_json(s3, bucket, run + "summary.json")
+        summary = get_json(s3, bucket, run + SUMMARY_JSON)
         if summary is not None:
             model_name, model_version = model_of(summary)
             model = summary.get("model") if isinstance(summary.get("model"), dict) else {}
@@ -282,7 +304,7 @@ def _training_outcome(
                 **common,
             )
         )
-    error_doc = get_json(s3, bucket, run + "error.json")
+    error_doc = get_json(s3, bucket, run + ERROR_JSON)
     failure = choose_failure(classify_job(detail), error_doc)
     _, model_version = model_of(error_doc)
     return Prepared(
@@ -297,15 +319,6 @@ def _training_outcome(
             **{**common, "attempts": failure.attempts},
         )
     )
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _version_or_none(value: Any) -> str | None:
-    """S3 reports ``"null"`` as the version of objects written while versioning was off."""
-    return None if value in (None, "", "null") else str(value)
 
 
 def _maybe_int(value: Any) -> int | None:

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from functools import cache
 
 from rasterdrop_notify.errors import ConfigurationError
+from rasterdrop_notify.layout import INPUT_PREFIX, OUTPUT_PREFIX
 
 DEFAULT_LINK_TTL_DAYS = 7
-DEFAULT_MAX_INPUT_BYTES = 10 * 1024**3
+DEFAULT_MAX_INPUT_BYTES = 4 * 1024**3  # the stack's default max_input_bytes (cdk/config.py)
 DEFAULT_LEASE_SECONDS = 90
 DEFAULT_PRESIGN_SECONDS = 300
 
@@ -24,8 +25,8 @@ class Settings:
 
     bucket: str
     topic_arn: str
-    input_prefix: str = "input/"
-    output_prefix: str = "output/"
+    input_prefix: str = INPUT_PREFIX
+    output_prefix: str = OUTPUT_PREFIX
     link_ttl_days: float = DEFAULT_LINK_TTL_DAYS
     link_base_url: str = ""
     link_secret_arn: str = ""
@@ -51,8 +52,8 @@ class Settings:
         return cls(
             bucket=env.get("RASTERDROP_BUCKET", ""),
             topic_arn=env.get("RASTERDROP_TOPIC_ARN", ""),
-            input_prefix=_prefix(env, "RASTERDROP_INPUT_PREFIX", "input/"),
-            output_prefix=_prefix(env, "RASTERDROP_OUTPUT_PREFIX", "output/"),
+            input_prefix=_prefix(env, "RASTERDROP_INPUT_PREFIX", INPUT_PREFIX),
+            output_prefix=_prefix(env, "RASTERDROP_OUTPUT_PREFIX", OUTPUT_PREFIX),
             link_ttl_days=ttl,
             link_base_url=env.get("RASTERDROP_LINK_BASE_URL", "").strip(),
             link_secret_arn=env.get("RASTERDROP_LINK_SECRET_ARN", "").strip(),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Callable
+from datetime import datetime
 
 import boto3
 import pytest
 from moto import mock_aws
-from notify_support import BUCKET, LINK_BASE, REGION, SECRET_KEY, Aws, FakeContext
+from notify_support import BUCKET, LINK_BASE, NOW, REGION, SECRET_KEY, Aws, FakeContext
 
 
 @pytest.fixture
@@ -78,6 +80,49 @@ def aws(env: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-def handlers(aws: Aws):
-    """The handler modules, imported after the environment is set (Powertools reads it)."""
+def now(aws: Aws) -> datetime:
+    """Freeze the handlers' clock at ``NOW`` (after ``aws``, whose reset restores the real one)."""
+    from rasterdrop_notify import runtime
+    from rasterdrop_notify.clock import frozen_clock
+
+    runtime.use_clock(frozen_clock(NOW))
+    return NOW
+
+
+# The sandbox's Lambda runtime drops every module under handlers/ from sys.modules after each
+# invocation (a cold start per call), so a test module's top-level ``rasterdrop_notify.runtime``
+# may be stale by the time a test runs: reach runtime through these fixtures instead.
+
+
+@pytest.fixture
+def set_now(now: datetime) -> Callable[[datetime], None]:
+    """``set_now(when)``: the handlers' clock now answers ``when``."""
+
+    def set_(when: datetime) -> None:
+        from rasterdrop_notify import runtime
+        from rasterdrop_notify.clock import frozen_clock
+
+        runtime.use_clock(frozen_clock(when))
+
+    return set_
+
+
+@pytest.fixture
+def reread_env(set_now: Callable[[datetime], None]) -> Callable[[], None]:
+    """``reread_env()``: forget cached settings and clients (after changing the environment),
+    keeping the clock frozen at ``NOW``."""
+
+    def reread() -> None:
+        from rasterdrop_notify import runtime
+
+        runtime.reset()
+        set_now(NOW)
+
+    return reread
+
+
+@pytest.fixture
+def handlers(aws: Aws, now: datetime):
+    """The handler modules, imported after the environment is set (Powertools reads it), with
+    their clock frozen at ``NOW``: no handler test depends on the date it runs on."""
     return {name: importlib.import_module(name) for name in ("notify", "reject", "link")}

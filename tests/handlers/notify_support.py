@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,9 @@ REGION = "eu-west-1"
 BUCKET = "rasterdrop-data-123456789012"
 LINK_BASE = "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/"
 SECRET_KEY = "k" * 20 + "-test-signing-key-0123456789"  # ≥ 32 bytes
+#: The handlers' "now" in every handler test (the ``now`` fixture freezes runtime's clock):
+#: a few minutes after the sample reports' ``created_at``, never today's date.
+NOW = datetime(2026, 11, 26, 9, 5, tzinfo=UTC)
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from notify_support import BUCKET, SECRET_KEY, error_doc, load_event, summary_doc
+from notify_support import BUCKET, NOW, SECRET_KEY, error_doc, load_event, summary_doc
 
 from rasterdrop_notify.tokens import verify_token
 
@@ -25,9 +25,16 @@ def _attrs(envelope: dict) -> dict[str, str]:
     return {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
 
 
+def _claims(body: str) -> list:
+    """The link tokens of a message body, verified (expiry not checked: now=0)."""
+    return [
+        verify_token(parse_qs(urlsplit(u).query)["t"][0], [SECRET_KEY.encode()], 0)
+        for u in re.findall(r"https://\S+", body)
+    ]
+
+
 def test_success_publishes_one_readable_message(aws, handlers, context):
     aws.put_json(RESULTS + "summary.json", summary_doc())
-    before = datetime.now(UTC).timestamp()
 
     out = handlers["notify"].handler(load_event("batch_succeeded.json"), context)
 
@@ -60,17 +67,16 @@ def test_success_publishes_one_readable_message(aws, handlers, context):
     for url in urls:
         parts = urlsplit(url)
         assert parts.netloc == "abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws"
-        claim = verify_token(parse_qs(parts.query)["t"][0], [SECRET_KEY.encode()], before)
+        claim = verify_token(parse_qs(parts.query)["t"][0], [SECRET_KEY.encode()], 0)
         keys.append(claim.key)
-        assert 7 * 86400 - 5 <= claim.expires_at - before <= 7 * 86400 + 5
+        assert claim.expires_at == int((NOW + timedelta(days=7)).timestamp())
     assert keys == [
         RESULTS + "classes.tif",
         RESULTS + "confidence.tif",
         RESULTS + "preview.png",
         RESULTS + "classes.qml",
     ]
-    expiry = datetime.fromtimestamp(claim.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    assert f"Downloads (links valid until {expiry})" in body
+    assert "Downloads (links valid until 2026-12-03 09:05 UTC)" in body
     # the marker records the publish
     marker = [
         o["Key"] for o in aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="notified/")["Contents"]
@@ -78,6 +84,20 @@ def test_success_publishes_one_readable_message(aws, handlers, context):
     assert len(marker) == 1
     doc = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=marker[0])["Body"].read())
     assert doc["state"] == "published" and doc["message_id"] == out["message_id"]
+    assert doc["published_at"] == NOW.isoformat()
+
+
+def test_links_follow_the_injected_clock_not_the_wall_clock(aws, handlers, context, set_now):
+    # Years away from any real date: a handler reading the wall clock anywhere fails this.
+    later = datetime(2031, 5, 4, 12, 30, 15, tzinfo=UTC)
+    set_now(later)
+    aws.put_json(RESULTS + "summary.json", summary_doc())
+    handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    [msg] = aws.messages()
+    assert {c.expires_at for c in _claims(msg["Message"])} == {
+        int((later + timedelta(days=7)).timestamp())
+    }
+    assert "Downloads (links valid until 2031-05-11 12:30 UTC)" in msg["Message"]
 
 
 def test_duplicate_delivery_publishes_once(aws, handlers, context):
@@ -372,21 +392,37 @@ def test_report_read_denied_is_treated_as_missing():
         get_json(BrokenS3(), BUCKET, "output/x/summary.json")
 
 
-def test_link_expiry_is_capped_by_output_retention(aws, handlers, context, env):
+@pytest.mark.parametrize(
+    ("created_at", "expected"),
+    [
+        # created + 3 days is before NOW + 7 days: retention caps the promise
+        ("2026-11-25T09:00:00Z", datetime(2026, 11, 28, 9, 0, tzinfo=UTC)),
+        # created just now: NOW + 3 days still beats NOW + 7 days
+        ("2026-11-26T09:00:41Z", datetime(2026, 11, 29, 9, 0, 41, tzinfo=UTC)),
+    ],
+)
+def test_link_expiry_is_capped_by_output_retention(
+    aws, handlers, context, env, reread_env, created_at, expected
+):
     env.setenv("RASTERDROP_OUTPUT_RETENTION_DAYS", "3")
-    from rasterdrop_notify import runtime
-
-    runtime.reset()
+    reread_env()
     summary = summary_doc()
-    summary["created_at"] = "2026-11-25T09:00:00Z"
+    summary["created_at"] = created_at
     aws.put_json(RESULTS + "summary.json", summary)
     handlers["notify"].handler(load_event("batch_succeeded.json"), context)
     [msg] = aws.messages()
-    # created 2026-11-25 09:00 + 3 days: earlier than now + 7 days, so that is what is promised
-    assert "Downloads (links valid until 2026-11-28 09:00 UTC)" in msg["Message"]
-    url = re.findall(r"https://\S+", msg["Message"])[0]
-    claim = verify_token(parse_qs(urlsplit(url).query)["t"][0], [SECRET_KEY.encode()], 0)
-    assert claim.expires_at == int(datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp())
+    assert f"Downloads (links valid until {expected:%Y-%m-%d %H:%M} UTC)" in msg["Message"]
+    assert {c.expires_at for c in _claims(msg["Message"])} == {int(expected.timestamp())}
+
+
+def test_link_expiry_without_retention_is_the_ttl(aws, handlers, context):
+    summary = summary_doc()
+    summary["created_at"] = "2020-01-01T00:00:00Z"  # long ago: no retention, no cap
+    aws.put_json(RESULTS + "summary.json", summary)
+    handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    [msg] = aws.messages()
+    expected = int((NOW + timedelta(days=7)).timestamp())
+    assert {c.expires_at for c in _claims(msg["Message"])} == {expected}
 
 
 def test_null_version_is_not_shown_or_hashed_as_a_version(aws, handlers, context):
@@ -397,6 +433,50 @@ def test_null_version_is_not_shown_or_hashed_as_a_version(aws, handlers, context
     assert handlers["notify"].handler(event, context)["action"] == "published"
     [msg] = aws.messages()
     assert "version null" not in msg["Message"]
+
+
+@pytest.mark.parametrize("absent", ["", "null", "None", "undefined", " NULL ", "Ref::version"])
+def test_absent_version_is_one_unversioned_input(aws, handlers, context, absent):
+    from rasterdrop_notify.paths import marker_key
+
+    aws.put_json(RESULTS + "summary.json", summary_doc(version=None))
+    event = load_event("batch_succeeded.json")
+    event["detail"]["parameters"]["version"] = absent
+    out = handlers["notify"].handler(event, context)
+    assert out["action"] == "published"
+    # keyed as "no version", exactly like an event without the field
+    unversioned = marker_key(BUCKET, KEY, None, "20261126T090000Z")
+    listed = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="notified/")["Contents"]
+    assert [o["Key"] for o in listed] == [unversioned]
+    body = aws.messages()[0]["Message"]
+    assert "             version" not in body  # no input version line
+    assert "Ref::" not in body and "undefined" not in body
+
+
+def test_a_report_with_an_absent_version_matches_any_event_version(aws, handlers, context):
+    summary = summary_doc()
+    summary["input"]["version_id"] = "Ref::version"  # a job given no version wrote this
+    aws.put_json(RESULTS + "summary.json", summary)
+    out = handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    assert out["action"] == "published"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "input/acme/../field-7.tif",
+        "input/acme/./field-7.tif",
+        "input/acme//field-7.tif",
+        "input/acme/field\x07-7.tif",
+    ],
+)
+def test_keys_the_job_refuses_are_skipped(aws, handlers, context, key):
+    event = load_event("batch_failed_invalid_input.json")
+    event["detail"]["parameters"]["key"] = key
+    out = handlers["notify"].handler(event, context)
+    assert out["action"] == "skipped"
+    assert out["reason"].startswith(f"key {key!r} ")
+    assert aws.messages() == []
 
 
 @pytest.mark.parametrize("unit", ["pixel", "degree^2"])

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime
 
 import pytest
 import requests
-from notify_support import BUCKET, SECRET_KEY, load_event
+from notify_support import BUCKET, NOW, SECRET_KEY, load_event
 
 from rasterdrop_notify.tokens import sign_token
 
@@ -27,7 +27,7 @@ def _request(token: str | None, method: str = "GET") -> dict:
 
 
 def _token(key: str = KEY, ttl: int = 3600, secret: str = SECRET_KEY) -> str:
-    return sign_token(key, int(time.time()) + ttl, [secret.encode()])
+    return sign_token(key, int(NOW.timestamp()) + ttl, [secret.encode()])
 
 
 @pytest.fixture
@@ -57,6 +57,16 @@ def test_expired_token_is_410(stored, handlers, context):
     resp = handlers["link"].handler(_request(_token(ttl=-1)), context)
     assert resp["statusCode"] == 410
     assert "expired" in resp["body"]
+
+
+def test_expiry_is_judged_by_the_injected_clock(stored, handlers, context, set_now):
+    token = sign_token(
+        KEY, int(datetime(2021, 1, 1, tzinfo=UTC).timestamp()), [SECRET_KEY.encode()]
+    )
+    set_now(datetime(2020, 12, 31, 23, 59, 59, tzinfo=UTC))
+    assert handlers["link"].handler(_request(token), context)["statusCode"] == 302
+    set_now(datetime(2021, 1, 1, tzinfo=UTC))  # the expiry second
+    assert handlers["link"].handler(_request(token), context)["statusCode"] == 410
 
 
 def test_token_signed_with_another_key_is_403(stored, handlers, context):
@@ -93,6 +103,26 @@ def test_missing_token_is_400_and_post_is_405(stored, handlers, context):
 
 def test_not_a_function_url_event_is_400(stored, handlers, context):
     assert handlers["link"].handler({"hello": "world"}, context)["statusCode"] == 400
+
+
+def test_not_a_function_url_event_is_400_before_settings_are_needed(stored):
+    from rasterdrop_notify.linkserve import serve
+    from rasterdrop_notify.service import Clients
+    from rasterdrop_notify.settings import Settings
+
+    unconfigured = Settings(bucket="", topic_arn="")
+    resp = serve({"hello": "world"}, Clients(s3=None, sns=None), unconfigured)
+    assert resp["statusCode"] == 400 and "incomplete" in resp["body"]
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_missing_secret_setting_fails_loudly(stored, handlers, context, env, reread_env):
+    from rasterdrop_notify.errors import ConfigurationError
+
+    env.delenv("RASTERDROP_LINK_SECRET_ARN")
+    reread_env()
+    with pytest.raises(ConfigurationError, match="RASTERDROP_LINK_SECRET_ARN"):
+        handlers["link"].handler(_request(_token()), context)
 
 
 def test_rotated_keys_old_tokens_still_work(stored, handlers, context):

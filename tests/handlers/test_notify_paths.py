@@ -9,6 +9,7 @@ from rasterdrop_notify.errors import ConfigurationError
 from rasterdrop_notify.events import BatchJobStateChangeEvent, S3ObjectCreatedEvent
 from rasterdrop_notify.failures import JobFailure, choose_failure, classify_job
 from rasterdrop_notify.paths import (
+    KeyRefused,
     output_prefix_for,
     tenant_of,
     training_name,
@@ -34,11 +35,44 @@ def test_output_prefix_for(key, expected):
 
 
 @pytest.mark.parametrize(
-    "key", ["other/a.tif", "input/a.png", "input/.tif", "input/a/.tif", "input/a.tif.json"]
+    ("key", "code", "says"),
+    [
+        ("", "bad_key", "is empty"),
+        ("input/" + "a" * 1015 + ".tif", "bad_key", "longer than 1024 bytes"),
+        ("input/a\nb.tif", "bad_key", "control characters"),
+        ("input/a\ud800.tif", "bad_key", "not valid unicode"),
+        ("other/a.tif", "outside_input_prefix", "is not under input/"),
+        ("input/a.png", "not_a_tiff", "does not end in .tif or .tiff"),
+        ("input/a.tif.json", "not_a_tiff", "does not end in .tif or .tiff"),
+        ("input/.tif", "bad_key", "empty, '.' or '..' path segment"),
+        ("input/a/.tif", "bad_key", "empty, '.' or '..' path segment"),
+        ("input/a//b.tif", "bad_key", "empty, '.' or '..' path segment"),
+        ("input/../b.tif", "bad_key", "empty, '.' or '..' path segment"),
+        ("input/a/..tif", "bad_key", "empty, '.' or '..' path segment"),
+    ],
 )
-def test_output_prefix_for_refuses(key):
-    with pytest.raises(ValueError):
+def test_output_prefix_for_refuses(key, code, says):
+    with pytest.raises(ValueError, match=says) as refused:
         output_prefix_for(key)
+    assert isinstance(refused.value, KeyRefused)
+    assert (refused.value.code, refused.value.key) == (code, key)
+
+
+def test_key_checks_run_in_the_jobs_order():
+    # outside the prefix AND not a TIFF AND a control character: the control character wins
+    with pytest.raises(KeyRefused, match="control characters"):
+        output_prefix_for("other/\x00.png")
+    with pytest.raises(KeyRefused) as refused:
+        output_prefix_for("other/a.png")
+    assert refused.value.code == "outside_input_prefix"
+
+
+def test_a_key_of_exactly_1024_bytes_is_accepted():
+    key = "input/" + "é" * 507 + ".tif"  # bytes are counted, not characters: 6 + 1014 + 4
+    assert len(key.encode()) == 1024
+    assert output_prefix_for(key) == "output/" + "é" * 507 + "/"
+    with pytest.raises(KeyRefused, match="longer than 1024 bytes"):
+        output_prefix_for("input/" + "é" * 507 + "x.tif")
 
 
 def test_custom_prefixes():
@@ -57,6 +91,11 @@ def test_training_paths():
     assert training_name("training/demo/other.json") is None
     assert training_name("training/a/b/manifest.json") is None
     assert training_run_prefix("demo", "V1") == "models/demo/runs/V1/"
+
+
+@pytest.mark.parametrize("absent", [None, "", "null", "None", "undefined", "Ref::version"])
+def test_training_run_of_an_unversioned_manifest_is_runs_null(absent):
+    assert training_run_prefix("demo", absent) == "models/demo/runs/null/"
 
 
 @pytest.mark.parametrize(
@@ -134,6 +173,8 @@ def test_settings_from_env():
     assert s.max_input_bytes == 1000
     defaults = Settings.from_env({})
     assert defaults.link_ttl_days == 7 and defaults.lease_seconds == 90
+    assert defaults.max_input_bytes == 4294967296  # the stack's default (cdk/config.py): 4 GiB
+    assert (defaults.presign_seconds, defaults.output_retention_days) == (300, 0)
     with pytest.raises(ConfigurationError, match="RASTERDROP_TOPIC_ARN"):
         defaults.require("topic_arn")
 

@@ -1,0 +1,26 @@
+"""The bucket layout DESIGN.md fixes: prefixes and report names, in one place.
+
+The job keeps a twin of this module (``batch_image``) and the CDK stack its own copy
+(``cdk/constants.py``); a drift test compares them. ``input/`` and ``output/`` are only the
+defaults of ``RASTERDROP_INPUT_PREFIX`` / ``RASTERDROP_OUTPUT_PREFIX``; the other prefixes
+are not configurable.
+"""
+
+from __future__ import annotations
+
+INPUT_PREFIX = "input/"
+OUTPUT_PREFIX = "output/"
+PARTIAL_PREFIX = "partial/"
+MODELS_PREFIX = "models/"
+TRAINING_PREFIX = "training/"
+NOTIFIED_PREFIX = "notified/"
+#: ``models/<name>/runs/<manifest version>/``: where the train job writes its run report.
+RUNS_SEGMENT = "runs/"
+#: Run directory name of a manifest that has no version id (unversioned bucket).
+NULL_RUN = "null"
+#: ``training/<name>/manifest.json``: the upload that starts a train job.
+MANIFEST_JSON = "manifest.json"
+SUMMARY_JSON = "summary.json"
+ERROR_JSON = "error.json"
+#: Suffixes of an input raster, compared case-insensitively.
+RASTER_SUFFIXES = (".tif", ".tiff")
