@@ -39,3 +39,11 @@ def test_job_prefixes_default_to_the_layout_the_stack_uses() -> None:
     )
     assert (job.models_prefix, job.training_prefix) == (C.MODELS_PREFIX, C.TRAINING_PREFIX)
     assert C.TRAINING_PREFIX == layout.TRAINING_PREFIX == "training/"
+
+
+def test_handler_defaults_are_the_stack_defaults() -> None:
+    from rasterdrop_notify import settings as handler
+
+    stack = RasterdropConfig()
+    assert handler.DEFAULT_MAX_INPUT_BYTES == stack.max_input_bytes
+    assert handler.DEFAULT_LINK_TTL_DAYS == stack.link_ttl_days

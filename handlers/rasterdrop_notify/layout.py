@@ -1,7 +1,8 @@
 """The bucket layout DESIGN.md fixes: prefixes and report names, in one place.
 
-The job keeps a twin of this module (``batch_image``) and the CDK stack its own copy
-(``cdk/constants.py``); a drift test compares them. ``input/`` and ``output/`` are only the
+The job's ``batch_image/publish/layout.py`` is the twin (the Lambda asset cannot import
+the job's package; ``cdk/constants.py`` reads the job's); ``tests/test_layout_agrees.py``
+fails when the two drift. ``input/`` and ``output/`` are only the
 defaults of ``RASTERDROP_INPUT_PREFIX`` / ``RASTERDROP_OUTPUT_PREFIX``; the other prefixes
 are not configurable.
 """

@@ -11,8 +11,8 @@ import random
 
 import pytest
 
-from batch_image.keys import check_key, optional
-from batch_image.keys import output_prefix_for as job_output_prefix_for
+from batch_image.jobs.request import check_key, optional
+from batch_image.jobs.request import output_prefix_for as job_output_prefix_for
 from rasterdrop_notify import absent, paths
 
 DEFAULT = ("input/", "output/")
