@@ -21,6 +21,7 @@ from rasterdrop_notify.layout import ERROR_JSON, SUMMARY_JSON
 from rasterdrop_notify.links import link_expiry, link_url
 from rasterdrop_notify.outcome import FAILED, REJECTED, SUCCEEDED, TRAIN, Link, Outcome
 from rasterdrop_notify.paths import (
+    KeyRefused,
     marker_key,
     output_prefix_for,
     training_name,
@@ -109,8 +110,11 @@ def notify_job(
     else:
         try:
             results = output_prefix_for(key, settings.input_prefix, settings.output_prefix)
-        except ValueError as exc:
-            return Result(SKIPPED, str(exc))
+        except KeyRefused as exc:
+            if detail.status != FAILED.upper():
+                return Result(SKIPPED, str(exc))
+            prepared = _refused_key(detail, bucket, key, version, exc)
+            return deliver(prepared, clients, settings, now=now)
         prepared = _predict_outcome(detail, clients, settings, bucket, key, version, results, now)
     if prepared is None:
         return Result(SKIPPED, "the report belongs to another version of the input")
@@ -229,6 +233,26 @@ def _predict_outcome(
             model_name=model_name,
             model_version=model_version,
             **common,
+        )
+    )
+
+
+def _refused_key(
+    detail: BatchJobDetail, bucket: str, key: str, version: str | None, exc: KeyRefused
+) -> Prepared:
+    """The job refused the key itself and had no safe place for ``error.json``: the
+    uploader still learns why (nothing fails silently), from the rule both sides share."""
+    return Prepared(
+        Outcome(
+            status=FAILED,
+            bucket=bucket,
+            key=key,
+            version=version,
+            job_id=detail.jobId,
+            category="invalid_input",
+            reason=f"{exc}: rename the file and upload it again.",
+            code=exc.code,
+            attempts=len(detail.attempts),
         )
     )
 

@@ -470,39 +470,24 @@ def test_a_report_with_an_absent_version_matches_any_event_version(aws, handlers
         "input/acme/field\x07-7.tif",
     ],
 )
-def test_keys_the_job_refuses_are_skipped(aws, handlers, context, key):
+def test_keys_the_job_refuses_still_email_why(aws, handlers, context, key):
+    # the job refuses these keys before it has a safe place for error.json
     event = load_event("batch_failed_invalid_input.json")
     event["detail"]["parameters"]["key"] = key
     out = handlers["notify"].handler(event, context)
-    assert out["action"] == "skipped"
-    assert out["reason"].startswith(f"key {key!r} ")
+    assert out["action"] == "published"
+    [msg] = aws.messages()
+    assert "failed (invalid input)" in msg["Subject"]
+    assert "rename the file and upload it again" in msg["Message"]
+    assert msg["MessageAttributes"]["status"]["Value"] == "failed"
+    # a second delivery of the same event publishes nothing more (messages() drains)
+    assert handlers["notify"].handler(event, context)["action"] == "duplicate"
     assert aws.messages() == []
 
 
-@pytest.mark.parametrize("unit", ["pixel", "degree^2"])
-def test_no_area_column_when_area_means_nothing(aws, handlers, context, unit):
-    summary = summary_doc()
-    summary["raster"]["area_unit"] = unit
-    aws.put_json(RESULTS + "summary.json", summary)
-    handlers["notify"].handler(load_event("batch_succeeded.json"), context)
-    body = aws.messages()[0]["Message"]
-    assert "  Class       Share\n" in body
-    assert "Area" not in body and "km²" not in body
-
-
-def test_outputs_outside_the_result_folder_are_never_linked(aws, handlers, context):
-    summary = summary_doc()
-    summary["outputs"] = {
-        "classes": "output/other-tenant/x/classes.tif",  # another result's object
-        "preview": "../../models/demo/model.skops",
-        "confidence": RESULTS + "confidence.tif",
-    }
-    aws.put_json(RESULTS + "summary.json", summary)
-    handlers["notify"].handler(load_event("batch_succeeded.json"), context)
-    body = aws.messages()[0]["Message"]
-    urls = re.findall(r"https://\S+", body)
-    claims = [
-        verify_token(parse_qs(urlsplit(u).query)["t"][0], [SECRET_KEY.encode()], 0).key
-        for u in urls
-    ]
-    assert claims == [RESULTS + "confidence.tif"]
+def test_a_refused_key_on_a_succeeded_event_is_skipped(aws, handlers, context):
+    event = load_event("batch_succeeded.json")
+    event["detail"]["parameters"]["key"] = "input/acme/../field-7.tif"
+    out = handlers["notify"].handler(event, context)
+    assert out["action"] == "skipped"
+    assert aws.messages() == []
