@@ -35,6 +35,7 @@ from sandbox.linkserver import FunctionUrlServer
 from sandbox.provision import provision
 from sandbox.s3events import object_created_event
 from sandbox.server import ACCOUNT, MotoServer, leak_free_environ
+from sandbox.transformer import extract, render
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,13 +98,9 @@ def render_input(target: st.Target, event: dict[str, Any]) -> str:
     if target.input is not None:
         return target.input
     if target.input_path:
-        from cdk.transformer import extract
-
         found, value = extract(event, target.input_path)
         return json.dumps(value if found else None)
     if target.transformer is not None:
-        from cdk.transformer import render
-
         return render(target.transformer.paths, target.transformer.template, event)
     return json.dumps(event)
 
