@@ -9,7 +9,7 @@ import pytest
 
 from sandbox.dockerfile import DockerfileError, local_entrypoint, parse_entrypoint
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_multi_stage_exec_form_with_continuations() -> None:
