@@ -273,25 +273,7 @@ class Sandbox:
         """Put an object into the data bucket (as a user would) and queue its event."""
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
         if multipart:
-            size = part_size or max(self.options.part_min_size, 1)
-            upload = self.s3.create_multipart_upload(Bucket=self.bucket, Key=key)
-            parts = []
-            for n, offset in enumerate(range(0, max(len(data), 1), size), start=1):
-                part = self.s3.upload_part(
-                    Bucket=self.bucket,
-                    Key=key,
-                    UploadId=upload["UploadId"],
-                    PartNumber=n,
-                    Body=data[offset : offset + size],
-                )
-                parts.append({"ETag": part["ETag"], "PartNumber": n})
-            done = self.s3.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload["UploadId"],
-                MultipartUpload={"Parts": parts},
-            )
-            version = done.get("VersionId")
+            version = self._put_multipart(data, key, part_size or self.options.part_min_size)
             reason = "CompleteMultipartUpload"
         else:
             version = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data).get("VersionId")
@@ -310,6 +292,28 @@ class Sandbox:
         self.watcher.seen(self.bucket, key, head.get("VersionId"))
         self.bus.put(event)
         return event
+
+    def _put_multipart(self, data: bytes, key: str, part_size: int) -> str | None:
+        """CreateMultipartUpload, UploadPart per `part_size` bytes, Complete: the version."""
+        size = max(part_size, 1)
+        upload = self.s3.create_multipart_upload(Bucket=self.bucket, Key=key)
+        parts = []
+        for n, offset in enumerate(range(0, max(len(data), 1), size), start=1):
+            part = self.s3.upload_part(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload["UploadId"],
+                PartNumber=n,
+                Body=data[offset : offset + size],
+            )
+            parts.append({"ETag": part["ETag"], "PartNumber": n})
+        done = self.s3.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload["UploadId"],
+            MultipartUpload={"Parts": parts},
+        )
+        return done.get("VersionId")
 
     def put_event(self, event: dict[str, Any]) -> None:
         """Deliver an event (again): EventBridge delivers at least once."""
