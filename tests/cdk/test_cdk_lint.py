@@ -14,7 +14,7 @@ from cfnlint.api import ManualArgs, lint
 
 from cdk import nag
 from cdk.config import load_config
-from cdk.synth import HANDLERS_DIR, REPO_ROOT, build_app, synth_template
+from cdk.synth import REPO_ROOT, build_app, synth_template
 
 pytestmark = pytest.mark.xdist_group("cdk")
 
@@ -30,17 +30,15 @@ def test_cfn_lint_reports_no_errors(which: str, request: pytest.FixtureRequest) 
     assert errors == []
 
 
-def test_acknowledgements_all_have_reasons_and_targets(config, handlers_dir: Path) -> None:
+def test_acknowledgements_all_have_reasons_and_targets(config) -> None:
     acks = nag.acknowledgements(config)
     assert all(len(a.reason) > 40 for a in acks)
     assert len({(a.path, a.rule) for a in acks}) == len(acks)
-    _, stack = build_app(config, handlers_directory=handlers_dir, nag=False)
+    _, stack = build_app(config, nag=False)
     assert nag.unused_paths(stack, config) == []
 
 
-def test_an_unacknowledged_finding_fails_synthesis(
-    config, handlers_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_unacknowledged_finding_fails_synthesis(config, monkeypatch: pytest.MonkeyPatch) -> None:
     """cdk-nag is really enforcing: drop one acknowledgement and synthesis fails."""
     real = nag.acknowledgements
 
@@ -49,7 +47,7 @@ def test_an_unacknowledged_finding_fails_synthesis(
 
     monkeypatch.setattr(nag, "acknowledgements", all_but_secret_rotation)
     with pytest.raises(RuntimeError, match=r"ValidationFailed[\s\S]*AwsSolutions-SMG4"):
-        synth_template(config, handlers_directory=handlers_dir)
+        synth_template(config)
 
 
 def test_variant_acknowledgements_cover_the_auto_delete_provider(variant_template: dict) -> None:
@@ -77,8 +75,6 @@ def test_app_rejects_a_bad_context_value_naming_the_key(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_app_synthesizes_a_cloud_assembly(tmp_path: Path) -> None:
-    if not (HANDLERS_DIR / "notify.py").exists():
-        pytest.skip("handlers/ is not in this tree yet")
     result = run_app(tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     out = tmp_path / "cdk.out"
