@@ -44,3 +44,22 @@ log_format_option = click.option(
     default=None,
     help="Log format [default: $RASTERDROP_LOG_FORMAT or text].",
 )
+
+
+def workers_option(default_help: str = "all") -> click.Option:
+    return click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"Cores to use [default: {default_help}].",
+    )
+
+
+def etag_option(what: str) -> click.Option:
+    return click.option("--etag", help=f"S3 mode: the {what}'s ETag from the event (advisory).")
+
+
+def size_option(what: str) -> click.Option:
+    return click.option(
+        "--size", help=f"S3 mode: the {what}'s size from the event (advisory; HEAD decides)."
+    )
