@@ -16,9 +16,11 @@ The order of work makes a bad input cheap and a retry safe:
 4. model, scratch-space check, parallel download, prediction with every finished
    chunk checkpointed under ``partial/<run-id>/chunks/`` and earlier attempts'
    chunks restored instead of recomputed;
-5. publish (unless a newer version of the key arrived meanwhile): the old
-   done-marker is removed first, then the result files, then ``summary.json``
-   last; then the partials and the lease are deleted.
+5. publish (unless a newer version of the key arrived meanwhile) through the
+   result protocol (:func:`batch_image.publish.protocol.publish`, every write
+   guarded by the lease check): the old done-marker is removed first, then the
+   result files, then ``summary.json`` last; then the partials and the lease
+   are deleted (:func:`_run_ends_with`, which says when that is safe).
 
 Outcomes and exit codes (DESIGN.md): ``succeeded``, ``duplicate`` and
 ``superseded`` (a versioned input whose version is no longer the key's latest:
@@ -29,9 +31,10 @@ model/configuration errors exit 3, both with ``error.json``. Internal errors
 exit 1 (Batch retries); they write ``error.json`` only on the last attempt
 (``AWS_BATCH_JOB_ATTEMPT`` ≥ ``RASTERDROP_MAX_ATTEMPTS``, or when either is
 unknown), so a retry that then succeeds leaves no stale failure behind and a
-job that finally fails always leaves one. A key that fails the key checks gets
-no ``error.json``: there is no safe output location for it. The input object
-is only ever read.
+job that finally fails always leaves one (:mod:`batch_image.jobs.failures`;
+any other exception is recorded as ``internal``/``unexpected``). A key that
+fails the key checks gets no ``error.json``: there is no safe output location
+for it. The input object is only ever read.
 """
 
 from __future__ import annotations
