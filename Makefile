@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # Node 20 is what this machine has; jsii still runs on it (aws-cdk-lib synth is tested).
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup test lint unit demo synth bench clean
+.PHONY: setup test test-future lint unit demo synth bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,10 @@ unit: setup
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 test: lint unit
+
+# the whole suite with the wall clock a year ahead (no test may depend on today's date)
+test-future: setup
+	RASTERDROP_TEST_CLOCK_OFFSET_DAYS=365 $(PY) -m pytest -n 2 --dist loadgroup -q -p no:cacheprovider
 
 demo: setup
 	$(PY) -m sandbox demo --out demo-out

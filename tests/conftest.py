@@ -13,6 +13,32 @@ from sklearn.ensemble import RandomForestClassifier
 
 from batch_image.model.card import FeatureRecipe, ModelCard, ModelClass, save_model
 
+CLOCK_OFFSET_ENV = "RASTERDROP_TEST_CLOCK_OFFSET_DAYS"
+CLOCKSHIFT_DIR = Path(__file__).resolve().parent / "clockshift"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """``RASTERDROP_TEST_CLOCK_OFFSET_DAYS=365 make unit`` runs the whole suite a year
+    ahead (``make test-future``): this process, every xdist worker and, through
+    ``tests/clockshift/sitecustomize.py``, every Python subprocess the tests start."""
+    import os
+
+    offset = os.environ.get(CLOCK_OFFSET_ENV, "").strip()
+    if not offset:
+        return
+    from datetime import UTC, datetime, timedelta
+
+    import time_machine
+
+    paths = [str(CLOCKSHIFT_DIR), *filter(None, os.environ.get("PYTHONPATH", "").split(":"))]
+    os.environ["PYTHONPATH"] = ":".join(dict.fromkeys(paths))
+    import sys
+
+    started_by_site = getattr(sys.modules.get("sitecustomize"), "SHIFTED", False)
+    if not started_by_site:  # xdist workers inherit PYTHONPATH: already shifted at start-up
+        time_machine.travel(datetime.now(UTC) + timedelta(days=float(offset)), tick=True).start()
+
+
 CLASSES = (
     ModelClass(1, "water", "#1f78b4"),
     ModelClass(2, "forest", "#33a02c"),

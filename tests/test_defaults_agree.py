@@ -45,5 +45,5 @@ def test_handler_defaults_are_the_stack_defaults() -> None:
     from rasterdrop_notify import settings as handler
 
     stack = RasterdropConfig()
-    assert handler.DEFAULT_MAX_INPUT_BYTES == stack.max_input_bytes
-    assert handler.DEFAULT_LINK_TTL_DAYS == stack.link_ttl_days
+    assert stack.max_input_bytes == handler.DEFAULT_MAX_INPUT_BYTES
+    assert stack.link_ttl_days == handler.DEFAULT_LINK_TTL_DAYS

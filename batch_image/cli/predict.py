@@ -22,6 +22,7 @@ import click
 from batch_image.cli.options import (
     bucket_option,
     etag_option,
+    exits_categorized,
     fail,
     key_option,
     log_format_option,
@@ -29,7 +30,7 @@ from batch_image.cli.options import (
     version_id_option,
     workers_option,
 )
-from batch_image.errors import InvalidInputError, RasterdropError
+from batch_image.errors import InvalidInputError
 from batch_image.logs import setup_logging
 from batch_image.predict.pipeline import PredictOptions, predict_file
 from batch_image.raster.checks import DEFAULT_MAX_PIXELS
@@ -141,10 +142,8 @@ def predict_local(
     setup_logging(log_format)
     if not input_path.exists():
         fail(InvalidInputError(f"{input_path} does not exist", code="missing"))
-    try:
+    with exits_categorized():
         summary = predict_file(input_path, model, out_dir, options)
-    except RasterdropError as exc:
-        fail(exc)
     t = summary["timings_s"]
     click.echo(
         f"{input_path.name}: {summary['raster']['valid_pixels']:,} pixels predicted in "
@@ -169,17 +168,12 @@ def predict_s3(
     from batch_image.jobs.request import JobRequest
     from batch_image.jobs.settings import from_env
 
-    try:
+    with exits_categorized():
         settings = from_env()
         request = JobRequest.from_cli(bucket, key, version_id, etag, size)
-    except RasterdropError as exc:
-        fail(exc)
     setup_logging(log_format or settings.log_format)
-    with _sigterm_unwinds():
-        try:
-            outcome = predict_job.run(request, settings, workers=workers)
-        except RasterdropError as exc:
-            fail(exc)
+    with _sigterm_unwinds(), exits_categorized():
+        outcome = predict_job.run(request, settings, workers=workers)
     where = f"s3://{bucket}/{outcome.output_prefix}"
     if outcome.status == "succeeded" and outcome.summary:
         s = outcome.summary

@@ -1,29 +1,163 @@
 """``python -m batch_image train``: fit a model from a manifest or one image + labels.
 
-Three forms, one code path (:func:`batch_image.train.trainer.train_model`):
+Three forms, one code path (:func:`batch_image.train.trainer.train_model`), each a
+function below ending in its one library call:
 
 * ``train MANIFEST.yaml [--out models] [--promote]`` writes
-  ``<out>/<name>/<version>/`` and moves ``<out>/<name>/current.json`` on promotion;
+  ``<out>/<name>/<version>/`` and moves ``<out>/<name>/current.json`` on promotion
+  (:func:`train_manifest`);
 * ``train --image scene.tif --labels labels.tif --out MODEL_DIR [--name N]``
-  builds a one-sample manifest and writes the model straight into MODEL_DIR;
+  builds a one-sample manifest and writes the model straight into MODEL_DIR
+  (:func:`train_quick`);
 * ``train --bucket B --key training/<name>/manifest.json [--version-id V]`` (the
-  Batch job, settings from the environment): see :mod:`batch_image.jobs.train_job`.
+  Batch job, settings from the environment): see :mod:`batch_image.jobs.train_job`
+  (:func:`train_s3`).
+
+Usage errors (mixed or incomplete forms) are found first, before any file is read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import click
 
-from batch_image.cli.options import bucket_option, fail, key_option, version_id_option
-from batch_image.errors import RasterdropError
-from batch_image.jobs import settings
+from batch_image.cli.options import (
+    ManifestFile,
+    bucket_option,
+    exits_categorized,
+    key_option,
+    manifest_argument,
+    version_id_option,
+)
+from batch_image.train.manifest import (
+    CV_FOLDS_RANGE,
+    DEFAULT_CV_BLOCK_SIZE,
+    DEFAULT_CV_FOLDS,
+    DEFAULT_MAX_SAMPLES_PER_CLASS,
+    DEFAULT_SEED,
+    DEFAULT_TREES,
+)
+
+DEFAULT_MODELS_ROOT = Path("models")
+DEFAULT_QUICK_NAME = "model"
+
+
+class Form(Enum):
+    MANIFEST = "manifest"
+    QUICK = "quick"
+    S3 = "s3"
+
+
+@dataclass(frozen=True)
+class QuickOptions:
+    """The quick form's knobs; the defaults are the manifest's (train/manifest.py)."""
+
+    name: str = DEFAULT_QUICK_NAME
+    trees: int = DEFAULT_TREES
+    seed: int = DEFAULT_SEED
+    max_per_class: int = DEFAULT_MAX_SAMPLES_PER_CLASS
+    cv_block: int = DEFAULT_CV_BLOCK_SIZE
+    folds: int = DEFAULT_CV_FOLDS
+
+
+def _echo_err(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def form_of(
+    manifest: ManifestFile | None,
+    *,
+    out: Path | None,
+    promote: bool,
+    image: Path | None,
+    labels: Path | None,
+    bucket: str | None,
+    key: str | None,
+    version_id: str | None,
+) -> Form:
+    """Which form the arguments ask for; mixed or incomplete forms are usage errors."""
+    if bucket is not None or key is not None:
+        if manifest or image or labels or out or promote:
+            raise click.UsageError("S3 mode takes only --bucket, --key and --version-id")
+        if not bucket or not key:
+            raise click.UsageError("S3 mode needs both --bucket and --key")
+        return Form.S3
+    if version_id is not None:
+        raise click.UsageError("--version-id belongs to S3 mode (--bucket/--key)")
+    if manifest is not None:
+        if image or labels:
+            raise click.UsageError("give a MANIFEST or --image/--labels, not both")
+        return Form.MANIFEST
+    if not (image and labels and out):
+        raise click.UsageError("give a MANIFEST, or --image, --labels and --out")
+    if promote:
+        raise click.UsageError(
+            "--promote applies to a manifest's versioned models, not to --image/--out"
+        )
+    return Form.QUICK
+
+
+def train_manifest(
+    manifest: ManifestFile, out: Path | None, promote: bool, log: Callable[[str], None]
+) -> str:
+    """``<out>/<name>/<version>/``; paths in the manifest are relative to its folder."""
+    from batch_image.jobs.settings import workers_from_env
+    from batch_image.model.stores import VersionedStore
+    from batch_image.train.fetchers import local_fetcher
+    from batch_image.train.trainer import train_model
+
+    workers = workers_from_env()
+    spec = manifest.read()
+    store = VersionedStore(out or DEFAULT_MODELS_ROOT)
+    fetch = local_fetcher(manifest.folder)
+    return train_model(spec, fetch, store, promote=promote, log=log, workers=workers).location
+
+
+def train_quick(
+    image: Path, labels: Path, out: Path, options: QuickOptions, log: Callable[[str], None]
+) -> str:
+    """One image and its label raster; the model straight into ``out``."""
+    from batch_image.jobs.settings import workers_from_env
+    from batch_image.model.stores import DirectoryStore
+    from batch_image.train.fetchers import local_fetcher
+    from batch_image.train.manifest import quick_manifest
+    from batch_image.train.trainer import train_model
+
+    workers = workers_from_env()
+    spec = quick_manifest(
+        str(image.resolve()),
+        str(labels.resolve()),
+        name=options.name,
+        trees=options.trees,
+        seed=options.seed,
+        max_samples_per_class=options.max_per_class,
+        cv_block_size=options.cv_block,
+        cv_folds=options.folds,
+    )
+    store = DirectoryStore(out)
+    return train_model(spec, local_fetcher(Path.cwd()), store, log=log, workers=workers).location
+
+
+def train_s3(bucket: str, key: str, version_id: str | None, log: Callable[[str], None]) -> str:
+    """The Batch job: settings from the environment; the line names model and report."""
+    from batch_image.jobs.settings import from_env
+    from batch_image.jobs.train_job import run_s3_training
+
+    outcome = run_s3_training(bucket, key, version_id, from_env(), say=log)
+    return f"{outcome.status}: {outcome.document.get('model_uri')} ({outcome.report_key})"
+
+
+def _quick_option(*decls: str, **kw: Any) -> Callable[[Any], Any]:
+    return click.option(*decls, show_default=True, **kw)
 
 
 @click.command("train")
-@click.argument("manifest", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@manifest_argument()
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -38,33 +172,28 @@ from batch_image.jobs import settings
 @bucket_option("manifest")
 @key_option("S3 mode: training/<name>/manifest.json.")
 @version_id_option("manifest")
-@click.option(
-    "--trees", default=100, show_default=True, type=click.IntRange(1, 5000), help="Quick form."
-)
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="Quick form.")
-@click.option(
+@_quick_option("--trees", default=DEFAULT_TREES, type=click.IntRange(1, 5000), help="Quick form.")
+@_quick_option("--seed", default=DEFAULT_SEED, type=click.IntRange(0), help="Quick form.")
+@_quick_option(
     "--max-per-class",
-    default=5000,
-    show_default=True,
+    default=DEFAULT_MAX_SAMPLES_PER_CLASS,
     type=click.IntRange(1),
     help="Quick form: pixels sampled per class at most.",
 )
-@click.option(
+@_quick_option(
     "--cv-block",
-    default=64,
-    show_default=True,
+    default=DEFAULT_CV_BLOCK_SIZE,
     type=click.IntRange(1),
     help="Quick form: spatial CV block size in pixels.",
 )
-@click.option(
+@_quick_option(
     "--folds",
-    default=5,
-    show_default=True,
-    type=click.IntRange(2, 20),
+    default=DEFAULT_CV_FOLDS,
+    type=click.IntRange(*CV_FOLDS_RANGE),
     help="Quick form: cross-validation folds (each scheme).",
 )
 def train(
-    manifest: Path | None,
+    manifest: ManifestFile | None,
     out: Path | None,
     promote: bool,
     image: Path | None,
@@ -91,79 +220,27 @@ def train(
 
     Bad input exits 2 with one "error [...]:" line on stderr saying what to fix.
     """
-    from batch_image.model.stores import DirectoryStore, VersionedStore
-    from batch_image.train.fetchers import local_fetcher
-    from batch_image.train.manifest import parse_manifest_text, quick_manifest
-    from batch_image.train.trainer import train_model
-
-    def log(msg: str) -> None:
-        click.echo(msg, err=True)
-
-    if bucket is not None or key is not None:
-        if manifest or image or labels or out or promote:
-            raise click.UsageError("S3 mode takes only --bucket, --key and --version-id")
-        if not bucket or not key:
-            raise click.UsageError("S3 mode needs both --bucket and --key")
-        _train_s3(bucket, key, version_id, log)
-        return
-    if version_id is not None:
-        raise click.UsageError("--version-id belongs to S3 mode (--bucket/--key)")
-    try:
-        workers = settings.workers_from_env()
-        if manifest is not None:
-            if image or labels:
-                raise click.UsageError("give a MANIFEST or --image/--labels, not both")
-            try:
-                text = manifest.read_bytes()
-            except OSError as exc:
-                from batch_image.errors import InvalidInputError
-
-                raise InvalidInputError(
-                    f"manifest {manifest} cannot be read: {exc.strerror}", code="not_found"
-                ) from exc
-            spec = parse_manifest_text(text, source=manifest.name)
-            store = VersionedStore(out or Path("models"))
-            result = train_model(
-                spec,
-                local_fetcher(manifest.resolve().parent),
-                store,
-                promote=promote,
-                log=log,
-                workers=workers,
-            )
+    form = form_of(
+        manifest,
+        out=out,
+        promote=promote,
+        image=image,
+        labels=labels,
+        bucket=bucket,
+        key=key,
+        version_id=version_id,
+    )
+    with exits_categorized():
+        if form is Form.S3:
+            assert bucket and key
+            line = train_s3(bucket, key, version_id, _echo_err)
+        elif form is Form.MANIFEST:
+            assert manifest is not None
+            line = train_manifest(manifest, out, promote, _echo_err)
         else:
-            if not (image and labels and out):
-                raise click.UsageError("give a MANIFEST, or --image, --labels and --out")
-            if promote:
-                raise click.UsageError(
-                    "--promote applies to a manifest's versioned models, not to --image/--out"
-                )
-            spec = quick_manifest(
-                str(image.resolve()),
-                str(labels.resolve()),
-                name=name or "model",
-                trees=trees,
-                seed=seed,
-                max_samples_per_class=max_per_class,
-                cv_block_size=cv_block,
-                cv_folds=folds,
+            assert image and labels and out
+            quick = QuickOptions(
+                name or DEFAULT_QUICK_NAME, trees, seed, max_per_class, cv_block, folds
             )
-            result = train_model(
-                spec, local_fetcher(Path.cwd()), DirectoryStore(out), log=log, workers=workers
-            )
-    except RasterdropError as exc:
-        fail(exc)
-        return
-    click.echo(result.location)
-
-
-def _train_s3(bucket: str, key: str, version_id: str | None, log: Any) -> None:
-    from batch_image.jobs.settings import from_env
-    from batch_image.jobs.train_job import run_s3_training
-
-    try:
-        outcome = run_s3_training(bucket, key, version_id, from_env(), say=log)
-    except RasterdropError as exc:
-        fail(exc)
-        return
-    click.echo(f"{outcome.status}: {outcome.document.get('model_uri')} ({outcome.report_key})")
+            line = train_quick(image, labels, out, quick, _echo_err)
+    click.echo(line)

@@ -1,8 +1,10 @@
 """How a job's failure is recorded: once, when no retry follows, whatever raised.
 
-Shared by the predict and train jobs so both follow docs/contracts.md the same
-way. Final errors (bad input, model or configuration: retrying the same job
-cannot help) are recorded at once. Internal errors are retried by Batch, so
+:func:`as_internal` is what an exception nobody categorized becomes (both jobs);
+:func:`failures_recorded` is the whole rule around a job's body (the predict
+job; the train job follows the same rule with its own code). Final errors (bad
+input, model or configuration: retrying the same job cannot help) are recorded
+at once. Internal errors are retried by Batch, so
 they are recorded only on the last attempt (:meth:`Settings.is_last_attempt`):
 a retry that then succeeds leaves no stale ``error.json`` behind, and a job that
 finally fails always leaves one. Any other exception is a bug or an
@@ -28,9 +30,11 @@ log = logging.getLogger(__name__)
 Recorder = Callable[[RasterdropError], None]
 
 
-def as_internal(exc: Exception) -> InternalError:
-    """An unexpected exception as the job reports it: its type and first line."""
-    first_line = str(exc).splitlines()[0][:300] if str(exc) else ""
+def as_internal(exc: BaseException) -> InternalError:
+    """``internal``/``unexpected`` with ``TypeName: first line`` (at most 300 characters):
+    the report names the failure without a traceback, and exit 1 lets Batch retry."""
+    text = str(exc)
+    first_line = text.splitlines()[0][:300] if text else ""
     return InternalError(f"{type(exc).__name__}: {first_line}", code="unexpected")
 
 

@@ -4,9 +4,15 @@ The same :func:`batch_image.train.trainer.train_model` as the local CLI, with th
 ends of the seam (:mod:`batch_image.model.s3_store`): manifest paths resolve
 against ``s3://B/training/<name>/`` and are downloaded to scratch; the model goes
 to ``models/<name>/<version>/``; ``current.json`` moves when the manifest says
-``promote: true``. The run report the notify handler reads is
+``promote: true`` (forward only: the run report's ``promoted`` says whether it did).
+The run report the notify handler reads is
 ``models/<name>/runs/<manifest version>/summary.json``, or ``error.json`` with
 the failure category when training is refused or fails for good.
+
+Failures are recorded as the predict job records them (:mod:`batch_image.jobs.predict_job`):
+invalid input and model/configuration errors at once; internal errors, and any
+exception nobody categorized (as ``internal``/``unexpected``), only on the last
+attempt, so a retry that then succeeds leaves no stale ``error.json`` behind.
 """
 
 from __future__ import annotations
@@ -20,10 +26,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batch_image import clock
+from batch_image import s3io
 from batch_image.errors import EXIT_OK, InvalidInputError, RasterdropError
+from batch_image.jobs.failures import as_internal
+from batch_image.jobs.request import optional
+from batch_image.jobs.run_reports import (
+    failure_report,
+    manifest_ref,
+    run_id_for,
+    success_report,
+    write_run_report,
+)
 from batch_image.jobs.settings import Settings
+from batch_image.model.s3_store import S3ModelStore
 from batch_image.publish.layout import TRAINING_PREFIX
+from batch_image.train import trainer
+from batch_image.train.fetchers import Fetch, s3_fetcher, same_bucket_fetcher
+from batch_image.train.manifest import Manifest, parse_manifest_text
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +53,33 @@ class TrainJobOutcome:
     exit_code: int
     report_key: str | None
     document: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _TrainRun:
+    """One manifest version's run: what it reads and where its report goes."""
+
+    s3: Any
+    bucket: str
+    key: str
+    version_id: str | None
+    name: str
+    settings: Settings
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return manifest_ref(self.bucket, self.key, self.version_id)
+
+    @property
+    def base(self) -> str:
+        """``s3://B/training/<name>/``: what manifest paths are relative to."""
+        return f"s3://{self.bucket}/{self.settings.training_prefix}{self.name}/"
+
+    def report(self, document: dict[str, Any]) -> str:
+        run_id = run_id_for(self.version_id)
+        return write_run_report(
+            self.s3, self.bucket, self.settings.models_prefix, self.name, run_id, document
+        )
 
 
 def model_name_of(key: str, training_prefix: str = TRAINING_PREFIX) -> str:
@@ -59,87 +105,75 @@ def run_s3_training(
 ) -> TrainJobOutcome:
     """Train from the manifest object, publish the model, write the run report.
 
-    Raises :class:`RasterdropError` after writing ``error.json`` (for internal errors
-    only on the last attempt, so a retry can still succeed without a stale report).
+    Raises :class:`RasterdropError` after recording it (any other exception becomes
+    an :class:`~batch_image.errors.InternalError` first, as in the predict job). A key
+    that is not a training manifest's gets no report: it names no run.
     """
-    from batch_image import s3io
-    from batch_image.jobs.request import optional
-    from batch_image.jobs.run_reports import run_id_for, write_run_report
-    from batch_image.model.s3_store import S3ModelStore
-    from batch_image.train.fetchers import s3_fetcher, same_bucket_fetcher
-    from batch_image.train.manifest import parse_manifest_text
-    from batch_image.train.trainer import train_model
-
     name = model_name_of(key, settings.training_prefix)
-    version_id = optional(version_id)  # "", "null", an unresolved "Ref::version": latest
-    s3 = s3 or s3io.client()
-    run = run_id_for(version_id)
-    manifest_ref = {"bucket": bucket, "key": key, "version_id": version_id}
+    # "", "null", an unresolved "Ref::version": the latest version, reported under runs/null/
+    run = _TrainRun(s3 or s3io.client(), bucket, key, optional(version_id), name, settings)
     scratch = Path(tempfile.mkdtemp(prefix="rasterdrop-train-", dir=settings.scratch_dir))
     try:
-        try:
-            text = s3io.get_bytes(s3, bucket, key, version_id=version_id)
-        except ValueError as exc:
-            raise InvalidInputError(str(exc), code="manifest_too_large") from exc
-        if text is None:
-            raise InvalidInputError(
-                f"s3://{bucket}/{key} (version {version_id or 'latest'}) does not exist",
-                code="not_found",
-            )
-        spec = parse_manifest_text(text, source=key)
-        if spec.name != name:
-            raise InvalidInputError(
-                f"manifest name {spec.name!r} differs from its folder "
-                f"{settings.training_prefix}{name}/: make them equal",
-                code="manifest_name_mismatch",
-            )
-        base = f"s3://{bucket}/{settings.training_prefix}{name}/"
-        fetch = same_bucket_fetcher(
-            bucket,
-            base,
-            s3_fetcher(base, scratch / "fetched", s3=s3, max_bytes=settings.max_input_bytes),
-        )
-        (scratch / "fetched").mkdir()
-        store = S3ModelStore(bucket, models_prefix=settings.models_prefix, s3=s3, scratch=scratch)
-        result = train_model(spec, fetch, store, log=say, workers=settings.workers)
-        document = {
-            **result.summary(),
-            "status": "succeeded",
-            "manifest": manifest_ref,
-            "model_uri": result.location,
-        }
-        report = write_run_report(s3, bucket, settings.models_prefix, name, run, document)
-        return TrainJobOutcome("succeeded", EXIT_OK, report, document)
+        return _train(run, scratch, say)
     except RasterdropError as exc:
-        if exc.category != "internal" or settings.is_last_attempt():
-            _write_failure(s3, bucket, name, run, manifest_ref, exc, settings)
+        _record_failure(run, exc)
         raise
+    except Exception as exc:
+        log.exception("internal error")
+        err = as_internal(exc)
+        _record_failure(run, err)
+        raise err from exc
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _write_failure(
-    s3: Any,
-    bucket: str,
-    name: str,
-    run: str,
-    manifest_ref: dict[str, Any],
-    exc: RasterdropError,
-    settings: Settings,
-) -> None:
-    from batch_image.jobs.run_reports import write_run_report
+def _train(run: _TrainRun, scratch: Path, say: Callable[[str], None] | None) -> TrainJobOutcome:
+    spec = _read_manifest(run)
+    store = S3ModelStore(
+        run.bucket, models_prefix=run.settings.models_prefix, s3=run.s3, scratch=scratch
+    )
+    result = trainer.train_model(
+        spec, _fetcher(run, scratch), store, log=say, workers=run.settings.workers
+    )
+    document = success_report(result.summary(), run.manifest, result.location)
+    return TrainJobOutcome("succeeded", EXIT_OK, run.report(document), document)
 
-    document = {
-        "schema": "rasterdrop.error/1",
-        "kind": "train",
-        "status": "failed",
-        **exc.to_dict(),
-        "model": {"name": name},
-        "manifest": manifest_ref,
-        "input": manifest_ref,
-        "created_at": clock.iso_stamp(),
-    }
+
+def _read_manifest(run: _TrainRun) -> Manifest:
+    """The manifest version the event names; its ``name`` must be its folder's."""
     try:
-        write_run_report(s3, bucket, settings.models_prefix, name, run, document)
+        text = s3io.get_bytes(run.s3, run.bucket, run.key, version_id=run.version_id)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc), code="manifest_too_large") from exc
+    if text is None:
+        raise InvalidInputError(
+            f"s3://{run.bucket}/{run.key} (version {run.version_id or 'latest'}) does not exist",
+            code="not_found",
+        )
+    spec = parse_manifest_text(text, source=run.key)
+    if spec.name != run.name:
+        raise InvalidInputError(
+            f"manifest name {spec.name!r} differs from its folder "
+            f"{run.settings.training_prefix}{run.name}/: make them equal",
+            code="manifest_name_mismatch",
+        )
+    return spec
+
+
+def _fetcher(run: _TrainRun, scratch: Path) -> Fetch:
+    """Manifest paths as objects of the job's own bucket, downloaded into scratch."""
+    fetched = scratch / "fetched"
+    fetched.mkdir()
+    inner = s3_fetcher(run.base, fetched, s3=run.s3, max_bytes=run.settings.max_input_bytes)
+    return same_bucket_fetcher(run.bucket, run.base, inner)
+
+
+def _record_failure(run: _TrainRun, exc: RasterdropError) -> None:
+    """``error.json`` for final errors, and for internal ones on the last attempt only."""
+    if not exc.final and not run.settings.is_last_attempt():
+        log.warning("internal error on attempt %s: a retry follows", run.settings.attempt)
+        return
+    try:
+        run.report(failure_report(exc, run.name, run.manifest))
     except Exception:  # the exit code still tells Batch; the report is best effort
         log.exception("could not write the training error report")

@@ -3,8 +3,10 @@
 The trainer needs two small things from the outside world, so the S3 job only
 swaps them: a *fetcher* (:mod:`batch_image.train.fetchers`) and a *model store*
 (:class:`ModelStore`): reserve a version, publish a staged model directory under
-it (through the result protocol: ``model.json`` last), and move ``current.json``
-on promotion (:mod:`batch_image.model.s3_store` is the S3 one).
+it (through the result protocol, :mod:`batch_image.publish.protocol`: a version
+whose ``model.json`` is there is complete, one without it is not a model yet), and
+move ``current.json`` on promotion, saying whether it moved
+(:mod:`batch_image.model.s3_store` is the S3 one).
 
 :class:`VersionedStore` is ``<root>/<name>/<version>/`` plus
 ``<root>/<name>/current.json`` on a local disk; :class:`DirectoryStore` writes
@@ -20,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from batch_image.errors import InvalidInputError
+from batch_image.errors import InternalError, InvalidInputError
 from batch_image.publish.layout import MODEL_CARD, MODEL_POINTER
 from batch_image.publish.protocol import publish
 from batch_image.publish.sinks import LocalDir
@@ -46,8 +48,14 @@ class ModelStore(Protocol):
         """Give back a reserved version whose training failed."""
         ...
 
-    def promote(self, name: str, version: str) -> None:
-        """Point ``current.json`` at ``version``."""
+    def promote(self, name: str, version: str) -> bool:
+        """Point ``current.json`` at ``version``; return whether this call moved it.
+
+        False when the pointer already names ``version``, when the store keeps it
+        from moving (S3: forward only, a newer version is current) or when the store
+        has no pointer at all (:class:`DirectoryStore`): ``TrainResult.promoted``
+        and the run report's ``promoted`` repeat this answer, never the request.
+        """
         ...
 
     def staging_dir(self) -> Path:
@@ -79,9 +87,24 @@ class VersionedStore:
         return Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
 
     def publish(self, staged: Path, name: str, version: str) -> str:
+        """Move the complete staged directory onto the reserved (empty) version directory.
+
+        This is the result protocol in one step rather than file by file. The protocol
+        wants a reader never to see a done-marker (``model.json``) over incomplete
+        files, and an old marker never to survive new files. ``rename(2)`` of a
+        directory is atomic and may replace only an *empty* directory: before it the
+        version holds nothing (no marker, not a model), after it every file and the
+        marker at once; a version that somehow has files already is never overwritten
+        (the rename fails). Staging is on the same file system (``staging_dir`` is
+        under ``root``), so the rename cannot degrade into a copy. A staged directory
+        without its card is refused: published, it would be a version that is never done.
+        """
+        staged = Path(staged)
+        if not (staged / MODEL_CARD).is_file():
+            raise InternalError(
+                f"{staged} has no {MODEL_CARD}: nothing to publish", code="model_incomplete"
+            )
         target = self.root / name / version
-        # rename(2) may replace an empty directory: the reserved one. Readers see either
-        # nothing or the complete model, never half of it.
         os.rename(staged, target)
         return str(target)
 
@@ -90,8 +113,16 @@ class VersionedStore:
         if target.is_dir() and not any(target.iterdir()):
             target.rmdir()
 
-    def promote(self, name: str, version: str) -> None:
+    def promote(self, name: str, version: str) -> bool:
+        """Replace ``current.json`` atomically (``os.replace``); False if it named ``version``.
+
+        Unlike S3 the local pointer is not forward-only: a local ``--promote`` is an
+        operator's explicit choice, and one disk has no concurrent trainings to race.
+        """
+        if self.current(name) == version:
+            return False
         LocalDir(self.root / name).put_json(MODEL_POINTER, {"version": version})
+        return True
 
     def current(self, name: str) -> str | None:
         path = self.root / name / MODEL_POINTER
@@ -123,5 +154,6 @@ class DirectoryStore:
     def release(self, name: str, version: str) -> None:
         return None
 
-    def promote(self, name: str, version: str) -> None:
-        return None
+    def promote(self, name: str, version: str) -> bool:
+        """A single model directory has no pointer to move."""
+        return False

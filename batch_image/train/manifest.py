@@ -68,6 +68,14 @@ ESTIMATOR_ALIASES = {
 }
 MAX_MANIFEST_BYTES = 1024 * 1024
 MAX_SAMPLES = 1000
+# The defaults of a manifest, of the quick form and of its CLI options: one place.
+DEFAULT_MAX_SAMPLES_PER_CLASS = 5000
+DEFAULT_MIN_SAMPLES_PER_CLASS = 20
+DEFAULT_SEED = 0
+DEFAULT_CV_BLOCK_SIZE = 64
+DEFAULT_CV_FOLDS = 5
+CV_FOLDS_RANGE = (2, 20)
+DEFAULT_TREES = 100  # random forest n_estimators
 
 
 def default_colour(class_id: int) -> str:
@@ -98,11 +106,11 @@ class Manifest:
     bands: tuple[str | int, ...] | None = None
     derived: tuple[NormalizedDifference, ...] = ()
     estimator: EstimatorSpec = field(default_factory=EstimatorSpec)
-    max_samples_per_class: int = 5000
-    min_samples_per_class: int = 20
-    seed: int = 0
-    cv_block_size: int = 64
-    cv_folds: int = 5
+    max_samples_per_class: int = DEFAULT_MAX_SAMPLES_PER_CLASS
+    min_samples_per_class: int = DEFAULT_MIN_SAMPLES_PER_CLASS
+    seed: int = DEFAULT_SEED
+    cv_block_size: int = DEFAULT_CV_BLOCK_SIZE
+    cv_folds: int = DEFAULT_CV_FOLDS
     promote: bool = False
     classes_from_labels: bool = False  # quick form: names and colours from the label tags
 
@@ -277,7 +285,7 @@ def manifest_from_dict(data: dict[str, Any]) -> Manifest:
     promote = data.get("promote", False)
     if not isinstance(promote, bool):
         raise _fail("promote must be true or false")
-    seed = data.get("seed", 0)
+    seed = data.get("seed", DEFAULT_SEED)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise _fail("seed must be a non-negative integer")
     return Manifest(
@@ -287,11 +295,15 @@ def manifest_from_dict(data: dict[str, Any]) -> Manifest:
         bands=bands,
         derived=_derived(data.get("derived")),
         estimator=_estimator(data.get("estimator")),
-        max_samples_per_class=_int(data, "max_samples_per_class", 5000, 1, 10_000_000),
-        min_samples_per_class=_int(data, "min_samples_per_class", 20, 1, 10_000_000),
+        max_samples_per_class=_int(
+            data, "max_samples_per_class", DEFAULT_MAX_SAMPLES_PER_CLASS, 1, 10_000_000
+        ),
+        min_samples_per_class=_int(
+            data, "min_samples_per_class", DEFAULT_MIN_SAMPLES_PER_CLASS, 1, 10_000_000
+        ),
         seed=seed,
-        cv_block_size=_int(cv, "block_size", 64, 1, 100_000),
-        cv_folds=_int(cv, "folds", 5, 2, 20),
+        cv_block_size=_int(cv, "block_size", DEFAULT_CV_BLOCK_SIZE, 1, 100_000),
+        cv_folds=_int(cv, "folds", DEFAULT_CV_FOLDS, *CV_FOLDS_RANGE),
         promote=promote,
     )
 
@@ -300,11 +312,11 @@ def quick_manifest(
     image: str,
     labels: str,
     name: str = "model",
-    trees: int = 100,
-    seed: int = 0,
-    max_samples_per_class: int = 5000,
-    cv_block_size: int = 64,
-    cv_folds: int = 5,
+    trees: int = DEFAULT_TREES,
+    seed: int = DEFAULT_SEED,
+    max_samples_per_class: int = DEFAULT_MAX_SAMPLES_PER_CLASS,
+    cv_block_size: int = DEFAULT_CV_BLOCK_SIZE,
+    cv_folds: int = DEFAULT_CV_FOLDS,
 ) -> Manifest:
     """The one-sample manifest behind ``train --image --labels --out``.
 

@@ -102,6 +102,91 @@ def _progress(total: int, desc: str) -> Any:
     return tqdm(total=total, desc=desc, unit="win", disable=not sys.stderr.isatty(), leave=False)
 
 
+@dataclass
+class _Scan:
+    """What the scan keeps: a reservoir per accepted class, every class's found count."""
+
+    class_ids: set[int] | None
+    max_per_class: int
+    rng: np.random.Generator
+    reservoirs: dict[int, _Reservoir] = field(default_factory=dict)
+    found: dict[int, int] = field(default_factory=dict)
+    bands: int = 0
+
+    def window(
+        self, ds: Any, rule: ValidityRule, source: LabelSource, window: Any, index: int
+    ) -> None:
+        """Offer one window's labelled valid pixels, class by class (each its own draws)."""
+        lab = source.read(window)
+        if not lab.any():
+            return
+        data = ds.read(window=window)
+        valid = rule.mask(ds, data, window) & (lab != 0)
+        if not valid.any():
+            return
+        r, c = np.nonzero(valid)
+        values = lab[r, c].astype(np.int64)
+        pix = data[:, r, c].T.astype(np.float32)
+        r = r + int(window.row_off)
+        c = c + int(window.col_off)
+        uniq, counts = np.unique(values, return_counts=True)
+        for v, n in zip(uniq.tolist(), counts.tolist(), strict=True):
+            self.found[v] = self.found.get(v, 0) + n
+            if self.class_ids is not None and v not in self.class_ids:
+                continue
+            sel = values == v
+            res = self.reservoirs.setdefault(v, _Reservoir(self.max_per_class))
+            res.offer(self.rng.random(n), pix[sel], r[sel], c[sel], index)
+
+    def image(self, path: Path, source: LabelSource, index: int) -> None:
+        import rasterio
+
+        with rasterio.open(path) as ds:
+            self.bands = ds.count
+            rule = ValidityRule.of(ds)
+            windows = list(_windows(ds.width, ds.height))
+            with _progress(len(windows), f"sampling {path.name}") as bar:
+                for window in windows:
+                    bar.update(1)
+                    self.window(ds, rule, source, window, index)
+
+    def refuse_unknown(self) -> None:
+        """Label values outside the manifest's classes, all listed (after the whole scan,
+        so the user fixes them in one go)."""
+        if self.class_ids is None:
+            return
+        unknown = sorted(set(self.found) - self.class_ids)
+        if unknown:
+            raise InvalidInputError(
+                f"label values {unknown} are not among the manifest's classes "
+                f"{sorted(self.class_ids)}: add them to classes or fix the labels",
+                code="labels_unknown_class",
+                values=unknown,
+            )
+
+    def sample(self) -> PixelSample:
+        parts = {v: self.reservoirs[v].arrays() for v in sorted(self.reservoirs)}
+        if not parts:
+            return PixelSample(
+                pixels=np.empty((0, self.bands), np.float32),
+                labels=np.empty(0, np.int64),
+                rows=np.empty(0, np.int64),
+                cols=np.empty(0, np.int64),
+                images=np.empty(0, np.int32),
+                found=self.found,
+                sampled={},
+            )
+        return PixelSample(
+            pixels=np.concatenate([p[0] for p in parts.values()]),
+            labels=np.concatenate([np.full(p[0].shape[0], v, np.int64) for v, p in parts.items()]),
+            rows=np.concatenate([p[1] for p in parts.values()]),
+            cols=np.concatenate([p[2] for p in parts.values()]),
+            images=np.concatenate([p[3] for p in parts.values()]),
+            found=dict(sorted(self.found.items())),
+            sampled={v: int(p[0].shape[0]) for v, p in parts.items()},
+        )
+
+
 def sample_pixels(
     images: list[Path],
     labels: list[LabelSource],
@@ -113,68 +198,12 @@ def sample_pixels(
 
     ``class_ids`` None accepts every non-zero label value (the quick form);
     otherwise a label value outside it is refused after the scan, listing all
-    such values.
+    such values. Each class keeps the ``max_per_class`` pixels with the smallest
+    random keys (a reservoir), so memory stays bounded however much is labelled;
+    the same seed and inputs give the same sample.
     """
-    import rasterio
-
-    rng = np.random.default_rng(seed)
-    reservoirs: dict[int, _Reservoir] = {}
-    found: dict[int, int] = {}
-    bands = None
+    scan = _Scan(class_ids, max_per_class, np.random.default_rng(seed))
     for index, (path, source) in enumerate(zip(images, labels, strict=True)):
-        with rasterio.open(path) as ds:
-            bands = ds.count
-            rule = ValidityRule.of(ds)
-            windows = list(_windows(ds.width, ds.height))
-            with _progress(len(windows), f"sampling {path.name}") as bar:
-                for window in windows:
-                    bar.update(1)
-                    lab = source.read(window)
-                    if not lab.any():
-                        continue
-                    data = ds.read(window=window)
-                    valid = rule.mask(ds, data, window) & (lab != 0)
-                    if not valid.any():
-                        continue
-                    r, c = np.nonzero(valid)
-                    values = lab[r, c].astype(np.int64)
-                    pix = data[:, r, c].T.astype(np.float32)
-                    r = r + int(window.row_off)
-                    c = c + int(window.col_off)
-                    uniq, counts = np.unique(values, return_counts=True)
-                    for v, n in zip(uniq.tolist(), counts.tolist(), strict=True):
-                        found[v] = found.get(v, 0) + n
-                        if class_ids is not None and v not in class_ids:
-                            continue
-                        sel = values == v
-                        res = reservoirs.setdefault(v, _Reservoir(max_per_class))
-                        res.offer(rng.random(n), pix[sel], r[sel], c[sel], index)
-    if class_ids is not None:
-        unknown = sorted(set(found) - class_ids)
-        if unknown:
-            raise InvalidInputError(
-                f"label values {unknown} are not among the manifest's classes "
-                f"{sorted(class_ids)}: add them to classes or fix the labels",
-                code="labels_unknown_class",
-                values=unknown,
-            )
-    parts = {v: reservoirs[v].arrays() for v in sorted(reservoirs)}
-    if not parts:
-        return PixelSample(
-            pixels=np.empty((0, bands or 0), np.float32),
-            labels=np.empty(0, np.int64),
-            rows=np.empty(0, np.int64),
-            cols=np.empty(0, np.int64),
-            images=np.empty(0, np.int32),
-            found=found,
-            sampled={},
-        )
-    return PixelSample(
-        pixels=np.concatenate([p[0] for p in parts.values()]),
-        labels=np.concatenate([np.full(p[0].shape[0], v, np.int64) for v, p in parts.items()]),
-        rows=np.concatenate([p[1] for p in parts.values()]),
-        cols=np.concatenate([p[2] for p in parts.values()]),
-        images=np.concatenate([p[3] for p in parts.values()]),
-        found=dict(sorted(found.items())),
-        sampled={v: int(p[0].shape[0]) for v, p in parts.items()},
-    )
+        scan.image(path, source, index)
+    scan.refuse_unknown()
+    return scan.sample()

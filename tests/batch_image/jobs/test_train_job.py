@@ -146,3 +146,50 @@ def test_s3_mode_unresolved_version_reads_latest_and_reports_under_null(s3, tmp_
     assert summary["manifest"]["version_id"] is None
     listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="models/landcover/current.json")
     assert listed["KeyCount"] == 0
+
+
+def _explode(*_args, **_kw):
+    raise OSError("disk on fire\nsecond line")
+
+
+@pytest.mark.parametrize(("attempt", "recorded"), [("3", True), ("2", False)])
+def test_s3_mode_records_an_uncategorized_exception_as_internal_on_the_last_attempt(
+    s3, tmp_path, monkeypatch, attempt, recorded
+):
+    """Like the predict job: not a RasterdropError → internal/unexpected, exit 1 (retry);
+    error.json only when no retry follows, so a later success leaves no stale failure."""
+    import batch_image.train.trainer as trainer
+
+    monkeypatch.setattr(trainer, "train_model", _explode)
+    monkeypatch.setenv("RASTERDROP_MAX_ATTEMPTS", "3")
+    monkeypatch.setenv("AWS_BATCH_JOB_ATTEMPT", attempt)
+    version = _upload(s3, tmp_path, _manifest())
+    result = _run("training/landcover/manifest.json", version)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().endswith("error [internal/unexpected]: OSError: disk on fire")
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="models/landcover/").get("Contents", [])
+    if recorded:
+        error = _get(s3, f"models/landcover/runs/{version}/error.json")
+        assert (error["category"], error["code"]) == ("internal", "unexpected")
+        assert error["message"] == "OSError: disk on fire"
+        assert error["kind"] == "train" and error["manifest"]["version_id"] == version
+        assert [o["Key"] for o in listed] == [f"models/landcover/runs/{version}/error.json"]
+    else:
+        assert listed == []
+    assert not list((tmp_path / "scratch").iterdir())  # scratch cleaned up either way
+
+
+def test_s3_mode_late_older_training_reports_not_promoted(s3, tmp_path):
+    """current.json only moves forward: a training older than the current version asked
+    for promotion, did not get it, and its run report says so."""
+    newer = "29991231T235959Z"
+    s3.put_object(
+        Bucket=BUCKET, Key="models/landcover/current.json", Body=json.dumps({"version": newer})
+    )
+    version = _upload(s3, tmp_path, _manifest(promote=True))
+    result = _run("training/landcover/manifest.json", version)
+    assert result.exit_code == 0, result.output
+    summary = _get(s3, f"models/landcover/runs/{version}/summary.json")
+    assert summary["model"]["promoted"] is False
+    assert _get(s3, "models/landcover/current.json")["version"] == newer
+    assert "not promoted" in result.stderr

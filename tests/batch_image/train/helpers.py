@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
 
+from batch_image.model.card import ModelCard
+from batch_image.model.features import compute_features
 from batch_image.synthetic.scene import SamplePaths, make_sample
 
 
@@ -42,4 +45,9 @@ def read(path: Path) -> np.ndarray:
         return ds.read()
 
 
-__all__ = ["SamplePaths", "checkerboard", "read", "small_sample", "write_like"]
+def predict_pixels(estimator: Any, card: ModelCard, pixels: np.ndarray) -> np.ndarray:
+    """Class ids for raw pixels ``(n, bands)`` through the card's feature recipe."""
+    return estimator.predict(compute_features(pixels, card.features, card.band_names))
+
+
+__all__ = ["SamplePaths", "checkerboard", "predict_pixels", "read", "small_sample", "write_like"]

@@ -11,8 +11,13 @@ from click.testing import CliRunner
 from batch_image.cli.train import train
 from batch_image.model.card import load_model
 from batch_image.synthetic.scene import SAMPLE_CLASSES
-from batch_image.train.trainer import predict_pixels
-from tests.batch_image.train.helpers import checkerboard, read, small_sample, write_like
+from tests.batch_image.train.helpers import (
+    checkerboard,
+    predict_pixels,
+    read,
+    small_sample,
+    write_like,
+)
 
 
 @pytest.fixture(scope="module")
