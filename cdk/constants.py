@@ -52,6 +52,12 @@ ID_NOTIFY_FUNCTION = "NotifyFunction"
 ID_REJECT_FUNCTION = "RejectFunction"
 ID_LINK_FUNCTION = "LinkFunction"
 ID_LINK_SECRET = "LinkSigningSecret"  # noqa: S105 (a logical id, not a secret)
+# The ids CDK derived for the link function's siblings while they were children of
+# `Notifications` (before the link endpoint became its own construct): pinned so that a
+# deploy keeps the role, its policy and the log group instead of replacing them.
+ID_LINK_LOGS = "NotificationsLinkLogs210177CF"
+ID_LINK_ROLE = "NotificationsLinkRoleA81C1158"
+ID_LINK_ROLE_POLICY = "NotificationsLinkRoleDefaultPolicy5BB130CB"
 
 # Lambda handlers (contract: handlers/ is the code asset root).
 HANDLERS_DIR = "handlers"

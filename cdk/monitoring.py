@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Duration
 from aws_cdk import aws_batch as batch
@@ -19,7 +19,7 @@ from constructs import Construct
 
 from cdk import constants as C
 from cdk.naming import fix_logical_id
-from cdk.notifications import job_state_pattern
+from cdk.patterns import job_state_pattern
 from cdk.queues import encrypted_queue
 
 
@@ -35,7 +35,7 @@ class Monitoring(Construct):
         ops_email: str | None,
         dead_letter_queues: Sequence[sqs.IQueue],
         events_dead_letter_queue: sqs.IQueue,
-        functions: Sequence[lambda_.IFunction],
+        functions: Mapping[str, lambda_.IFunction],
         job_queues: Sequence[batch.IJobQueue],
         failed_jobs_threshold: int,
     ) -> None:
@@ -74,12 +74,12 @@ class Monitoring(Construct):
                 1,
                 f"rasterdrop: messages in the {name} dead-letter queue (lost events/invocations)",
             )
-        for fn in functions:
+        for name, fn in functions.items():
             alarm(
-                f"{fn.node.id}Errors",
+                f"{name}Errors",
                 fn.metric_errors(period=period, statistic="Sum"),
                 1,
-                f"rasterdrop: {fn.node.id} Lambda raised errors",
+                f"rasterdrop: {name} Lambda raised errors",
             )
         # Failed jobs: every FAILED job of our queues is copied to an audit queue
         # (ops can read the reasons there); the alarm counts them per hour.

@@ -89,14 +89,14 @@ def acknowledgements(config: RasterdropConfig) -> list[Ack]:
                         "models/*/runs/*"):  # fmt: skip
         acks.append(Ack("Compute/TrainRole", rule, R_PREFIX))
     for rule in _prefix("output/*", "models/*/runs/*", "notified/*"):
-        acks.append(Ack("Notifications/NotifyRole", rule, R_PREFIX))
+        acks.append(Ack("Notifications/Default/NotifyRole", rule, R_PREFIX))
     for rule in _prefix("output/*"):
-        acks.append(Ack("Notifications/LinkRole", rule, R_PREFIX))
+        acks.append(Ack("Notifications/Link/DefaultRole", rule, R_PREFIX))
     for rule in _prefix("notified/*"):
-        acks.append(Ack("Notifications/RejectRole", rule, R_PREFIX))
-    for role in ("NotifyRole", "RejectRole", "LinkRole"):
+        acks.append(Ack("Notifications/Default/RejectRole", rule, R_PREFIX))
+    for role in ("Default/NotifyRole", "Default/RejectRole", "Link/DefaultRole"):
         acks.append(Ack(f"Notifications/{role}", "AwsSolutions-IAM5[Resource::*]", R_XRAY))
-    for role in ("NotifyRole", "RejectRole"):
+    for role in ("Default/NotifyRole", "Default/RejectRole"):
         acks.append(
             Ack(
                 f"Notifications/{role}",
@@ -104,7 +104,7 @@ def acknowledgements(config: RasterdropConfig) -> list[Ack]:
                 R_KMS_GENERATE,
             )
         )
-    for fn in ("Notify", "Reject", "Link"):
+    for fn in ("Default/Notify", "Default/Reject", "Link/Default"):
         acks.append(Ack(f"Notifications/{fn}", "AwsSolutions-L1", R_RUNTIME))
     acks += [
         Ack("Compute/ExecutionRole", "AwsSolutions-IAM5[Resource::*]", R_ECR_AUTH),
@@ -116,7 +116,7 @@ def acknowledgements(config: RasterdropConfig) -> list[Ack]:
         ),
         Ack("DeadLetters/Events", "AwsSolutions-SQS3", R_EVENTS_DLQ),
         Ack("Monitoring/FailedJobsQueue", "AwsSolutions-SQS3", R_FAILED_JOBS_QUEUE),
-        Ack("Notifications/LinkSecret", "AwsSolutions-SMG4", R_HMAC_KEY),
+        Ack("Notifications/Topic/LinkSecret", "AwsSolutions-SMG4", R_HMAC_KEY),
     ]
     if config.destroy_on_delete:
         provider = "Custom::S3AutoDeleteObjectsCustomResourceProvider"

@@ -1,4 +1,4 @@
-"""EventBridge event patterns the stack writes: case spellings of the TIFF suffixes.
+"""EventBridge event patterns the stack writes: TIFF suffix spellings, Batch job states.
 
 Matching events against patterns is the sandbox's job (`sandbox.eventpattern`, a
 real matcher used by the sandbox and by the CDK tests), so it exists once.
@@ -6,7 +6,10 @@ real matcher used by the sandbox and by the CDK tests), so it exists once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import product
+
+from aws_cdk import aws_events as events
 
 from cdk import constants as C
 
@@ -33,3 +36,12 @@ def all_case_spellings(text: str) -> list[str]:
     """Every upper/lower spelling of `text` (for tests of what is and is not matched)."""
     options = [(c.lower(), c.upper()) if c.isalpha() else (c,) for c in text]
     return ["".join(p) for p in product(*options)]
+
+
+def job_state_pattern(queue_arns: Sequence[str], statuses: Sequence[str]) -> events.EventPattern:
+    """Batch "Job State Change" of this stack's queues only (other stacks' jobs are not ours)."""
+    return events.EventPattern(
+        source=["aws.batch"],
+        detail_type=["Batch Job State Change"],
+        detail={"status": list(statuses), "jobQueue": list(queue_arns)},
+    )

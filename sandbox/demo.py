@@ -101,43 +101,30 @@ def manifest_for(name: str, data: DemoData, trees: int, image: str, labels: str)
 
 
 def train_model(sb: Sandbox, data: DemoData, trees: int, echo: Echo) -> str:
-    """Train the stack's model (manifest form) and publish it in the sandbox bucket."""
-    from sandbox.parts import train_has_s3_mode
-
+    """Train the stack's model the way a user would: a manifest uploaded under `training/`
+    starts the train job through its rule; the job publishes and promotes the version."""
     name = sb.config.model_name
     t = time.perf_counter()
-    if train_has_s3_mode():
-        before = len(sb.messages())
-        manifest_key = sb.train_manifest_key(name)
-        prefix = manifest_key.rsplit("/", 1)[0] + "/"
-        sb.upload(data.train_image, prefix + "scene.tif")
-        sb.upload(data.train_labels, prefix + "labels.tif")
-        manifest = manifest_for(name, data, trees, "scene.tif", "labels.tif")
-        sb.upload(json.dumps(manifest, indent=2).encode(), manifest_key)
-        sb.run_until_idle()
-        how = f"train job: {manifest_key} → rule → Batch"
-        for m in sb.messages()[before:]:
-            echo(f"  training email: {m.subject}")
-        failed = [j for j in sb.jobs if j.status == "FAILED" and j.command[:1] == ["train"]]
-        if failed:
-            tail = failed[-1].attempts[-1].log_path.read_text(errors="replace")[-1500:]
-            raise SandboxError(f"the train job failed; the end of its log:\n{tail}")
-    else:
-        work = sb.work_dir / "train"
-        work.mkdir(parents=True, exist_ok=True)
-        manifest = manifest_for(
-            name, data, trees, str(data.train_image.resolve()), str(data.train_labels.resolve())
-        )
-        (work / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        batch_image(
-            "train", str(work / "manifest.json"), "--out", str(work / "models"), "--promote"
-        )
-        pointer = json.loads((work / "models" / name / "current.json").read_text())
-        sb.publish_model(work / "models" / name / pointer["version"], name)
-        sb.run_until_idle()
-        how = "local manifest form, published to the bucket"
+    before = len(sb.messages())
+    manifest_key = sb.train_manifest_key(name)
+    prefix = manifest_key.rsplit("/", 1)[0] + "/"
+    sb.upload(data.train_image, prefix + "scene.tif")
+    sb.upload(data.train_labels, prefix + "labels.tif")
+    manifest = manifest_for(name, data, trees, "scene.tif", "labels.tif")
+    sb.upload(json.dumps(manifest, indent=2).encode(), manifest_key)
+    sb.run_until_idle()
+    for m in sb.messages()[before:]:
+        echo(f"  training email: {m.subject}")
+    failed = [j for j in sb.jobs if j.status == "FAILED" and j.command[:1] == ["train"]]
+    if failed:
+        tail = failed[-1].attempts[-1].log_path.read_text(errors="replace")[-1500:]
+        raise SandboxError(f"the train job failed; the end of its log:\n{tail}")
     version = current_version(sb, name)
-    echo(f"  model {name} version {version} trained in {time.perf_counter() - t:.1f} s ({how})")
+    elapsed = time.perf_counter() - t
+    echo(
+        f"  model {name} version {version} trained in {elapsed:.1f} s "
+        f"(train job: {manifest_key} → rule → Batch)"
+    )
     return version
 
 
@@ -184,11 +171,6 @@ def run_demo(
     keep_running: bool = False,
     echo: Echo = print,
 ) -> int:
-    from sandbox.parts import missing_parts
-
-    missing = missing_parts()
-    if missing:
-        raise SandboxError("this checkout lacks parts of the stack: " + "; ".join(missing))
     out.mkdir(parents=True, exist_ok=True)
     work = out / ".sandbox"
     shutil.rmtree(work, ignore_errors=True)

@@ -19,6 +19,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 PUT_OBJECT = "PutObject"
 COMPLETE_MULTIPART_UPLOAD = "CompleteMultipartUpload"
 COPY_OBJECT = "CopyObject"
@@ -98,3 +100,51 @@ def object_created_event(
             "reason": reason,
         },
     }
+
+
+class BucketWatcher:
+    """S3 → EventBridge for buckets with EventBridge notifications on: every object version
+    that appears (written by a job, a handler or a user) becomes one "Object Created" event.
+
+    moto's server sends no events, so the watcher lists versions; an upload the sandbox
+    made itself is marked `seen` with its event already sent.
+    """
+
+    def __init__(self, s3: Any, buckets: list[str], *, region: str, account: str) -> None:
+        self.s3 = s3
+        self.buckets = buckets
+        self.region, self.account = region, account
+        self._seen: set[tuple[str, str, str]] = set()
+        self._lock = threading.Lock()
+
+    def seen(self, bucket: str, key: str, version: str | None) -> None:
+        """This version's event is sent already: do not report it again."""
+        with self._lock:
+            self._seen.add((bucket, key, version or "null"))
+
+    def scan(self) -> list[dict[str, Any]]:
+        """Events of the versions not seen before, oldest first."""
+        fresh = []
+        for bucket in self.buckets:
+            for page in self.s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+                for v in page.get("Versions", []):
+                    ident = (bucket, v["Key"], v.get("VersionId") or "null")
+                    with self._lock:
+                        if ident in self._seen:
+                            continue
+                        self._seen.add(ident)
+                    fresh.append((v["LastModified"], bucket, v["Key"], v.get("VersionId")))
+        events = []
+        for _, bucket, key, version in sorted(fresh, key=lambda f: (f[0], f[2])):
+            try:
+                head = self.s3.head_object(
+                    Bucket=bucket, Key=key, **({"VersionId": version} if version else {})
+                )
+            except ClientError:  # deleted meanwhile: S3 sent its event anyway; skip it here
+                continue
+            events.append(
+                object_created_event(
+                    bucket=bucket, key=key, head=head, region=self.region, account=self.account
+                )
+            )
+        return events

@@ -7,7 +7,6 @@ Tests that use them are marked `xdist_group("cdk")` so that under
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,18 +16,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 from cdk_helpers import VARIANT_CONTEXT, cdk_json_context
 
 from cdk.config import RasterdropConfig, load_config
-from cdk.synth import HANDLERS_DIR, synth_template
-
-
-@pytest.fixture(scope="session")
-def handlers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real handlers/ when present, else stand-ins (the handlers are built in parallel)."""
-    if all((HANDLERS_DIR / f"{name}.py").exists() for name in ("notify", "reject", "link")):
-        return HANDLERS_DIR
-    stub = tmp_path_factory.mktemp("handlers")
-    for name in ("notify", "reject", "link"):
-        (stub / f"{name}.py").write_text("def handler(event, context):\n    return None\n")
-    return stub
+from cdk.synth import synth_template
 
 
 @pytest.fixture(scope="session")
@@ -42,11 +30,11 @@ def variant_config() -> RasterdropConfig:
 
 
 @pytest.fixture(scope="session")
-def template(config: RasterdropConfig, handlers_dir: Path) -> dict[str, Any]:
-    """The default stack (cdk.json), synthesized once with cdk-nag enforcing."""
-    return synth_template(config, handlers_directory=handlers_dir)
+def template(config: RasterdropConfig) -> dict[str, Any]:
+    """The default stack (cdk.json) with the real handlers/, synthesized once, cdk-nag enforcing."""
+    return synth_template(config)
 
 
 @pytest.fixture(scope="session")
-def variant_template(variant_config: RasterdropConfig, handlers_dir: Path) -> dict[str, Any]:
-    return synth_template(variant_config, handlers_directory=handlers_dir)
+def variant_template(variant_config: RasterdropConfig) -> dict[str, Any]:
+    return synth_template(variant_config)

@@ -156,7 +156,7 @@ def test_network_has_no_nat_and_no_inbound(template: dict) -> None:
 
 
 @pytest.mark.slow
-def test_existing_vpc_is_looked_up_not_created(handlers_dir) -> None:
+def test_existing_vpc_is_looked_up_not_created() -> None:
     """vpc_id: no VPC, subnets or flow logs of ours; the environment uses the lookup's subnets."""
     from aws_cdk import Environment
 
@@ -166,7 +166,6 @@ def test_existing_vpc_is_looked_up_not_created(handlers_dir) -> None:
     config = load_config({"vpc_id": "vpc-0123456789abcdef0", "vpc_subnet_type": "private"})
     template = synth_template(
         config,
-        handlers_directory=handlers_dir,
         env=Environment(account="111122223333", region="eu-west-1"),
     )
     assert not resources(template, "AWS::EC2::VPC")

@@ -18,16 +18,10 @@ import numpy as np
 import pytest
 import rasterio
 
-from sandbox.parts import missing_parts
+from sandbox.core import Options, Sandbox
+from tests.conftest import make_model, make_scene
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sandbox-e2e")]
-
-_MISSING = missing_parts()
-if _MISSING:
-    pytest.skip("S3 flow not complete: " + "; ".join(_MISSING), allow_module_level=True)
-
-from sandbox.core import Options, Sandbox  # noqa: E402
-from tests.conftest import make_model, make_scene  # noqa: E402
 
 CONTEXT = {
     "max_input_bytes": 200_000,
@@ -260,10 +254,6 @@ def test_killed_job_is_retried_and_resumes_to_the_same_pixels(
 def test_training_manifest_publishes_a_version_that_predict_then_uses(
     sb: Sandbox, data: dict, tmp_path: Path
 ) -> None:
-    from sandbox.parts import train_has_s3_mode
-
-    if not train_has_s3_mode():
-        pytest.skip("the S3 mode of `batch_image train` (--bucket/--key) has not landed")
     subprocess.run(
         [
             sys.executable,

@@ -1,14 +1,12 @@
-"""Demo helpers: which parts are present, the email as printed, the links in it."""
+"""Demo helpers: the email as printed, the links in it."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sandbox.core import Message
 from sandbox.demo import _message_for, links_in
 from sandbox.email import format_email
-from sandbox.parts import missing_parts
 
 MESSAGE = Message(
     topic="NotificationTopic",
@@ -18,13 +16,6 @@ MESSAGE = Message(
     timestamp=datetime(2026, 11, 26, 9, 30, 1, tzinfo=UTC),
     message_id="m-1",
 )
-
-
-def test_missing_parts_names_each_absent_piece(tmp_path: Path) -> None:
-    missing = missing_parts(tmp_path)
-    text = " ".join(missing)
-    for part in ("cdk/synth.py", "handlers/notify.py", "handlers/link.py", "Dockerfile"):
-        assert part in text
 
 
 def test_email_reads_like_the_subscriber_sees_it() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from sandbox.core import Options, Sandbox
-from tests.test_sandbox_core import TEMPLATE
+from tests.sandbox.test_sandbox_core import TEMPLATE
 
 FAILING = {
     "Resources": {
