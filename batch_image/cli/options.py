@@ -105,3 +105,22 @@ class ManifestFileType(click.ParamType):
 
 def manifest_argument() -> Callable[[Any], Any]:
     return click.argument("manifest", required=False, type=ManifestFileType())
+
+
+def workers_option(default_help: str = "all") -> click.Option:
+    return click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"Cores to use [default: {default_help}].",
+    )
+
+
+def etag_option(what: str) -> click.Option:
+    return click.option("--etag", help=f"S3 mode: the {what}'s ETag from the event (advisory).")
+
+
+def size_option(what: str) -> click.Option:
+    return click.option(
+        "--size", help=f"S3 mode: the {what}'s size from the event (advisory; HEAD decides)."
+    )

@@ -1,27 +1,36 @@
 """``python -m batch_image predict``: local files, or one S3 object (the Batch job).
 
-Exactly one mode: ``INPUT.tif --model DIR --out DIR`` (local) or
+Exactly one mode: ``INPUT.tif --model MODEL --out DIR`` (local) or
 ``--bucket B --key K [--version-id V] [--etag E] [--size N]`` (S3, settings from
-the environment, see :mod:`batch_image.jobs.settings`).
+the environment, see :mod:`batch_image.jobs.settings`). The command only sorts
+the arguments into one of the two; each mode is one function that ends in one
+library call (:func:`~batch_image.predict.pipeline.predict_file`,
+:func:`batch_image.jobs.predict_job.run`) and reports its result.
 """
 
 from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from batch_image.cli.options import (
     bucket_option,
+    etag_option,
+    exits_categorized,
     fail,
     key_option,
     log_format_option,
+    size_option,
     version_id_option,
+    workers_option,
 )
-from batch_image.errors import InvalidInputError, RasterdropError
+from batch_image.errors import InvalidInputError
 from batch_image.logs import setup_logging
 from batch_image.predict.pipeline import PredictOptions, predict_file
 from batch_image.raster.checks import DEFAULT_MAX_PIXELS
@@ -34,10 +43,6 @@ class Terminated(BaseException):
 EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise Terminated()
-
-
 @click.command()
 @click.argument(
     "input_path", metavar="[INPUT.tif]", required=False, type=click.Path(path_type=Path)
@@ -46,7 +51,8 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     "--model",
     "model_dir",
     type=click.Path(path_type=Path),
-    help="Local mode: model directory holding model.skops and model.json.",
+    help="Local mode: a model directory (model.skops, model.json), or a models/<name>/ "
+    "directory whose current.json names the version to use.",
 )
 @click.option(
     "--out",
@@ -57,11 +63,9 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 @bucket_option("input")
 @key_option("S3 mode: the input's key, exactly as stored (not URL-encoded).")
 @version_id_option("input")
-@click.option("--etag", help="S3 mode: the ETag from the event (advisory).")
-@click.option("--size", help="S3 mode: the size from the event (advisory; HEAD decides).")
-@click.option(
-    "--workers", type=click.IntRange(min=1), default=None, help="Cores to use [default: all]."
-)
+@etag_option("input")
+@size_option("input")
+@workers_option()
 @click.option(
     "--parallel",
     type=click.Choice(["windows", "model"]),
@@ -103,32 +107,43 @@ def predict(
 
     Exit codes: 0 done (or already done), 2 bad input, 3 model or configuration error,
     anything else: retry."""
-    s3_mode = bucket is not None or key is not None
-    if s3_mode and (input_path or model_dir or out_dir):
-        raise click.UsageError("give either INPUT.tif with --model/--out, or --bucket/--key")
-    if s3_mode:
+    if bucket is not None or key is not None:
+        if input_path or model_dir or out_dir:
+            raise click.UsageError("give either INPUT.tif with --model/--out, or --bucket/--key")
         if not bucket or key is None:
             raise click.UsageError("S3 mode needs both --bucket and --key")
-        setup_logging(log_format)
-        _predict_s3(bucket, key, version_id, etag, size, workers)
-        return
+        predict_s3(bucket, key, version_id, etag, size, workers=workers, log_format=log_format)
     if input_path is None or model_dir is None or out_dir is None:
         raise click.UsageError("give INPUT.tif with --model and --out, or --bucket and --key")
     if any(v is not None for v in (version_id, etag, size)):
         raise click.UsageError("--version-id/--etag/--size belong to S3 mode (--bucket/--key)")
-    setup_logging(log_format)
-    if not input_path.exists():
-        fail(InvalidInputError(f"{input_path} does not exist", code="missing"))
     options = PredictOptions(
         workers=workers,
         parallel=parallel,
         max_pixels=max_pixels,
         progress=sys.stderr.isatty() if progress is None else progress,
     )
-    try:
-        summary = predict_file(input_path, model_dir, out_dir, options)
-    except RasterdropError as exc:
-        fail(exc)
+    predict_local(input_path, model_dir, out_dir, options, log_format=log_format)
+
+
+def predict_local(
+    input_path: Path,
+    model: Path,
+    out_dir: Path,
+    options: PredictOptions,
+    *,
+    log_format: str | None = None,
+) -> None:
+    """Local mode: :func:`predict_file`, then one line saying where the result is.
+
+    Without ``--log-format`` the log format is ``$RASTERDROP_LOG_FORMAT`` or text (the
+    job's settings are not parsed: local runs need none of them).
+    """
+    setup_logging(log_format)
+    if not input_path.exists():
+        fail(InvalidInputError(f"{input_path} does not exist", code="missing"))
+    with exits_categorized():
+        summary = predict_file(input_path, model, out_dir, options)
     t = summary["timings_s"]
     click.echo(
         f"{input_path.name}: {summary['raster']['valid_pixels']:,} pixels predicted in "
@@ -136,30 +151,29 @@ def predict(
     )
 
 
-def _predict_s3(
+def predict_s3(
     bucket: str,
     key: str,
     version_id: str | None,
     etag: str | None,
     size: str | None,
-    workers: int | None,
-) -> None:
+    *,
+    workers: int | None = None,
+    log_format: str | None = None,
+) -> NoReturn:
+    """S3 mode (the Batch job): :func:`predict_job.run`; the outcome is the first word on
+    stdout and the exit code."""
+    # imported here: local runs need neither boto3 nor the job's settings
     from batch_image.jobs import predict_job
     from batch_image.jobs.request import JobRequest
     from batch_image.jobs.settings import from_env
 
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
+    with exits_categorized():
         settings = from_env()
         request = JobRequest.from_cli(bucket, key, version_id, etag, size)
+    setup_logging(log_format or settings.log_format)
+    with _sigterm_unwinds(), exits_categorized():
         outcome = predict_job.run(request, settings, workers=workers)
-    except RasterdropError as exc:
-        fail(exc)
-    except Terminated:
-        click.echo("error [internal/terminated]: SIGTERM received; exiting for a retry", err=True)
-        sys.exit(EXIT_TERMINATED)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     where = f"s3://{bucket}/{outcome.output_prefix}"
     if outcome.status == "succeeded" and outcome.summary:
         s = outcome.summary
@@ -171,3 +185,21 @@ def _predict_s3(
     else:
         click.echo(f"{outcome.status}: {outcome.message} ({where})")
     sys.exit(outcome.exit_code)
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` in the body, so every ``finally`` (scratch,
+    checkpoints, lease heartbeat) runs; then exit 143: Batch retries the job."""
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    except Terminated:
+        click.echo("error [internal/terminated]: SIGTERM received; exiting for a retry", err=True)
+        sys.exit(EXIT_TERMINATED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

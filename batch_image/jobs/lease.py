@@ -32,7 +32,6 @@ Why this is safe
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -199,6 +198,3 @@ class Lease:
         except Exception as exc:
             if not (s3io.is_precondition_failed(exc) or s3io.is_not_found(exc)):
                 raise
-
-    def describe(self) -> str:
-        return json.dumps({"key": self.key, "owner": self.owner, "job_id": self.job_id})

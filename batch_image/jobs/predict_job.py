@@ -16,9 +16,11 @@ The order of work makes a bad input cheap and a retry safe:
 4. model, scratch-space check, parallel download, prediction with every finished
    chunk checkpointed under ``partial/<run-id>/chunks/`` and earlier attempts'
    chunks restored instead of recomputed;
-5. publish (unless a newer version of the key arrived meanwhile): the old
-   done-marker is removed first, then the result files, then ``summary.json``
-   last; then the partials and the lease are deleted.
+5. publish (unless a newer version of the key arrived meanwhile) through the
+   result protocol (:func:`batch_image.publish.protocol.publish`, every write
+   guarded by the lease check): the old done-marker is removed first, then the
+   result files, then ``summary.json`` last; then the partials and the lease
+   are deleted (:func:`_run_ends_with`, which says when that is safe).
 
 Outcomes and exit codes (DESIGN.md): ``succeeded``, ``duplicate`` and
 ``superseded`` (a versioned input whose version is no longer the key's latest:
@@ -29,9 +31,10 @@ model/configuration errors exit 3, both with ``error.json``. Internal errors
 exit 1 (Batch retries); they write ``error.json`` only on the last attempt
 (``AWS_BATCH_JOB_ATTEMPT`` ≥ ``RASTERDROP_MAX_ATTEMPTS``, or when either is
 unknown), so a retry that then succeeds leaves no stale failure behind and a
-job that finally fails always leaves one. A key that fails the key checks gets
-no ``error.json``: there is no safe output location for it. The input object
-is only ever read.
+job that finally fails always leaves one (:mod:`batch_image.jobs.failures`;
+any other exception is recorded as ``internal``/``unexpected``). A key that
+fails the key checks gets no ``error.json``: there is no safe output location
+for it. The input object is only ever read.
 """
 
 from __future__ import annotations
@@ -40,13 +43,16 @@ import logging
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from batch_image import s3io
 from batch_image.errors import InternalError, InvalidInputError, RasterdropError
 from batch_image.jobs.checkpoints import CheckpointStore
+from batch_image.jobs.failures import failures_recorded
 from batch_image.jobs.lease import Lease, LeaseLost
 from batch_image.jobs.request import JobRequest, check_key, output_prefix_for, run_id
 from batch_image.jobs.settings import Settings
@@ -54,20 +60,22 @@ from batch_image.logs import log_fields
 from batch_image.model import source as model_source
 from batch_image.model.card import ModelCard, load_card, load_estimator
 from batch_image.model.compatibility import check_compatible
-from batch_image.predict.outputs import (
-    CLASSES_QML,
-    CLASSES_TIF,
-    CONFIDENCE_TIF,
-    ERROR_JSON,
-    PREVIEW_PNG,
-    SUMMARY_JSON,
+from batch_image.predict.documents import (
+    ErrorDocument,
+    InputRef,
+    JobRef,
+    ModelRef,
+    Outputs,
+    Summary,
 )
-from batch_image.predict.pipeline import PredictOptions, Resume, error_document, predict_to_dir
+from batch_image.predict.pipeline import PredictOptions, Resume, predict_to_dir
+from batch_image.publish.layout import CHUNKS_SEGMENT, LEASE_NAME
+from batch_image.publish.protocol import done_by, publish, record_failure
+from batch_image.publish.sinks import S3Prefix
 from batch_image.raster.remote import check_remote_raster
 
 log = logging.getLogger(__name__)
 
-RESULT_FILES = (CLASSES_TIF, CONFIDENCE_TIF, PREVIEW_PNG, CLASSES_QML)
 SCRATCH_MARGIN = 256 * 1024**2
 MAX_TAKEOVERS = 3
 
@@ -78,8 +86,7 @@ class Outcome:
     exit_code: int = 0
     message: str = ""
     output_prefix: str | None = None
-    summary: dict[str, Any] | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] | None = None  # summary.json as published (succeeded only)
 
 
 @dataclass
@@ -89,14 +96,23 @@ class _Run:
     req: JobRequest
     settings: Settings
     s3: Any
-    out_prefix: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
+    out_prefix: str
+    input: InputRef
     run_id: str | None = None
-    model: dict[str, Any] | None = None
+    model: ModelRef | None = None
 
-    def key(self, name: str) -> str:
-        assert self.out_prefix is not None
-        return self.out_prefix + name
+    @property
+    def partial(self) -> str:
+        """``partial/<run-id>/``: this run's lease and checkpoints."""
+        assert self.run_id is not None
+        return f"{self.settings.partial_prefix}{self.run_id}/"
+
+    def results(self, guard: Callable[[], None] | None = None) -> S3Prefix:
+        """``output/<path>/``; ``guard`` runs before every write (the lease check)."""
+        return S3Prefix(self.s3, self.req.bucket, self.out_prefix, guard=guard)
+
+    def outcome(self, status: str, message: str, summary: dict[str, Any] | None = None) -> Outcome:
+        return Outcome(status, 0, message, self.out_prefix, summary)
 
 
 def run(
@@ -105,206 +121,245 @@ def run(
     """Run one S3 predict job; raises :class:`RasterdropError` after recording it."""
     workers = workers or settings.workers
     s3 = s3 or s3io.client(max_pool=2 * (workers or 8) + 4)
-    state = _Run(req, settings, s3)
-    state.meta = {
-        "path": None,
-        "bucket": req.bucket,
-        "key": req.key,
-        "version_id": req.version_id,
-        "etag": req.etag,
-        "size_bytes": req.size,
-    }
     path = check_key(req.key, settings.input_prefix)  # no safe place for error.json otherwise
-    state.out_prefix = output_prefix_for(path, settings.output_prefix)
-    scratch: Path | None = None
+    state = _Run(
+        req,
+        settings,
+        s3,
+        output_prefix_for(path, settings.output_prefix),
+        InputRef(
+            bucket=req.bucket,
+            key=req.key,
+            version_id=req.version_id,
+            etag=req.etag,
+            size_bytes=req.size,
+        ),
+    )
+    with (
+        failures_recorded(lambda exc: _record_failure(state, exc), settings),
+        _scratch(settings) as scratch,
+    ):
+        return _run_until_settled(state, scratch, workers)
+
+
+@contextmanager
+def _scratch(settings: Settings) -> Iterator[Path]:
+    """This job's own scratch directory, removed on every exit but SIGKILL."""
+    settings.scratch.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="rasterdrop-", dir=settings.scratch))
     try:
-        settings.scratch.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix="rasterdrop-", dir=settings.scratch))
-        for _ in range(MAX_TAKEOVERS):
-            try:
-                return _run(state, scratch, workers)
-            except LeaseLost:
-                log.warning("lease lost: another job took over this run; waiting for it")
-        raise InternalError("the run's lease kept changing hands", code="lease_contention")
-    except RasterdropError as exc:
-        _record_failure(state, exc)
-        raise
-    except Exception as exc:
-        log.exception("internal error")
-        first_line = str(exc).splitlines()[0][:300] if str(exc) else ""
-        err = InternalError(f"{type(exc).__name__}: {first_line}", code="unexpected")
-        _record_failure(state, err)
-        raise err from exc
+        yield scratch
     finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_until_settled(state: _Run, scratch: Path, workers: int | None) -> Outcome:
+    """Attempt the run; a lost lease means another job took over: wait for it again."""
+    for _ in range(MAX_TAKEOVERS):
+        try:
+            return _attempt(state, scratch, workers)
+        except LeaseLost:
+            log.warning("lease lost: another job took over this run; waiting for it")
+    raise InternalError("the run's lease kept changing hands", code="lease_contention")
 
 
 def _record_failure(state: _Run, exc: RasterdropError) -> None:
-    """error.json for non-retryable errors, and for internal ones on the last attempt."""
-    retry_follows = isinstance(exc, InternalError) and not state.settings.is_last_attempt()
-    if state.out_prefix is None or retry_follows:
-        if retry_follows:
-            log.warning("internal error on attempt %s: a retry follows", state.settings.attempt)
-        return
-    doc = error_document(exc, state.meta)
-    doc["model"] = state.model
-    doc["run_id"] = state.run_id
-    try:
-        s3 = state.s3
-        bucket = state.req.bucket
-        found = s3io.get_json(s3, bucket, state.key(SUMMARY_JSON))
-        if found is not None:  # a result of an earlier version must not look current
-            s3.delete_object(Bucket=bucket, Key=state.key(SUMMARY_JSON))
-        s3io.put_json(s3, bucket, state.key(ERROR_JSON), doc)
-        log.info("wrote s3://%s/%s", bucket, state.key(ERROR_JSON))
-    except Exception:
-        log.exception("could not write error.json")
+    """``error.json`` through the result protocol (see :mod:`batch_image.jobs.failures`
+    for when); no lease guard: a failure is recorded whether or not we hold the lease."""
+    doc = ErrorDocument.of(exc, state.input, JobRef(state.model, state.run_id))
+    where = record_failure(state.results(), doc.to_dict())
+    log.info("wrote s3://%s/%s", state.req.bucket, where)
 
 
-def _done(state: _Run) -> bool:
-    found = s3io.get_json(state.s3, state.req.bucket, state.key(SUMMARY_JSON))
-    return bool(found and isinstance(found[0], dict) and found[0].get("run_id") == state.run_id)
-
-
-def _head_input(state: _Run) -> dict[str, Any]:
-    req, s3 = state.req, state.s3
-    obj = s3io.head(s3, req.bucket, req.key, req.version_id)
-    if obj is None:
-        what = f"version {req.version_id} of " if req.version_id else ""
-        raise InvalidInputError(
-            f"{what}s3://{req.bucket}/{req.key} does not exist (deleted?)", code="input_missing"
-        )
-    version = obj.get("VersionId")
-    version = None if version in (None, "", "null") else str(version)
-    etag = s3io.etag_of(obj)
-    size = int(obj.get("ContentLength") or 0)
-    state.meta.update(version_id=version, etag=etag, size_bytes=size)
-    if req.etag and req.etag != etag and not req.version_id:
-        log.warning(
-            "the object changed since the event (ETag %s → %s): using its content now",
-            req.etag,
-            etag,
-        )
-    if size > state.settings.max_input_bytes:
-        raise InvalidInputError(
-            f"{req.key} is {size:,} bytes, over the limit of {state.settings.max_input_bytes:,}",
-            code="too_large",
-            size_bytes=size,
-            max_bytes=state.settings.max_input_bytes,
-        )
-    return obj
-
-
-def _superseded(state: _Run) -> bool:
-    """A versioned input whose version is no longer the key's latest (or was deleted)."""
-    version = state.meta.get("version_id")
-    if not state.req.version_id or not version:
-        return False
-    latest = s3io.head(state.s3, state.req.bucket, state.req.key)
-    latest_version = latest.get("VersionId") if latest else None
-    return latest_version != version
-
-
-def _run(state: _Run, scratch: Path, workers: int | None) -> Outcome:
+def _attempt(state: _Run, scratch: Path, workers: int | None) -> Outcome:
+    """Cheap checks, done already?, the lease; then compute and publish under the lease."""
     t0 = time.perf_counter()
-    req, settings, s3 = state.req, state.settings, state.s3
-    source = model_source.resolve(settings.model_uri, s3)
-    model_dir = scratch / "model"
-    card_dir = model_source.fetch_card_file(source, model_dir, s3)
-    card = load_card(card_dir)
-    state.model = {"name": card.name, "version": card.version, "uri": source.uri}
-
+    source, card = _model_card(state, scratch / "model")
     _head_input(state)
     if _superseded(state):
         log.info(
-            "version %s of %s is no longer the latest: skipped", state.meta["version_id"], req.key
+            "version %s of %s is no longer the latest: skipped",
+            state.input.version_id,
+            state.req.key,
         )
-        return Outcome("superseded", 0, "a newer version of the input exists", state.out_prefix)
-    identity = state.meta["version_id"] or state.meta["etag"]
-    state.run_id = run_id(req.bucket, req.key, identity, card.name, card.version)
-    if _done(state):
-        log.info("already done: s3://%s/%s", req.bucket, state.key(SUMMARY_JSON))
-        return Outcome("duplicate", 0, "already done", state.out_prefix)
-
+        return state.outcome("superseded", "a newer version of the input exists")
+    identity = state.input.version_id or state.input.etag
+    state.run_id = run_id(state.req.bucket, state.req.key, identity, card.name, card.version)
+    if done_by(state.results(), state.run_id):
+        log.info("already done: s3://%s/%s", state.req.bucket, state.out_prefix)
+        return state.outcome("duplicate", "already done")
     pixels = _check_header(state, card)
-    t_checked = time.perf_counter()
-
-    partial = f"{settings.partial_prefix}{state.run_id}/"
+    checks = time.perf_counter() - t0
     lease = Lease(
-        s3,
-        req.bucket,
-        partial + "lease.json",
-        ttl=settings.lease_seconds,
-        job_id=settings.job_id,
-        attempt=settings.attempt,
+        state.s3,
+        state.req.bucket,
+        state.partial + LEASE_NAME,
+        ttl=state.settings.lease_seconds,
+        job_id=state.settings.job_id,
+        attempt=state.settings.attempt,
     )
     if not _await_lease(state, lease):
-        return Outcome("duplicate", 0, "done by another job", state.out_prefix)
+        return state.outcome("duplicate", "done by another job")
+    with _run_ends_with(state, lease):
+        if done_by(state.results(), state.run_id):
+            return state.outcome("duplicate", "already done")
+        job = _Job(state, lease, source, card, scratch, workers, t0, checks)
+        return job.compute_and_publish(pixels)
+
+
+def _model_card(state: _Run, model_dir: Path) -> tuple[model_source.ModelSource, ModelCard]:
+    """Resolve ``RASTERDROP_MODEL_URI`` to one version and read its (small) card."""
+    source = model_source.resolve(state.settings.model_uri, state.s3)
+    card = load_card(model_source.fetch_card_file(source, model_dir, state.s3))
+    state.model = ModelRef.of(card, source.uri)
+    return source, card
+
+
+@contextmanager
+def _run_ends_with(state: _Run, lease: Lease) -> Iterator[None]:
+    """Hold the run's lease for the body; when the run is over, end it cleanly.
+
+    Over means no attempt will ever need this run's partials again: the result
+    is published (success), somebody else's result or a newer input version
+    owns the output (duplicate, superseded), or the error is final (bad input,
+    model, configuration). Then the heartbeat stops, the checkpoints are deleted
+    and the lease is released last: a waiting job sees the lease only once
+    nothing of the run is left to resume, and finds the done-marker (if any)
+    already written, so it exits as a duplicate. Why releasing is safe: the
+    lease is deleted with ``If-Match`` on our own ETag, so a lease another job
+    took over is never deleted (:mod:`batch_image.jobs.lease`).
+
+    Not over (an internal error, SIGTERM, a lost lease): only the heartbeat
+    stops. The checkpoints stay for the retry, and the lease stays until it
+    expires or the next attempt of this same Batch job takes it over at once.
+    """
     try:
-        if _done(state):
-            s3io.delete_prefix(s3, req.bucket, partial, keep=(lease.key,))
-            lease.release()
-            return Outcome("duplicate", 0, "already done", state.out_prefix)
-        estimator = load_estimator(model_source.fetch_estimator_file(source, model_dir, s3), card)
-        local_input = _download_input(state, scratch, workers, pixels)
+        yield
+    except RasterdropError as exc:
+        if exc.final:
+            _end_run(state, lease)
+        raise
+    else:
+        _end_run(state, lease)
+    finally:
+        lease.stop()
+
+
+def _end_run(state: _Run, lease: Lease) -> None:
+    """Stop renewing, delete the run's partials (all but the lease), release the lease."""
+    lease.stop()
+    removed = s3io.delete_prefix(state.s3, state.req.bucket, state.partial, keep=(lease.key,))
+    lease.release()
+    log.info("run %s ended: %d partial object(s) removed", state.run_id, removed)
+
+
+@dataclass
+class _Job:
+    """The leased part of one attempt: model file, download, predict, publish."""
+
+    state: _Run
+    lease: Lease
+    source: model_source.ModelSource
+    card: ModelCard
+    scratch: Path
+    workers: int | None
+    t0: float  # perf_counter at the start of the attempt
+    checks: float  # seconds the cheap checks took
+
+    def compute_and_publish(self, pixels: int) -> Outcome:
+        state = self.state
+        estimator = load_estimator(
+            model_source.fetch_estimator_file(self.source, self.scratch / "model", state.s3),
+            self.card,
+        )
+        local_input = _download_input(state, self.scratch, self.workers, pixels)
+        summary = self.predict(local_input, estimator, self.scratch / "out")
+        if _superseded(state):  # a newer version arrived while we computed: do not publish
+            return state.outcome("superseded", "a newer version of the input exists")
+        document = self.publish(summary, self.scratch / "out")
+        log.info(
+            "done: s3://%s/%s (%d windows resumed)",
+            state.req.bucket,
+            state.out_prefix,
+            summary.resumed_windows,
+            extra=log_fields(run_id=state.run_id, timings=document["timings_s"]),
+        )
+        return state.outcome("succeeded", "done", document)
+
+    def predict(self, local_input: Path, estimator: Any, out_dir: Path) -> Summary:
+        """The engine over the downloaded input, every finished chunk checkpointed."""
+        state, settings = self.state, self.state.settings
         store = CheckpointStore(
-            s3,
-            req.bucket,
-            partial + "chunks/",
+            state.s3,
+            state.req.bucket,
+            state.partial + CHUNKS_SEGMENT,
             batch_pixels=settings.checkpoint_pixels,
-            guard=lease.check,
+            guard=self.lease.check,
         )
         options = PredictOptions(
-            workers=workers, max_pixels=settings.max_pixels, target_pixels=settings.window_pixels
+            workers=self.workers,
+            max_pixels=settings.max_pixels,
+            target_pixels=settings.window_pixels,
         )
-        meta = {k: v for k, v in state.meta.items() if k != "path"}
         try:
             summary = predict_to_dir(
                 local_input,
                 estimator,
-                card,
-                scratch / "out",
+                self.card,
+                out_dir,
                 options,
-                input_meta=meta,
+                input_ref=state.input,
                 resume=Resume(plan=store.plan, restore=store.restore, checkpoint=store.checkpoint),
             )
         except BaseException:
             store.abort()
             raise
         store.close()
-        if _superseded(state):  # a newer version arrived while we computed: do not publish
-            lease.stop()
-            s3io.delete_prefix(s3, req.bucket, partial, keep=(lease.key,))
-            lease.release()
-            return Outcome("superseded", 0, "a newer version of the input exists", state.out_prefix)
-        summary["timings_s"]["checks"] = round(t_checked - t0, 3)
-        summary["run_id"] = state.run_id
-        summary["model"]["uri"] = source.uri
-        _publish(state, scratch / "out", summary, lease)
-        lease.stop()
-        removed = s3io.delete_prefix(s3, req.bucket, partial, keep=(lease.key,))
-        lease.release()
-        summary["timings_s"]["job_total"] = round(time.perf_counter() - t0, 3)
-        log.info(
-            "done: s3://%s/%s (%d windows resumed, %d partial objects removed)",
-            req.bucket,
-            state.key(SUMMARY_JSON),
-            summary.get("resumed_windows", 0),
-            removed,
-            extra=log_fields(run_id=state.run_id, timings=summary["timings_s"]),
+        return summary
+
+    def publish(self, summary: Summary, out_dir: Path) -> dict[str, Any]:
+        """Result files, then ``summary.json`` last (the protocol), each write under the lease.
+
+        ``timings_s.job_total`` is measured when the protocol reads the document,
+        that is after the result files are uploaded, just before it is written.
+        """
+        sink = self.state.results(guard=self.lease.check)
+        assert self.state.run_id is not None
+        summary = summary.for_job(
+            run_id=self.state.run_id,
+            model_uri=self.source.uri,
+            checks=self.checks,
+            outputs=Outputs().at(sink.location),
         )
-        return Outcome("succeeded", 0, "done", state.out_prefix, summary)
-    except RasterdropError as exc:
-        if not exc.final:
-            raise
-        # final for this run: nobody should wait on the lease or keep its checkpoints
-        lease.stop()
-        s3io.delete_prefix(s3, req.bucket, partial, keep=(lease.key,))
-        lease.release()
-        raise
-    finally:
-        lease.stop()
+        files = {name: out_dir / name for name in Outputs().names()}
+        document = _RenderedWhenRead(
+            lambda: summary.finished(time.perf_counter() - self.t0).to_dict()
+        )
+        publish(sink, files, document)
+        return document.rendered()
+
+
+class _RenderedWhenRead(Mapping[str, Any]):
+    """A document rendered the first time it is read (the protocol reads the done-marker
+    after writing the files) and the same ever after."""
+
+    def __init__(self, render: Callable[[], dict[str, Any]]) -> None:
+        self._render = render
+        self._document: dict[str, Any] | None = None
+
+    def rendered(self) -> dict[str, Any]:
+        if self._document is None:
+            self._document = self._render()
+        return self._document
+
+    def __getitem__(self, key: str) -> Any:
+        return self.rendered()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.rendered())
+
+    def __len__(self) -> int:
+        return len(self.rendered())
 
 
 def _await_lease(state: _Run, lease: Lease) -> bool:
@@ -317,7 +372,7 @@ def _await_lease(state: _Run, lease: Lease) -> bool:
     poll = min(30.0, max(1.0, state.settings.lease_seconds / 10))
     waited = False
     while not lease.acquire():
-        if _done(state):
+        if done_by(state.results(), state.run_id):
             return False
         if not waited:
             holder = lease.took_over or {}
@@ -332,6 +387,45 @@ def _await_lease(state: _Run, lease: Lease) -> bool:
     return True
 
 
+def _head_input(state: _Run) -> None:
+    """HEAD is authoritative for version, ETag and size; the size cap is checked here."""
+    req, s3 = state.req, state.s3
+    obj = s3io.head(s3, req.bucket, req.key, req.version_id)
+    if obj is None:
+        what = f"version {req.version_id} of " if req.version_id else ""
+        raise InvalidInputError(
+            f"{what}s3://{req.bucket}/{req.key} does not exist (deleted?)", code="input_missing"
+        )
+    version = obj.get("VersionId")
+    version = None if version in (None, "", "null") else str(version)
+    etag = s3io.etag_of(obj)
+    size = int(obj.get("ContentLength") or 0)
+    state.input = replace(state.input, version_id=version, etag=etag, size_bytes=size)
+    if req.etag and req.etag != etag and not req.version_id:
+        log.warning(
+            "the object changed since the event (ETag %s → %s): using its content now",
+            req.etag,
+            etag,
+        )
+    if size > state.settings.max_input_bytes:
+        raise InvalidInputError(
+            f"{req.key} is {size:,} bytes, over the limit of {state.settings.max_input_bytes:,}",
+            code="too_large",
+            size_bytes=size,
+            max_bytes=state.settings.max_input_bytes,
+        )
+
+
+def _superseded(state: _Run) -> bool:
+    """A versioned input whose version is no longer the key's latest (or was deleted)."""
+    version = state.input.version_id
+    if not state.req.version_id or not version:
+        return False
+    latest = s3io.head(state.s3, state.req.bucket, state.req.key)
+    latest_version = latest.get("VersionId") if latest else None
+    return latest_version != version
+
+
 def _check_header(state: _Run, card: ModelCard) -> int:
     """Header checks from ranged reads; returns the raster's pixel count."""
     req = state.req
@@ -339,11 +433,11 @@ def _check_header(state: _Run, card: ModelCard) -> int:
         state.s3,
         req.bucket,
         req.key,
-        size=int(state.meta["size_bytes"]),
+        size=int(state.input.size_bytes or 0),
         max_pixels=state.settings.max_pixels,
         name=req.key,
-        version_id=state.meta.get("version_id"),
-        etag=None if state.meta.get("version_id") else state.meta.get("etag"),
+        version_id=state.input.version_id,
+        etag=None if state.input.version_id else state.input.etag,
     )
     check_compatible(info, card, req.key)
     log.info(
@@ -360,7 +454,7 @@ def _check_header(state: _Run, card: ModelCard) -> int:
 
 
 def _download_input(state: _Run, scratch: Path, workers: int | None, pixels: int) -> Path:
-    size = int(state.meta["size_bytes"])
+    size = int(state.input.size_bytes or 0)
     free = shutil.disk_usage(scratch).free
     # the input, two uncompressed uint8 scratch rasters and their COGs, plus a margin
     need = size + SCRATCH_MARGIN + 4 * pixels
@@ -379,35 +473,19 @@ def _download_input(state: _Run, scratch: Path, workers: int | None, pixels: int
         state.req.bucket,
         state.req.key,
         dest,
-        version_id=state.meta.get("version_id"),
+        version_id=state.input.version_id,
         workers=workers or 8,
     )
     got = dest.stat().st_size
     if got != size:
         raise InternalError(f"downloaded {got} bytes, expected {size}", code="short_download")
-    if not state.meta.get("version_id"):
+    if not state.input.version_id:
         # unversioned: the download is pinned to the ETag s3transfer saw, ours must match it
         now = s3io.head(state.s3, state.req.bucket, state.req.key)
-        if now is None or s3io.etag_of(now) != state.meta["etag"]:
+        if now is None or s3io.etag_of(now) != state.input.etag:
             raise InternalError(
                 f"{state.req.key} was replaced while it was being read; retrying",
                 code="input_changed",
             )
     log.info("downloaded %d bytes in %.1fs", size, time.perf_counter() - t)
     return dest
-
-
-def _publish(state: _Run, out_dir: Path, summary: dict[str, Any], lease: Lease) -> None:
-    """Result files first, ``summary.json`` last; the previous done-marker goes first."""
-    s3, bucket = state.s3, state.req.bucket
-    lease.check()
-    s3.delete_object(Bucket=bucket, Key=state.key(SUMMARY_JSON))
-    outputs = {}
-    for label, name in summary["outputs"].items():
-        lease.check()
-        s3io.upload(s3, out_dir / name, bucket, state.key(name))
-        outputs[label] = state.key(name)
-    summary["outputs"] = outputs
-    s3.delete_object(Bucket=bucket, Key=state.key(ERROR_JSON))
-    lease.check()
-    s3io.put_json(s3, bucket, state.key(SUMMARY_JSON), summary)

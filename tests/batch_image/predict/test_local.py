@@ -200,7 +200,8 @@ def test_missing_model_exits_3(tmp_path, scene4):
         "predict", str(scene4[0]), "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "o")
     )
     assert code == 3
-    assert "no model card" in output
+    # the one model source's words, as in S3 mode with a local RASTERDROP_MODEL_URI
+    assert "error [model_error/model_missing]: no model.json in model directory" in output
 
 
 def test_untrusted_type_in_model_is_refused(tmp_path, scene4, model4):

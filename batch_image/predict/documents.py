@@ -1,0 +1,355 @@
+"""The prediction's two documents: ``summary.json`` (done) and ``error.json`` (failed).
+
+Both are frozen values built here and nowhere else, so local predict and the S3
+job cannot drift apart: the job's additions (``run_id``, ``model.uri``,
+``timings_s.checks``, ``timings_s.job_total``, outputs as object keys) are fields
+of the same value, set with :meth:`Summary.for_job` / :meth:`Summary.finished`,
+never keys patched into a dict afterwards. ``to_dict`` writes the schema of
+docs/contracts.md key for key, in its order; fields that only the S3 job has are
+left out when unset (local runs), except in ``error.json``, where the S3 job
+always states ``model`` and ``run_id`` (``null`` while unknown) and local runs
+never do.
+
+Rounding is part of the schema (readers compare numbers): shares to 6 places,
+mean confidence to 2, seconds to 3, memory to 1 decimal; areas are exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import astuple, dataclass, fields, replace
+from typing import Any
+
+from batch_image import __version__, clock
+from batch_image.errors import RasterdropError
+from batch_image.model.card import ModelCard, library_versions
+from batch_image.predict.engine import EngineStats
+from batch_image.predict.outputs import CLASSES_QML, CLASSES_TIF, CONFIDENCE_TIF, PREVIEW_PNG
+from batch_image.raster.checks import RasterInfo
+
+SUMMARY_SCHEMA = "rasterdrop.summary/1"
+ERROR_SCHEMA = "rasterdrop.error/1"
+
+
+def _set_fields(value: Any) -> dict[str, Any]:
+    """Fields in declaration order, without the optional ones left unset (``None``)."""
+    return {
+        f.name: getattr(value, f.name) for f in fields(value) if getattr(value, f.name) is not None
+    }
+
+
+@dataclass(frozen=True)
+class InputRef:
+    """The input as the summary (and the S3 job's error.json) names it."""
+
+    path: str | None = None
+    bucket: str | None = None
+    key: str | None = None
+    version_id: str | None = None
+    etag: str | None = None
+    size_bytes: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class LocalInput:
+    """What a failed local run states about its input: the path it was given."""
+
+    path: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """The model version used; ``uri`` (the resolved version) only in S3 mode."""
+
+    name: str
+    version: str
+    uri: str | None = None
+
+    @classmethod
+    def of(cls, card: ModelCard, uri: str | None = None) -> ModelRef:
+        return cls(card.name, card.version, uri)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _set_fields(self)
+
+
+@dataclass(frozen=True)
+class RasterPart:
+    width: int
+    height: int
+    count: int
+    dtype: str
+    crs: str | None
+    transform: tuple[float, ...]
+    pixel_area: float
+    area_unit: str
+    valid_pixels: int
+    nodata_pixels: int
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["transform"] = list(self.transform)
+        return out
+
+
+@dataclass(frozen=True)
+class ClassPart:
+    id: int
+    name: str
+    colour: str
+    pixels: int
+    share: float
+    area: float
+    mean_confidence: float | None  # None: no pixel of this class
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Label → where the file is: its name in the output directory, or its S3 key."""
+
+    classes: str = CLASSES_TIF
+    confidence: str = CONFIDENCE_TIF
+    preview: str = PREVIEW_PNG
+    qgis_style: str = CLASSES_QML
+
+    def names(self) -> tuple[str, ...]:
+        """The files in publishing order (the done-marker comes after all of them)."""
+        return astuple(self)
+
+    def at(self, location: Callable[[str], str]) -> Outputs:
+        """The same files where a sink puts them (``S3Prefix.location``: object keys)."""
+        return Outputs(*(location(name) for name in self.names()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds (rounded to ms) of the engine's phases, plus the S3 job's own two."""
+
+    validate: float
+    predict: float
+    model: float
+    finalize: float
+    total: float
+    checks: float | None = None  # S3: key, model card, HEAD, header from ranged reads
+    job_total: float | None = None  # S3: job start until just before summary.json is written
+
+    @classmethod
+    def measured(
+        cls, start: float, validated: float, predicted: float, done: float, model_seconds: float
+    ) -> Timings:
+        """From ``time.perf_counter()`` stamps of the phase boundaries."""
+        return cls(
+            validate=round(validated - start, 3),
+            predict=round(predicted - validated, 3),
+            model=round(model_seconds, 3),
+            finalize=round(done - predicted, 3),
+            total=round(done - start, 3),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return _set_fields(self)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """``summary.json``: what was predicted, with which model, what came out, how fast."""
+
+    input: InputRef
+    raster: RasterPart
+    model: ModelRef
+    classes: tuple[ClassPart, ...]
+    outputs: Outputs
+    timings: Timings
+    workers: int
+    parallel: str
+    windows: int
+    resumed_windows: int
+    peak_rss_mb: float
+    versions: Mapping[str, str]
+    created_at: str
+    run_id: str | None = None  # S3 mode
+
+    def for_job(self, *, run_id: str, model_uri: str, checks: float, outputs: Outputs) -> Summary:
+        """The S3 job's summary: its run, the resolved model version, its checks' time and
+        the outputs' object keys."""
+        return replace(
+            self,
+            run_id=run_id,
+            model=replace(self.model, uri=model_uri),
+            timings=replace(self.timings, checks=round(checks, 3)),
+            outputs=outputs,
+        )
+
+    def finished(self, job_total: float) -> Summary:
+        """Stamped with the job's whole time, measured just before the summary is written."""
+        return replace(self, timings=replace(self.timings, job_total=round(job_total, 3)))
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "schema": SUMMARY_SCHEMA,
+            "status": "succeeded",
+            "input": self.input.to_dict(),
+            "raster": self.raster.to_dict(),
+            "model": self.model.to_dict(),
+            "classes": [c.to_dict() for c in self.classes],
+            "outputs": self.outputs.to_dict(),
+            "timings_s": self.timings.to_dict(),
+            "workers": self.workers,
+            "parallel": self.parallel,
+            "windows": self.windows,
+            "resumed_windows": self.resumed_windows,
+            "peak_rss_mb": self.peak_rss_mb,
+            "versions": dict(self.versions),
+            "created_at": self.created_at,
+        }
+        if self.run_id is not None:
+            doc["run_id"] = self.run_id
+        return doc
+
+
+def area_unit(crs: Any) -> tuple[str, bool]:
+    """The unit of a pixel's area, and whether the CRS gives pixels an area at all."""
+    if crs is None:
+        return "pixel", False
+    if crs.is_geographic:
+        return "degree^2", True
+    unit = (crs.linear_units or "unit").lower()
+    return f"{unit}^2", True
+
+
+def pixel_area(transform: Any, crs: Any) -> tuple[float, str]:
+    """Area of one pixel in CRS units (1 ``pixel`` without a CRS), and its unit."""
+    unit, has_area = area_unit(crs)
+    area = abs(transform.a * transform.e - transform.b * transform.d) if has_area else 1.0
+    return area, unit
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the engine's run contributes to the summary besides its statistics."""
+
+    workers: int
+    parallel: str
+    windows: int
+    crs: Any  # rasterio CRS of the input
+    transform: Any  # affine transform of the input
+
+
+def class_parts(card: ModelCard, stats: EngineStats, area: float) -> tuple[ClassPart, ...]:
+    """Pixels, share of the valid pixels, area and mean confidence per model class."""
+    by_id = card.class_by_id()
+    valid = stats.valid_pixels
+    return tuple(
+        ClassPart(
+            id=cid,
+            name=by_id[cid].name,
+            colour=by_id[cid].colour,
+            pixels=cnt,
+            share=round(cnt / valid if valid else 0.0, 6),
+            area=cnt * area,
+            mean_confidence=round(stats.conf_sums[cid] / cnt, 2) if cnt else None,
+        )
+        for cid, cnt in stats.counts.items()
+    )
+
+
+def summarize(
+    input_ref: InputRef,
+    info: RasterInfo,
+    card: ModelCard,
+    stats: EngineStats,
+    facts: RunFacts,
+    timings: Timings,
+    peak_rss_mb: float,
+) -> Summary:
+    """The summary of a finished run (local file names as outputs, no S3 fields yet)."""
+    area, unit = pixel_area(facts.transform, facts.crs)
+    return Summary(
+        input=input_ref,
+        raster=RasterPart(
+            width=info.width,
+            height=info.height,
+            count=info.count,
+            dtype=info.dtype,
+            crs=info.crs,
+            transform=tuple(info.transform),
+            pixel_area=area,
+            area_unit=unit,
+            valid_pixels=stats.valid_pixels,
+            nodata_pixels=stats.nodata_pixels,
+        ),
+        model=ModelRef.of(card),
+        classes=class_parts(card, stats, area),
+        outputs=Outputs(),
+        timings=timings,
+        workers=facts.workers,
+        parallel=facts.parallel,
+        windows=facts.windows,
+        resumed_windows=stats.restored_windows,
+        peak_rss_mb=round(peak_rss_mb, 1),
+        versions={"rasterdrop": __version__, **library_versions()},
+        created_at=clock.iso_stamp(),
+    )
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """What the S3 job adds to ``error.json``: both keys always, ``null`` while unknown."""
+
+    model: ModelRef | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ErrorDocument:
+    """``error.json``: the failure's category, code, message and details, and the input."""
+
+    category: str
+    code: str
+    message: str
+    details: Mapping[str, Any]
+    input: InputRef | LocalInput
+    created_at: str
+    job: JobRef | None = None  # S3 mode
+
+    @classmethod
+    def of(
+        cls, exc: RasterdropError, input_ref: InputRef | LocalInput, job: JobRef | None = None
+    ) -> ErrorDocument:
+        return cls(
+            category=exc.category,
+            code=exc.code,
+            message=exc.message,
+            details=dict(exc.details),
+            input=input_ref,
+            created_at=clock.iso_stamp(),
+            job=job,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "schema": ERROR_SCHEMA,
+            "status": "failed",
+            "category": self.category,
+            "code": self.code,
+            "message": self.message,
+            "details": dict(self.details),
+            "input": self.input.to_dict(),
+            "created_at": self.created_at,
+        }
+        if self.job is not None:
+            doc["model"] = self.job.model.to_dict() if self.job.model else None
+            doc["run_id"] = self.job.run_id
+        return doc
