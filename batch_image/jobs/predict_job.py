@@ -246,10 +246,22 @@ def _run_ends_with(state: _Run, lease: Lease) -> Iterator[None]:
 
 
 def _end_run(state: _Run, lease: Lease) -> None:
-    """Stop renewing, delete the run's partials (all but the lease), release the lease."""
+    """Stop renewing, delete the run's partials (all but the lease), release the lease.
+
+    Best effort: the outcome is decided before this runs, and a cleanup that fails
+    must not turn a published result into a failure (which on the last attempt would
+    replace its ``summary.json`` by ``error.json``). What is left behind is harmless:
+    ``partial/`` expires by lifecycle, and a lease left behind expires after its ttl
+    (a later job waiting on it finds the done-marker and exits as a duplicate).
+    """
     lease.stop()
-    removed = s3io.delete_prefix(state.s3, state.req.bucket, state.partial, keep=(lease.key,))
-    lease.release()
+    try:
+        removed = s3io.delete_prefix(state.s3, state.req.bucket, state.partial, keep=(lease.key,))
+        lease.release()
+    except Exception:
+        log.warning("run %s ended, but its partials could not be removed", state.run_id,
+                    exc_info=True)  # fmt: skip
+        return
     log.info("run %s ended: %d partial object(s) removed", state.run_id, removed)
 
 

@@ -27,7 +27,7 @@ import rasterio
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from batch_image.errors import ConfigError, InvalidInputError
+from batch_image.errors import ConfigError, InternalError, InvalidInputError
 from batch_image.jobs import predict_job
 from batch_image.jobs.request import JobRequest
 from batch_image.jobs.settings import Settings
@@ -714,3 +714,22 @@ def test_newer_version_arriving_mid_run_is_not_overwritten(world: World) -> None
     assert (outcome.status, outcome.exit_code) == ("superseded", 0)
     assert world.objects("output/") == {}  # the newer version's job owns output/racing/
     assert world.objects("partial/") == {}
+
+
+def test_a_failed_cleanup_after_publishing_keeps_the_result(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the partials cannot be deleted once the result is published (S3 throttling)
+    def refuse(*args: Any, **kwargs: Any) -> int:
+        raise InternalError("SlowDown", code="delete_failed")
+
+    monkeypatch.setattr(predict_job.s3io, "delete_prefix", refuse)
+    key = "input/cleanup fails.tif"
+    world.put(key, world.assets.scene)
+    settings = Settings(model_uri=str(world.assets.model), scratch_dir=world.tmp / "s")
+    # When the (last) attempt ends
+    outcome = predict_job.run(JobRequest(world.bucket, key), settings, s3=world.s3, workers=1)
+    # Then it succeeded and its result stands: summary.json, no error.json
+    assert outcome.status == "succeeded" and outcome.exit_code == 0
+    assert "output/cleanup fails/summary.json" in world.objects("output/")
+    assert "output/cleanup fails/error.json" not in world.objects("output/")
