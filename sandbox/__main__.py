@@ -38,8 +38,8 @@ def demo(
     keep_running: bool,
 ) -> None:
     """Sample scene → model → upload → the email, with outputs copied to OUT."""
-    from sandbox.core import SandboxError
     from sandbox.demo import run_demo
+    from sandbox.errors import SandboxError
 
     try:
         code = run_demo(
@@ -75,7 +75,7 @@ def upload(
     files: tuple[Path, ...], prefix: str | None, model: Path | None, out: Path, keep_running: bool
 ) -> None:
     """Upload FILES to the sandbox bucket and print the email each one produces."""
-    from sandbox.core import SandboxError
+    from sandbox.errors import SandboxError
     from sandbox.uploads import run_uploads
 
     try:

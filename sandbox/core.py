@@ -23,7 +23,7 @@ from typing import Any
 from sandbox import stack as st
 from sandbox.batch import BatchRunner, Job
 from sandbox.bus import Delivery, EventBus, async_retries
-from sandbox.cfn import Resolver, TemplateError
+from sandbox.cfn import Resolver
 from sandbox.dockerfile import read_entrypoint
 from sandbox.errors import SandboxError
 from sandbox.eventpattern import matches
@@ -426,6 +426,3 @@ def _parse_time(text: str | None) -> datetime:
     if not text:
         return datetime.now().astimezone()
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-__all__ = ["Delivery", "Message", "Options", "Sandbox", "SandboxError", "TemplateError"]

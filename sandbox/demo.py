@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.core import REPO_ROOT, Message, Options, Sandbox, SandboxError
+from sandbox.core import REPO_ROOT, Message, Options, Sandbox
 from sandbox.email import format_email
+from sandbox.errors import SandboxError
 from sandbox.server import leak_free_environ
 
 Echo = Callable[[str], None]

@@ -28,7 +28,7 @@ from cdk.notifications.environment import HandlerRuntime, HandlerSettings, power
 from cdk.notifications.job_state import JobStateRule
 from cdk.notifications.link import LinkEndpoint
 from cdk.notifications.senders import NotificationSenders
-from cdk.notifications.topic import NotificationTopic, subscriptions_by_email
+from cdk.notifications.topic import NotificationTopic
 
 
 class Notifications(Construct):
@@ -111,16 +111,3 @@ class Notifications(Construct):
             function=self.notify_function,
             dead_letter_queue=events_dlq,
         ).rule
-
-
-__all__ = [
-    "HandlerRuntime",
-    "HandlerSettings",
-    "JobStateRule",
-    "LinkEndpoint",
-    "NotificationSenders",
-    "NotificationTopic",
-    "Notifications",
-    "powertools_layer_arn",
-    "subscriptions_by_email",
-]

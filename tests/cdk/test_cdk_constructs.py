@@ -15,15 +15,11 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Match, Template
 
 from cdk import constants as C
-from cdk.notifications import (
-    HandlerRuntime,
-    HandlerSettings,
-    JobStateRule,
-    LinkEndpoint,
-    NotificationSenders,
-    NotificationTopic,
-)
-from cdk.notifications.environment import LINK_VARIABLES
+from cdk.notifications.environment import LINK_VARIABLES, HandlerRuntime, HandlerSettings
+from cdk.notifications.job_state import JobStateRule
+from cdk.notifications.link import LinkEndpoint
+from cdk.notifications.senders import NotificationSenders
+from cdk.notifications.topic import NotificationTopic
 
 QUEUE_ARN = "arn:aws:batch:eu-west-1:111122223333:job-queue/q"
 LAYER_ARN = "arn:aws:lambda:eu-west-1:017000801446:layer:Powertools:1"
