@@ -13,7 +13,8 @@ A result location holds result files plus at most one marker: the done-marker
 
 Both run through a :class:`~batch_image.publish.sinks.ResultSink`, so local
 predict, the predict job, the train job's run reports and the model stores
-follow one author; ``tests/batch_image/publish`` checks nobody else writes markers.
+follow one author (``tests/batch_image/predict/test_one_result_author.py`` checks nobody
+else names the markers; ``tests/batch_image/publish`` pins the order of writes).
 """
 
 from __future__ import annotations
@@ -54,8 +55,13 @@ def record_failure(
     done: str = SUMMARY_JSON,
     failed: str = ERROR_JSON,
 ) -> str:
-    """Replace whatever result is there by the failure marker; returns its location."""
-    sink.delete(done)
+    """Replace whatever result is there by the failure marker; returns its location.
+
+    The done-marker is deleted only when there is one: in a versioned bucket a blind
+    delete would leave a delete marker behind for every failure of a new input.
+    """
+    if sink.read_json(done) is not None:
+        sink.delete(done)
     return sink.put_json(failed, dict(document))
 
 
