@@ -1,8 +1,8 @@
 """How a job's failure is recorded: once, when no retry follows, whatever raised.
 
-:func:`as_internal` is what an exception nobody categorized becomes (both jobs);
-:func:`failures_recorded` is the whole rule around a job's body (the predict
-job; the train job follows the same rule with its own code). Final errors (bad
+:func:`as_internal` is what an exception nobody categorized becomes;
+:func:`failures_recorded` is the whole rule around a job's body, for the predict
+and the train job alike (each passes how it writes its failure document). Final errors (bad
 input, model or configuration: retrying the same job cannot help) are recorded
 at once. Internal errors are retried by Batch, so
 they are recorded only on the last attempt (:meth:`Settings.is_last_attempt`):

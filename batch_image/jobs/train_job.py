@@ -17,7 +17,6 @@ attempt, so a retry that then succeeds leaves no stale ``error.json`` behind.
 
 from __future__ import annotations
 
-import logging
 import re
 import shutil
 import tempfile
@@ -27,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from batch_image import s3io
-from batch_image.errors import EXIT_OK, InvalidInputError, RasterdropError
-from batch_image.jobs.failures import as_internal
+from batch_image.errors import EXIT_OK, InvalidInputError
+from batch_image.jobs.failures import failures_recorded
 from batch_image.jobs.request import optional
 from batch_image.jobs.run_reports import (
     failure_report,
@@ -44,7 +43,6 @@ from batch_image.train import trainer
 from batch_image.train.fetchers import Fetch, s3_fetcher, same_bucket_fetcher
 from batch_image.train.manifest import Manifest, parse_manifest_text
 
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -114,15 +112,9 @@ def run_s3_training(
     run = _TrainRun(s3 or s3io.client(), bucket, key, optional(version_id), name, settings)
     scratch = Path(tempfile.mkdtemp(prefix="rasterdrop-train-", dir=settings.scratch_dir))
     try:
-        return _train(run, scratch, say)
-    except RasterdropError as exc:
-        _record_failure(run, exc)
-        raise
-    except Exception as exc:
-        log.exception("internal error")
-        err = as_internal(exc)
-        _record_failure(run, err)
-        raise err from exc
+        with failures_recorded(lambda exc: run.report(failure_report(exc, name, run.manifest)),
+                               settings):  # fmt: skip
+            return _train(run, scratch, say)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -166,14 +158,3 @@ def _fetcher(run: _TrainRun, scratch: Path) -> Fetch:
     fetched.mkdir()
     inner = s3_fetcher(run.base, fetched, s3=run.s3, max_bytes=run.settings.max_input_bytes)
     return same_bucket_fetcher(run.bucket, run.base, inner)
-
-
-def _record_failure(run: _TrainRun, exc: RasterdropError) -> None:
-    """``error.json`` for final errors, and for internal ones on the last attempt only."""
-    if not exc.final and not run.settings.is_last_attempt():
-        log.warning("internal error on attempt %s: a retry follows", run.settings.attempt)
-        return
-    try:
-        run.report(failure_report(exc, run.name, run.manifest))
-    except Exception:  # the exit code still tells Batch; the report is best effort
-        log.exception("could not write the training error report")
