@@ -44,7 +44,6 @@ from batch_image.train.fetchers import Fetch, s3_fetcher, same_bucket_fetcher
 from batch_image.train.manifest import Manifest, parse_manifest_text
 
 
-
 @dataclass(frozen=True)
 class TrainJobOutcome:
     status: str  # succeeded | failed
