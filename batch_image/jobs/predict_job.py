@@ -43,7 +43,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -332,7 +332,7 @@ class _Job:
     def publish(self, summary: Summary, out_dir: Path) -> dict[str, Any]:
         """Result files, then ``summary.json`` last (the protocol), each write under the lease.
 
-        ``timings_s.job_total`` is measured when the protocol reads the document,
+        ``timings_s.job_total`` is measured when the protocol asks for the document,
         that is after the result files are uploaded, just before it is written.
         """
         sink = self.state.results(guard=self.lease.check)
@@ -344,34 +344,14 @@ class _Job:
             outputs=Outputs().at(sink.location),
         )
         files = {name: out_dir / name for name in Outputs().names()}
-        document = _RenderedWhenRead(
-            lambda: summary.finished(time.perf_counter() - self.t0).to_dict()
-        )
-        publish(sink, files, document)
-        return document.rendered()
+        published: dict[str, Any] = {}
 
+        def finished() -> dict[str, Any]:
+            published.update(summary.finished(time.perf_counter() - self.t0).to_dict())
+            return published
 
-class _RenderedWhenRead(Mapping[str, Any]):
-    """A document rendered the first time it is read (the protocol reads the done-marker
-    after writing the files) and the same ever after."""
-
-    def __init__(self, render: Callable[[], dict[str, Any]]) -> None:
-        self._render = render
-        self._document: dict[str, Any] | None = None
-
-    def rendered(self) -> dict[str, Any]:
-        if self._document is None:
-            self._document = self._render()
-        return self._document
-
-    def __getitem__(self, key: str) -> Any:
-        return self.rendered()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.rendered())
-
-    def __len__(self) -> int:
-        return len(self.rendered())
+        publish(sink, files, finished)
+        return published
 
 
 def _await_lease(state: _Run, lease: Lease) -> bool:

@@ -19,7 +19,7 @@ else names the markers; ``tests/batch_image/publish`` pins the order of writes).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +30,14 @@ from batch_image.publish.sinks import ResultSink
 def publish(
     sink: ResultSink,
     files: Mapping[str, Path],
-    document: Mapping[str, Any] | Path,
+    document: Mapping[str, Any] | Path | Callable[[], Mapping[str, Any]],
     *,
     done: str = SUMMARY_JSON,
     failed: str | None = ERROR_JSON,
 ) -> dict[str, str]:
     """Publish ``files`` (name → local path) and then the done-marker ``document``
-    (a JSON mapping, or a local file such as ``model.json``); returns name → location."""
+    (a JSON mapping, a local file such as ``model.json``, or a function called once the
+    files are written, for a document that reports on them); returns name → location."""
     sink.delete(done)
     where = {name: sink.put_file(path, name) for name, path in files.items()}
     if failed:
@@ -44,7 +45,8 @@ def publish(
     if isinstance(document, Path):
         where[done] = sink.put_file(document, done)
     else:
-        where[done] = sink.put_json(done, dict(document))
+        body = document() if callable(document) else document
+        where[done] = sink.put_json(done, dict(body))
     return where
 
 

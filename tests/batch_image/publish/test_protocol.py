@@ -74,3 +74,15 @@ def test_a_model_version_uses_its_card_as_the_done_marker(tmp_path: Path) -> Non
         sink, {"model.skops": _file(tmp_path, "m", "skops")}, card, done="model.json", failed=None
     )
     assert sink.calls == [("delete", "model.json"), ("put", "model.skops"), ("put", "model.json")]
+
+
+def test_a_document_function_is_called_after_the_files_are_written(tmp_path: Path) -> None:
+    sink = Recording(tmp_path / "out")
+
+    def document() -> dict[str, Any]:
+        sink.calls.append(("render", "summary.json"))
+        return {"files_written": (tmp_path / "out" / "classes.tif").exists()}
+
+    publish(sink, {"classes.tif": _file(tmp_path, "c", "pixels")}, document)
+    assert sink.calls[-2:] == [("render", "summary.json"), ("put", "summary.json")]
+    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == {"files_written": True}
