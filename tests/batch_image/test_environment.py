@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import ast
 import re
-from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "batch_image"
+from tests.batch_image.source_scan import PACKAGE, docstring_ids
+
 ENV_READERS = {"jobs/settings.py", "logs.py"}
 # cli/main.py sets GDAL's block cache for the process before GDAL starts: a write of a
 # GDAL variable, not a setting of ours.
@@ -22,20 +22,10 @@ NOT_ENV_NAMES = {"RASTERDROP_CLASSES"}  # a GeoTIFF tag (train/labels.CLASSES_TA
 ENV_NAME = re.compile(r"RASTERDROP_[A-Z0-9_]+")
 
 
-def _docstrings(tree: ast.AST) -> set[int]:
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-                found.add(id(body[0].value))
-    return found
-
-
 def environment_uses(source: str, rel: str) -> list[str]:
     """``rel:line what`` for every touch of the environment and every RASTERDROP_ name."""
     tree = ast.parse(source)
-    docs = _docstrings(tree)
+    docs = docstring_ids(tree)
     hits = []
     for node in ast.walk(tree):
         where = f"{rel}:{getattr(node, 'lineno', 0)}"

@@ -11,7 +11,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "batch_image"
+from tests.batch_image.source_scan import PACKAGE, module_name
+
 RANK = {
     "__init__": 0,
     "errors": 0,
@@ -49,11 +50,6 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
-def _module_of(path: Path) -> str:
-    rel = path.relative_to(PACKAGE.parent).with_suffix("")
-    return ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
-
-
 def test_every_room_has_a_rank() -> None:
     rooms = {p.stem for p in PACKAGE.glob("*.py")} | {
         p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()
@@ -68,7 +64,7 @@ def test_top_level_has_at_most_six_modules() -> None:
 def test_imports_flow_one_way() -> None:
     wrong = []
     for path in PACKAGE.rglob("*.py"):
-        here = _room(_module_of(path)) if path.parent != PACKAGE else path.stem
+        here = _room(module_name(path)) if path.parent != PACKAGE else path.stem
         for target in _imports(path):
             there = _room(target)
             if there == "__version__":
@@ -83,7 +79,7 @@ def test_imports_flow_one_way() -> None:
 def test_no_import_cycle_inside_a_room() -> None:
     graph: dict[str, set[str]] = {}
     for path in PACKAGE.rglob("*.py"):
-        graph[_module_of(path)] = {t for t in _imports(path) if t != _module_of(path)}
+        graph[module_name(path)] = {t for t in _imports(path) if t != module_name(path)}
     state: dict[str, int] = {}
 
     def visit(node: str, trail: list[str]) -> list[str] | None:

@@ -9,9 +9,9 @@ module that could write them, so the set of such modules is pinned.
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[3] / "batch_image"
+from tests.batch_image.source_scan import PACKAGE, docstring_ids, module_name
+
 MARKER_NAMES = {"SUMMARY_JSON", "ERROR_JSON"}
 MARKER_FILES = {"summary.json", "error.json"}
 # module → why it may name the markers
@@ -28,20 +28,10 @@ PREDICTION_MODULES = (
 )
 
 
-def _docstrings(tree: ast.AST) -> set[int]:
-    ids = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-                ids.add(id(body[0].value))
-    return ids
-
-
 def names_markers(source: str) -> bool:
     """Whether ``source`` imports a marker name or spells a marker file outside docstrings."""
     tree = ast.parse(source)
-    docs = _docstrings(tree)
+    docs = docstring_ids(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and {a.name for a in node.names} & MARKER_NAMES:
             return True
@@ -55,13 +45,8 @@ def names_markers(source: str) -> bool:
     return False
 
 
-def _module(path: Path) -> str:
-    rel = path.relative_to(PACKAGE.parent).with_suffix("")
-    return ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
-
-
 def marker_modules() -> set[str]:
-    return {_module(p) for p in PACKAGE.rglob("*.py") if names_markers(p.read_text())}
+    return {module_name(p) for p in PACKAGE.rglob("*.py") if names_markers(p.read_text())}
 
 
 def test_the_scan_sees_a_marker_write() -> None:

@@ -20,9 +20,9 @@ from batch_image.model.card import FeatureRecipe
 from batch_image.predict.pipeline import predict_file
 from batch_image.raster.validity import ValidityRule, data_bands, pixel_validity
 from batch_image.train.sampling import sample_pixels
+from tests.batch_image.source_scan import PACKAGE
 from tests.conftest import class_pattern, make_model, synth_pixels
 
-PACKAGE = Path(__file__).resolve().parents[3] / "batch_image"
 H, W = 37, 45
 
 
