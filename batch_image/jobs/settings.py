@@ -64,7 +64,7 @@ class Settings:
 
 
 def _prefix(env: Mapping[str, str], name: str, default: str) -> str:
-    value = (env.get(name) or default).strip()
+    value = env.get(name, default).strip()  # set but empty is refused, as before
     if not value or value.startswith("/") or ".." in value.split("/"):
         raise ConfigError(f"{name}={value!r} is not a valid key prefix")
     return value if value.endswith("/") else value + "/"

@@ -124,6 +124,7 @@ def test_settings_defaults_and_parsing(tmp_path: Path) -> None:
         {"RASTERDROP_LOG_FORMAT": "xml"},
         {"RASTERDROP_OUTPUT_PREFIX": "../out"},
         {"RASTERDROP_PARTIAL_PREFIX": "/abs"},
+        {"RASTERDROP_INPUT_PREFIX": "  "},
     ],
 )
 def test_bad_settings_are_configuration_errors(env: dict[str, str]) -> None:
