@@ -79,7 +79,7 @@ class Assessment:
 
     def _class_row(self, k: int, c: MapClass) -> dict[str, Any]:
         e = self.estimates
-        pixels = int(round(e.mapped_areas[k] / self.strata.pixel_area))
+        pixels = round(float(e.mapped_areas[k]) / self.strata.pixel_area)
         return {
             "id": c.id,
             "name": c.name,
@@ -117,13 +117,22 @@ def assess(map_path: Path, sample_path: Path, *, map_name: str | None = None,
     on_map = _map_values(map_path, sample, map_name, sample_name)
     classes = _matrix_classes(strata, sample)
     labelled, unlabelled = _labels(sample, classes, sample_name)
+    if not labelled:
+        raise InvalidInputError(
+            f"{sample_name}: none of its {unlabelled} points is labelled yet: open it in "
+            "QGIS, toggle editing and choose each point's class in the 'reference' field",
+            code="not_labelled",
+        )
+    used = set(strata.ids) | {ref for _, ref in labelled}
+    classes = tuple(c for c in classes if c.id in used)  # no empty reference-only columns
     index = {c.id: k for k, c in enumerate(classes)}
     counts = np.zeros((len(classes), len(classes)), dtype=np.int64)
     for p, ref in labelled:
         counts[index[on_map[p.point_id]], index[ref]] += 1
     _enough_per_stratum(counts, strata, classes, sample_name)
     mapped = np.array(
-        [dict(zip(strata.ids, strata.counts.tolist())).get(c.id, 0) for c in classes], float
+        [dict(zip(strata.ids, strata.counts.tolist(), strict=True)).get(c.id, 0) for c in classes],
+        float,
     )
     estimates = stratified_estimates(counts, mapped * strata.pixel_area)
     return Assessment(

@@ -57,12 +57,10 @@ class SamplePoint:
     map_class: int
 
 
-def proportional(
-    strata: Strata, n: int, min_per_class: int = DEFAULT_MIN_PER_CLASS
-) -> Allocation:
+def proportional(strata: Strata, n: int, min_per_class: int = DEFAULT_MIN_PER_CLASS) -> Allocation:
     """``n`` points proportional to area, at least ``min_per_class`` per class (or all of a
     class's pixels when it has fewer); the rest split by largest remainders."""
-    pixels = dict(zip(strata.ids, strata.counts.tolist()))
+    pixels = dict(zip(strata.ids, strata.counts.tolist(), strict=True))
     floor = {cid: min(min_per_class, count) for cid, count in pixels.items()}
     if sum(floor.values()) > n:
         raise InvalidInputError(
@@ -102,7 +100,7 @@ def _largest_remainder(weights: Mapping[int, int], n: int) -> dict[int, int]:
 
 def fixed(strata: Strata, requested: Mapping[int, int]) -> Allocation:
     """Exactly ``requested[c]`` points in class ``c``; every mapped class must be named."""
-    pixels = dict(zip(strata.ids, strata.counts.tolist()))
+    pixels = dict(zip(strata.ids, strata.counts.tolist(), strict=True))
     names = {c.id: c.name for c in strata.classes}
     unknown = sorted(set(requested) - set(pixels))
     if unknown:
@@ -115,8 +113,7 @@ def fixed(strata: Strata, requested: Mapping[int, int]) -> Allocation:
     if missing:
         raise InvalidInputError(
             "--allocation must give every mapped class a count (the estimators need "
-            f"every stratum sampled); missing: "
-            + ", ".join(f"{c} ({names[c]})" for c in missing),
+            "every stratum sampled); missing: " + ", ".join(f"{c} ({names[c]})" for c in missing),
             code="bad_allocation",
         )
     for c, k in requested.items():
@@ -151,7 +148,7 @@ def draw(path: Path, strata: Strata, allocation: Allocation, seed: int) -> list[
                 rows, cols = np.divmod(flat, int(window.width))
                 picked += [
                     (int(window.row_off) + int(rr), int(window.col_off) + int(cc), cid)
-                    for rr, cc in zip(rows, cols)
+                    for rr, cc in zip(rows, cols, strict=True)
                 ]
     order = np.random.default_rng(seed + 1).permutation(len(picked))  # no class runs
     t = strata.transform

@@ -90,13 +90,19 @@ def stratified_estimates(counts: np.ndarray, mapped_areas: np.ndarray) -> Estima
         counts=n_ij.astype(np.int64),
         proportions=p,
         overall=overall,
-        users=tuple(Estimate(float(u), float(np.sqrt(v))) for u, v in zip(users, var_users)),
+        users=tuple(
+            Estimate(float(u), float(np.sqrt(v))) for u, v in zip(users, var_users, strict=True)
+        ),
         producers=tuple(
             Estimate(float(producers[j]), _producer_se(j, n_ij, n_i, area, users, producers))
             for j in range(q)
         ),
-        area_proportions=tuple(Estimate(float(c), float(s)) for c, s in zip(col, area_se)),
-        areas=tuple(Estimate(float(total * c), float(total * s)) for c, s in zip(col, area_se)),
+        area_proportions=tuple(
+            Estimate(float(c), float(s)) for c, s in zip(col, area_se, strict=True)
+        ),
+        areas=tuple(
+            Estimate(float(total * c), float(total * s)) for c, s in zip(col, area_se, strict=True)
+        ),
         mapped_areas=area,
     )
 

@@ -112,13 +112,22 @@ def map_classes(src: rasterio.io.DatasetReader) -> dict[int, MapClass]:
         table = src.colormap(1)
     except ValueError:
         table = {}
+    ids = set(names) or {k for k in table if k != UNMAPPED}  # colour tables list 256 entries
     out = {}
-    for cid in set(names) | {k for k in table if k != UNMAPPED and table[k][3]}:
+    for cid in ids:
         colour = colours.get(cid)
         if colour is None and cid in table:
             colour = "#{:02x}{:02x}{:02x}".format(*table[cid][:3])
         out[cid] = MapClass(cid, names.get(cid, f"class {cid}"), colour or _default(cid))
-    return out
+    return out if names else {}
+
+
+def class_colour(src: rasterio.io.DatasetReader, cid: int) -> str:
+    try:
+        rgba = src.colormap(1).get(cid)
+    except ValueError:
+        rgba = None
+    return "#{:02x}{:02x}{:02x}".format(*rgba[:3]) if rgba else _default(cid)
 
 
 def _json(text: str | None, default: Any) -> Any:
@@ -137,8 +146,7 @@ def map_windows(src: rasterio.io.DatasetReader) -> list[Window]:
     file's block layout, so a COG and a striped copy of one map share a fingerprint."""
     rows = max(1, WINDOW_PIXELS // src.width)
     return [
-        Window(0, row, src.width, min(rows, src.height - row))
-        for row in range(0, src.height, rows)
+        Window(0, row, src.width, min(rows, src.height - row)) for row in range(0, src.height, rows)
     ]
 
 
@@ -162,7 +170,7 @@ def read_strata(path: Path, name: str | None = None) -> Strata:
         per_window: list[dict[int, int]] = []
         for _window, classes, valid in read_windows(src, windows):
             ids, counts = np.unique(classes[valid], return_counts=True)
-            per_window.append(dict(zip(ids.tolist(), counts.tolist())))
+            per_window.append(dict(zip(ids.tolist(), counts.tolist(), strict=True)))
             digest.update(np.where(valid, classes, UNMAPPED).astype("<i4").tobytes())
         found = sorted({cid for counts in per_window for cid in counts})
         if not found:
@@ -170,7 +178,8 @@ def read_strata(path: Path, name: str | None = None) -> Strata:
         matrix = np.array([[c.get(cid, 0) for cid in found] for c in per_window], dtype=np.int64)
         area, unit = _pixel_area(src)
         classes_found = tuple(
-            stated.get(cid, MapClass(cid, f"class {cid}", _default(cid))) for cid in found
+            stated.get(cid) or MapClass(cid, f"class {cid}", class_colour(src, cid))
+            for cid in found
         )
         return Strata(
             classes_found,
@@ -183,9 +192,13 @@ def read_strata(path: Path, name: str | None = None) -> Strata:
             src.transform,
             src.width,
             src.height,
-            tuple(sorted({**stated, **{c.id: c for c in classes_found}}.values(),
-                         key=lambda c: c.id)),  # fmt: skip
+            _all_classes(stated, classes_found),
         )
+
+
+def _all_classes(stated: dict[int, MapClass], found: tuple[MapClass, ...]) -> tuple[MapClass, ...]:
+    merged = {**stated, **{c.id: c for c in found}}
+    return tuple(merged[cid] for cid in sorted(merged))
 
 
 def _identity(src: rasterio.io.DatasetReader) -> str:

@@ -86,7 +86,7 @@ def sample_style(classes: Sequence[tuple[int, str, str]], hidden: Sequence[str])
     return _document(
         _categorized("map_class", "marker", classes)
         + f"<fieldConfiguration>{fields}</fieldConfiguration>"
-        + f"<editable>{editable}<field name=\"reference\" editable=\"1\"/></editable>"
+        + f'<editable>{editable}<field name="reference" editable="1"/></editable>'
         + '<editform tolabel="1"></editform>'
     )
 

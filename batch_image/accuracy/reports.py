@@ -49,13 +49,14 @@ def markdown(doc: dict[str, Any]) -> str:
     scale, unit = area_scale(doc["area_unit"])
     classes = doc["classes"]
     names = [c["name"] for c in classes]
+    points = doc["points"]
+    skipped = f" ({points['unlabelled']} not labelled, left out)" if points["unlabelled"] else ""
+    method = (doc.get("allocation") or {}).get("method", "?")
     lines = [
         f"# Accuracy and area of {doc['map']}",
         "",
-        f"Sample `{doc['sample']}`: {doc['points']['labelled']} labelled points"
-        + (f" ({doc['points']['unlabelled']} not labelled, left out)" if doc["points"]["unlabelled"]
-           else "")  # fmt: skip
-        + f"; allocation {doc['allocation']['method'] if doc.get('allocation') else '?'}.",
+        f"Sample `{doc['sample']}`: {points['labelled']} labelled points{skipped}; "
+        f"allocation {method}.",
         "Estimators: Olofsson et al. (2014), stratified by map class; ± is the 95 % interval.",
         "",
         f"**Overall accuracy: {_pm(doc['overall_accuracy'])}**",
@@ -86,7 +87,7 @@ def markdown(doc: dict[str, Any]) -> str:
 def _matrix(names: list[str], rows: list[list[Any]], fmt: str) -> list[str]:
     out = ["| map \\ reference | " + " | ".join(names) + " |"]
     out.append("| --- |" + " ---: |" * len(names))
-    for name, row in zip(names, rows):
+    for name, row in zip(names, rows, strict=True):
         out.append(f"| {name} | " + " | ".join(fmt.format(v) for v in row) + " |")
     return out
 

@@ -62,9 +62,10 @@ def write_sample(
     *,
     seed: int,
     map_name: str,
+    sidecar: bool = True,
 ) -> dict[str, Any]:
-    """Write ``out`` (GeoPackage, replaced atomically) and ``out`` with ``.qml``; returns the
-    design record stored in the file."""
+    """Write ``out`` (GeoPackage, replaced atomically; its QGIS style inside) and, with
+    ``sidecar``, the style as ``.qml`` beside it; returns the design record stored."""
     design = {
         "schema": SCHEMA,
         "map": map_name,
@@ -104,7 +105,8 @@ def write_sample(
     qml = sample_style(classes, hidden=("map_class", "row", "col", "point_id"))
     store_default_style(partial, LAYER, qml, "accuracy sample")
     partial.replace(out)
-    out.with_suffix(".qml").write_text(qml)
+    if sidecar:
+        out.with_suffix(".qml").write_text(qml)
     return design
 
 
@@ -169,11 +171,13 @@ def draw_sample(
     allocation: dict[int, int] | None = None,
     seed: int = 0,
     map_name: str | None = None,
+    sidecar: bool = True,
 ) -> dict[str, Any]:
     """``accuracy-sample``: allocate, draw and write ``out``; returns the design record.
 
-    ``allocation`` (class id → points) sets every stratum exactly; otherwise ``n`` points
-    are allocated proportionally with ``min_per_class`` (default 50) per class.
+    ``allocation`` (class id or name → points) sets every stratum exactly; otherwise ``n``
+    points are allocated proportionally with ``min_per_class`` per class (default 50, or
+    less when ``n`` is too small for that: at most half of ``n`` goes to the minimums).
     """
     from batch_image.accuracy import design as sampling
     from batch_image.accuracy.maps import read_strata
@@ -181,12 +185,30 @@ def draw_sample(
     map_name = map_name or Path(map_path).name
     strata = read_strata(map_path, map_name)
     if allocation:
-        alloc = sampling.fixed(strata, allocation)
+        alloc = sampling.fixed(strata, _by_id(allocation, strata))
     else:
         if not n:
             raise InvalidInputError("give --n or --allocation", code="bad_allocation")
-        alloc = sampling.proportional(
-            strata, n, sampling.DEFAULT_MIN_PER_CLASS if min_per_class is None else min_per_class
-        )
+        if min_per_class is None:
+            fair = max(2, n // (2 * len(strata.classes)))
+            min_per_class = min(sampling.DEFAULT_MIN_PER_CLASS, fair)
+        alloc = sampling.proportional(strata, n, min_per_class)
     points = sampling.draw(map_path, strata, alloc, seed)
-    return write_sample(out, strata, alloc, points, seed=seed, map_name=map_name)
+    return write_sample(out, strata, alloc, points, seed=seed, map_name=map_name, sidecar=sidecar)
+
+
+def _by_id(allocation: dict[Any, int], strata: Any) -> dict[int, int]:
+    """Class names in ``--allocation`` → ids (case-insensitive); unknown names refused."""
+    names = {c.name.lower(): c.id for c in strata.stated}
+    out = {}
+    for key, count in allocation.items():
+        if isinstance(key, str) and not key.isdigit():
+            if key.lower() not in names:
+                raise InvalidInputError(
+                    f"--allocation names class {key!r}, which the map does not have "
+                    f"(its classes: {', '.join(c.name for c in strata.stated)})",
+                    code="bad_allocation",
+                )
+            key = names[key.lower()]
+        out[int(key)] = count
+    return out

@@ -65,7 +65,6 @@ from batch_image.predict.documents import (
     InputRef,
     JobRef,
     ModelRef,
-    Outputs,
     Summary,
 )
 from batch_image.predict.pipeline import PredictOptions, Resume, predict_to_dir
@@ -337,13 +336,13 @@ class _Job:
         """
         sink = self.state.results(guard=self.lease.check)
         assert self.state.run_id is not None
+        files = {name: out_dir / name for name in summary.outputs.names()}
         summary = summary.for_job(
             run_id=self.state.run_id,
             model_uri=self.source.uri,
             checks=self.checks,
-            outputs=Outputs().at(sink.location),
+            outputs=summary.outputs.at(sink.location),
         )
-        files = {name: out_dir / name for name in Outputs().names()}
         published: dict[str, Any] = {}
 
         def finished() -> dict[str, Any]:

@@ -120,17 +120,19 @@ class Outputs:
     confidence: str = CONFIDENCE_TIF
     preview: str = PREVIEW_PNG
     qgis_style: str = CLASSES_QML
+    polygons: str | None = None  # classes.gpkg, when post-processing wrote it
+    accuracy_sample: str | None = None  # sample.gpkg, when the stack asks for one
 
     def names(self) -> tuple[str, ...]:
         """The files in publishing order (the done-marker comes after all of them)."""
-        return astuple(self)
+        return tuple(name for name in astuple(self) if name is not None)
 
     def at(self, location: Callable[[str], str]) -> Outputs:
         """The same files where a sink puts them (``S3Prefix.location``: object keys)."""
-        return Outputs(*(location(name) for name in self.names()))
+        return Outputs(*(None if n is None else location(n) for n in astuple(self)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return _set_fields(self)
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,7 @@ class Summary:
     versions: Mapping[str, str]
     created_at: str
     run_id: str | None = None  # S3 mode
+    postprocess: Mapping[str, Any] | None = None  # minimum mapping unit, polygons, sample
 
     def for_job(self, *, run_id: str, model_uri: str, checks: float, outputs: Outputs) -> Summary:
         """The S3 job's summary: its run, the resolved model version, its checks' time and
@@ -216,6 +219,8 @@ class Summary:
         }
         if self.run_id is not None:
             doc["run_id"] = self.run_id
+        if self.postprocess:
+            doc["postprocess"] = dict(self.postprocess)
         return doc
 
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,11 @@ from batch_image.logs import log_fields
 from batch_image.model import source as model_source
 from batch_image.model.card import ModelCard, load_card, load_estimator
 from batch_image.model.compatibility import check_compatible
-from batch_image.predict import engine
+from batch_image.predict import engine, postprocess
 from batch_image.predict.documents import (
     ErrorDocument,
     InputRef,
     LocalInput,
-    Outputs,
     RunFacts,
     Summary,
     Timings,
@@ -56,6 +55,7 @@ from batch_image.predict.outputs import (
     scratch_profile,
     to_cog,
 )
+from batch_image.predict.postprocess import PostProcess
 from batch_image.publish.protocol import clear, publish, record_failure
 from batch_image.publish.sinks import LocalDir
 from batch_image.raster.checks import DEFAULT_MAX_PIXELS, RasterInfo, check_raster
@@ -72,6 +72,7 @@ class PredictOptions:
     target_pixels: int = DEFAULT_TARGET_PIXELS
     progress: bool = False
     parallel: str = "windows"
+    postprocess: PostProcess = field(default_factory=PostProcess)  # the card's entry wins
 
 
 @dataclass(frozen=True)
@@ -126,17 +127,26 @@ def predict_to_dir(
     out_dir.mkdir(parents=True, exist_ok=True)
     name = input_ref.key if input_ref and input_ref.key else input_path.name
     info = checked or check_input(input_path, card, options.max_pixels, name)
+    post = options.postprocess.for_card(card).checked()
+    if post.needed:
+        postprocess.check_budget(info.width, info.height, post, name)
     t_validated = time.perf_counter()
     with _scratch_in(out_dir) as scratch:
         stats, facts = _predict_windows(input_path, estimator, card, scratch, options, resume, name)
         t_predicted = time.perf_counter()
+        done = postprocess.apply(
+            scratch / CLASSES_TIF, scratch / CONFIDENCE_TIF, out_dir, card, post, stats, name
+        )
+        stats = done.stats
         _convert_to_cogs(scratch, out_dir)
     _style_and_preview(out_dir, card, stats)
+    sample = postprocess.draw_accuracy_sample(out_dir, out_dir / CLASSES_TIF, post)
     timings = Timings.measured(
         t_start, t_validated, t_predicted, time.perf_counter(), stats.model_seconds
     )
     ref = input_ref or InputRef(path=str(input_path), size_bytes=info.size_bytes)
     summary = summarize(ref, info, card, stats, facts, timings, peak_rss_mb())
+    summary = postprocess.recorded(summary, done, sample, post)
     log.info(
         "predicted %s: %d valid pixels in %.1fs",
         name,
@@ -284,7 +294,7 @@ def predict_file(
     except RasterdropError as exc:
         record_failure(sink, ErrorDocument.of(exc, LocalInput(str(input_path))).to_dict())
         raise
-    files = {name: sink.root / name for name in Outputs().names()}
+    files = {name: sink.root / name for name in summary.outputs.names()}
     document = summary.to_dict()
     publish(sink, files, document)
     return document
