@@ -1,7 +1,7 @@
 """The package's rooms and the one direction imports flow between them.
 
-cli → jobs / synthetic → predict / train → model → raster → publish → s3io →
-errors / logs / clock. A module may import its own room and any lower one, never
+cli → jobs / synthetic → predict / train → accuracy → model → raster → publish →
+s3io → errors / logs / clock. A module may import its own room and any lower one, never
 a higher one nor a peer (predict and train do not know each other); the top level
 stays small.
 """
@@ -22,12 +22,13 @@ RANK = {
     "publish": 2,
     "raster": 3,
     "model": 4,
-    "predict": 5,
-    "train": 5,
-    "jobs": 6,
-    "synthetic": 6,
-    "cli": 7,
-    "__main__": 8,
+    "accuracy": 5,  # below predict: the predict job draws the accuracy sample
+    "predict": 6,
+    "train": 6,
+    "jobs": 7,
+    "synthetic": 7,
+    "cli": 8,
+    "__main__": 9,
 }
 
 
