@@ -137,12 +137,14 @@ def apply(
         classes = dst.read(1)
         valid = classes != NODATA_CLASS
         if settings.sieves:
-            classes = _sieve(classes, valid, settings)
+            sieved = _sieve(classes, valid, settings)
+            changed = int(np.count_nonzero(sieved != classes))
+            classes = sieved
             dst.write(classes, 1)
             result.stats = _recount(classes, valid, confidence_tif, stats)
             result.record["mmu_pixels"] = settings.mmu_pixels
             result.record["connectivity"] = settings.connectivity
-            result.record["changed_pixels"] = int(sum(_changes(stats, result.stats)))
+            result.record["changed_pixels"] = changed
         transform, crs = dst.transform, dst.crs
     result.record["source"] = settings.source
     if settings.polygons:
@@ -160,11 +162,6 @@ def _sieve(classes: np.ndarray, valid: np.ndarray, settings: PostProcess) -> np.
     )
     out[~valid] = NODATA_CLASS
     return out
-
-
-def _changes(before: EngineStats, after: EngineStats) -> list[int]:
-    """Pixels each class lost (the sum is the number of pixels that changed class)."""
-    return [max(0, n - after.counts.get(c, 0)) for c, n in before.counts.items()]
 
 
 def _recount(
