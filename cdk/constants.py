@@ -13,6 +13,7 @@ DEFAULT_STACK_NAME = "Rasterdrop"
 
 # S3 layout (docs/contracts.md): the job's names, so the stack cannot drift from them
 # (the handlers' twin, rasterdrop_notify/layout.py, is checked by tests/test_layout_agrees.py).
+ASSESSMENTS_PREFIX = _layout.ASSESSMENTS_PREFIX
 ERROR_JSON = _layout.ERROR_JSON
 INPUT_PREFIX = _layout.INPUT_PREFIX
 MODEL_RESERVATION = _layout.MODEL_RESERVATION
@@ -39,6 +40,7 @@ ID_PREDICT_RULE = "PredictRule"
 ID_PREDICT_LARGE_RULE = "PredictLargeRule"
 ID_OVERSIZE_RULE = "OversizeRule"
 ID_TRAIN_RULE = "TrainRule"
+ID_ASSESS_RULE = "AssessRule"
 ID_JOB_STATE_RULE = "JobStateRule"
 ID_JOB_FAILED_RULE = "JobFailedRule"
 ID_JOB_QUEUE = "JobQueue"
@@ -46,8 +48,10 @@ ID_COMPUTE_ENVIRONMENT = "ComputeEnvironment"
 ID_PREDICT_JOB = "PredictJobDefinition"
 ID_PREDICT_LARGE_JOB = "PredictLargeJobDefinition"
 ID_TRAIN_JOB = "TrainJobDefinition"
+ID_ASSESS_JOB = "AssessJobDefinition"
 ID_PREDICT_ROLE = "PredictJobRole"
 ID_TRAIN_ROLE = "TrainJobRole"
+ID_ASSESS_ROLE = "AssessJobRole"
 ID_NOTIFY_FUNCTION = "NotifyFunction"
 ID_REJECT_FUNCTION = "RejectFunction"
 ID_LINK_FUNCTION = "LinkFunction"
@@ -113,6 +117,18 @@ TRAIN_COMMAND = (
     "--version-id",
     "Ref::version",
 )
+ASSESS_COMMAND = (
+    "assess",
+    "--bucket",
+    "Ref::bucket",
+    "--key",
+    "Ref::key",
+    "--version-id",
+    "Ref::version",
+)
+ASSESSMENT_SEGMENT = _layout.ASSESSMENT_SEGMENT
+SAMPLE_SUFFIX = _layout.SAMPLE_SUFFIX
+JOB_NAME_ASSESS = "rasterdrop-assess"
 JOB_NAME_PREDICT = "rasterdrop-predict"
 JOB_NAME_PREDICT_LARGE = "rasterdrop-predict-large"
 JOB_NAME_TRAIN = "rasterdrop-train"

@@ -23,6 +23,9 @@ SHARED = (
     "SUMMARY_JSON",
     "ERROR_JSON",
     "RASTER_SUFFIXES",
+    "ASSESSMENTS_PREFIX",
+    "ASSESSMENT_SEGMENT",
+    "SAMPLE_SUFFIX",
 )
 
 
@@ -40,7 +43,7 @@ def test_every_handler_layout_name_is_checked() -> None:
 
 def test_stack_uses_the_jobs_layout() -> None:
     for name in SHARED:
-        if name != "RASTER_SUFFIXES":
+        if name not in ("RASTER_SUFFIXES", "ASSESSMENT_SEGMENT", "SAMPLE_SUFFIX"):
             assert getattr(C, name) == getattr(job, name), name
     assert C.TIFF_EXTENSIONS == job.RASTER_SUFFIXES
     assert C.TRAIN_MANIFEST_NAME == job.TRAIN_MANIFEST

@@ -24,8 +24,8 @@ from batch_image.errors import InvalidInputError
 
 LAYER = "sample"
 SCHEMA = "rasterdrop.accuracy_sample/1"
-SCHEMA_TAG = "RASTERDROP_SCHEMA"
-DESIGN_TAG = "RASTERDROP_SAMPLE"
+SCHEMA_TAG = "ACCURACY_SAMPLE_SCHEMA"
+DESIGN_TAG = "ACCURACY_SAMPLE"
 SCHEMA_FIELDS = {
     "point_id": "int",
     "map_class": "int",

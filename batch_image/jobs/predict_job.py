@@ -68,6 +68,7 @@ from batch_image.predict.documents import (
     Summary,
 )
 from batch_image.predict.pipeline import PredictOptions, Resume, predict_to_dir
+from batch_image.predict.postprocess import PostProcess
 from batch_image.publish.layout import CHUNKS_SEGMENT, LEASE_NAME
 from batch_image.publish.protocol import done_by, publish, record_failure
 from batch_image.publish.sinks import S3Prefix
@@ -311,6 +312,12 @@ class _Job:
             workers=self.workers,
             max_pixels=settings.max_pixels,
             target_pixels=settings.window_pixels,
+            postprocess=PostProcess(
+                mmu_pixels=settings.mmu_pixels,
+                connectivity=settings.mmu_connectivity,
+                polygons=settings.class_polygons,
+                accuracy_sample_n=settings.accuracy_sample_n,
+            ),
         )
         try:
             summary = predict_to_dir(

@@ -41,6 +41,11 @@ class Settings:
     window_pixels: int = DEFAULT_TARGET_PIXELS
     checkpoint_pixels: int = DEFAULT_CHECKPOINT_PIXELS
     max_attempts: int | None = None
+    # post-processing of predictions (the model card's own entry wins)
+    mmu_pixels: int = 0
+    mmu_connectivity: int = 8
+    class_polygons: bool = False
+    accuracy_sample_n: int = 0
     # set by AWS Batch in the container
     job_id: str | None = None
     attempt: int | None = None
@@ -83,6 +88,22 @@ def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int = 
     return value
 
 
+def _connectivity(env: Mapping[str, str]) -> int:
+    value = _int(env, "RASTERDROP_MMU_CONNECTIVITY", 8)
+    if value not in (4, 8):
+        raise ConfigError(f"RASTERDROP_MMU_CONNECTIVITY={value} is not 4 or 8")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name}={raw!r} is not true or false")
+
+
 def workers_from_env(env: Mapping[str, str] | None = None) -> int | None:
     """``RASTERDROP_WORKERS`` (cores to use; None for all), for commands that need only it."""
     return _int(os.environ if env is None else env, "RASTERDROP_WORKERS", None)
@@ -111,6 +132,10 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         window_pixels=_int(env, "RASTERDROP_WINDOW_PIXELS", DEFAULT_TARGET_PIXELS),
         checkpoint_pixels=_int(env, "RASTERDROP_CHECKPOINT_PIXELS", DEFAULT_CHECKPOINT_PIXELS),
         max_attempts=_int(env, "RASTERDROP_MAX_ATTEMPTS", None),
+        mmu_pixels=_int(env, "RASTERDROP_MMU_PIXELS", 0, minimum=0),
+        mmu_connectivity=_connectivity(env),
+        class_polygons=_flag(env, "RASTERDROP_CLASS_POLYGONS"),
+        accuracy_sample_n=_int(env, "RASTERDROP_ACCURACY_SAMPLE_N", 0, minimum=0),
         job_id=env.get("AWS_BATCH_JOB_ID", "").strip() or None,
         attempt=_int(env, "AWS_BATCH_JOB_ATTEMPT", None),
     )

@@ -26,3 +26,6 @@ TRAIN_MANIFEST = "manifest.json"
 LEASE_NAME = "lease.json"  # partial/<run-id>/lease.json
 CHUNKS_SEGMENT = "chunks/"  # partial/<run-id>/chunks/<plan>/<first>-<last>.npz
 RASTER_SUFFIXES = (".tif", ".tiff")
+ASSESSMENTS_PREFIX = "assessments/"  # assessments/<path>.gpkg: a labelled sample of output/<path>/
+ASSESSMENT_SEGMENT = "assessment/"  # output/<path>/assessment/: what the assess job writes
+SAMPLE_SUFFIX = ".gpkg"

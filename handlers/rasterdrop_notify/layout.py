@@ -25,3 +25,8 @@ SUMMARY_JSON = "summary.json"
 ERROR_JSON = "error.json"
 #: Suffixes of an input raster, compared case-insensitively.
 RASTER_SUFFIXES = (".tif", ".tiff")
+#: ``assessments/<path>.gpkg`` (a labelled accuracy sample of ``output/<path>/``) starts an
+#: assess job, which writes ``output/<path>/assessment/``.
+ASSESSMENTS_PREFIX = "assessments/"
+ASSESSMENT_SEGMENT = "assessment/"
+SAMPLE_SUFFIX = ".gpkg"

@@ -19,6 +19,8 @@ ALLOWED = {
     "batch_image.publish.layout": "defines the names",
     "batch_image.publish.protocol": "the one author of markers",
     "batch_image.jobs.run_reports": "reads the location publish() returned; writes via protocol",
+    "batch_image.jobs.assess_job": "reads the prediction's done-marker (is the map finished, "
+    "which file is it); writes its own result via protocol",
 }
 PREDICTION_MODULES = (
     "batch_image.predict.",
