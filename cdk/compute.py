@@ -16,6 +16,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk import constants as C
+from cdk.assessment import assess_role
 from cdk.naming import fix_logical_id, list_prefix_conditions, object_arns
 
 ROOT_VOLUME_GIB = 100  # scratch for inputs up to the size cap plus outputs
@@ -314,3 +315,9 @@ class Compute(Construct):
             else None
         )
         self.train_job = job("Train", C.ID_TRAIN_JOB, train, C.TRAIN_COMMAND, self.train_role)
+        # the accuracy assessment (cdk/assessment.py): light work, the standard job size
+        self.assess_role = assess_role(self, "AssessRole", bucket=bucket)
+        fix_logical_id(self.assess_role, C.ID_ASSESS_ROLE)
+        self.assess_job = job(
+            "Assess", C.ID_ASSESS_JOB, standard, C.ASSESS_COMMAND, self.assess_role
+        )

@@ -74,6 +74,10 @@ class RasterdropConfig:
     allowed_uploader_arns: tuple[str, ...] = ()
     failed_jobs_alarm_threshold: int = 5
     powertools_layer_version: int = 27
+    mmu_pixels: int = 0
+    mmu_connectivity: int = 8
+    class_polygons: bool = False
+    accuracy_sample_n: int = 0
 
     @property
     def large_jobs_enabled(self) -> bool:
@@ -226,6 +230,10 @@ _PARSERS: dict[str, _Parser] = {
     "allowed_uploader_arns": lambda k, v: _str_list(k, v, _IAM_PRINCIPAL_ARN, "IAM role/user ARNs"),
     "failed_jobs_alarm_threshold": lambda k, v: _int(k, v, low=1),
     "powertools_layer_version": lambda k, v: _int(k, v, low=1),
+    "mmu_pixels": lambda k, v: _int(k, v, low=0, high=1_000_000),
+    "mmu_connectivity": lambda k, v: _connectivity(k, v),
+    "class_polygons": _bool,
+    "accuracy_sample_n": lambda k, v: _int(k, v, low=0, high=100_000),
 }
 assert set(_PARSERS) == set(CONTEXT_KEYS), "every config field needs a parser"
 
@@ -239,6 +247,13 @@ def _max_input_bytes(key: str, value: Any) -> int:
             f"(used to route by size) stops at 5e9, got {size}",
         )
     return size
+
+
+def _connectivity(key: str, value: Any) -> int:
+    n = _int(key, value, low=4, high=8)
+    if n not in (4, 8):
+        raise ConfigError(key, f"must be 4 or 8, got {n}")
+    return n
 
 
 def _log_retention(key: str, value: Any) -> int:
@@ -340,6 +355,16 @@ DESCRIPTIONS: dict[str, str] = {
     ),
     "failed_jobs_alarm_threshold": "alarm when this many jobs fail within an hour",
     "powertools_layer_version": "version of the public Powertools for AWS Lambda v3 layer",
+    "mmu_pixels": (
+        "minimum mapping unit: class patches under this many pixels merge into their "
+        "neighbours (GDAL sieve); 0: off; a model card's `postprocess` entry wins"
+    ),
+    "mmu_connectivity": "4 or 8: which neighbours make a patch for the minimum mapping unit",
+    "class_polygons": "also write `classes.gpkg`, the class map as polygons with a QGIS style",
+    "accuracy_sample_n": (
+        "points of the accuracy sample `sample.gpkg` each prediction draws (linked in the "
+        "email; label it and upload as `assessments/<path>.gpkg`); 0: none"
+    ),
 }
 assert set(DESCRIPTIONS) == set(CONTEXT_KEYS), "every config key needs a description"
 

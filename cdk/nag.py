@@ -88,6 +88,10 @@ def acknowledgements(config: RasterdropConfig) -> list[Ack]:
     for rule in _prefix("training/*", "input/*", "models/*", "models/*/reserved.json",
                         "models/*/runs/*"):  # fmt: skip
         acks.append(Ack("Compute/TrainRole", rule, R_PREFIX))
+    assessment = ("output/*/assessment/*", "output/*/assessment/summary.json",
+                  "output/*/assessment/error.json")  # fmt: skip
+    for rule in _prefix("assessments/*", "output/*", *assessment):
+        acks.append(Ack("Compute/AssessRole", rule, R_PREFIX))
     for rule in _prefix("output/*", "models/*/runs/*", "notified/*"):
         acks.append(Ack("Notifications/Default/NotifyRole", rule, R_PREFIX))
     for rule in _prefix("output/*"):

@@ -13,6 +13,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk import constants as C
+from cdk.assessment import sample_key_wildcards
 from cdk.naming import fix_logical_id
 from cdk.patterns import tiff_key_wildcards
 from cdk.transformer import batch_parameters_template
@@ -86,6 +87,7 @@ class Rules(Construct):
         dead_letter_queue: sqs.IQueue,
         max_input_bytes: int,
         large_threshold_bytes: int | None,
+        assess_job: batch.IJobDefinition | None = None,
     ) -> None:
         super().__init__(scope, id)
         retry = {
@@ -150,6 +152,19 @@ class Rules(Construct):
             ),
             batch_target(train_job, C.JOB_NAME_TRAIN),
         )
+        self.assess = None
+        if assess_job is not None:
+            self.assess = rule(
+                "Assess",
+                C.ID_ASSESS_RULE,
+                "rasterdrop: labelled sample assessments/<path>.gpkg uploaded -> assess job",
+                object_created_pattern(
+                    bucket_name, key=[{"wildcard": w} for w in sample_key_wildcards()]
+                ),
+                batch_target(assess_job, C.JOB_NAME_ASSESS),
+            )
         self.all = tuple(
-            r for r in (self.predict, self.predict_large, self.oversize, self.train) if r
+            r
+            for r in (self.predict, self.predict_large, self.oversize, self.train, self.assess)
+            if r
         )

@@ -9,6 +9,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk import constants as C
+from cdk.assessment import postprocess_environment
 from cdk.compute import Compute, JobSize, job_environment
 from cdk.config import RasterdropConfig
 from cdk.monitoring import Monitoring
@@ -97,6 +98,12 @@ class RasterdropStack(Stack):
                 max_input_bytes=cfg.max_input_bytes,
                 max_pixels=cfg.max_pixels,
                 attempts=cfg.job_attempts,
+            )
+            | postprocess_environment(
+                mmu_pixels=cfg.mmu_pixels,
+                mmu_connectivity=cfg.mmu_connectivity,
+                class_polygons=cfg.class_polygons,
+                accuracy_sample_n=cfg.accuracy_sample_n,
             ),
             log_retention=retention,
         )
@@ -143,6 +150,7 @@ class RasterdropStack(Stack):
             predict_job=self.compute.predict_job,
             predict_large_job=self.compute.predict_large_job,
             train_job=self.compute.train_job,
+            assess_job=self.compute.assess_job,
             reject_function=self.notifications.reject_function,
             dead_letter_queue=self.dead_letters.events,
             max_input_bytes=cfg.max_input_bytes,
