@@ -93,6 +93,10 @@ def render_message(
     input_prefix: str = INPUT_PREFIX,
 ) -> Message:
     """The email for ``outcome``: subject (ASCII, ≤ 99 chars), body, attributes."""
+    if outcome.kind == "assess":  # its own kind, rendered by its own module
+        from rasterdrop_notify.assessments import render_assessment
+
+        return render_assessment(outcome, links, links_expire_at)  # type: ignore[arg-type]
     attributes = {"status": outcome.status}
     tenant = tenant_of(outcome.key, input_prefix)
     if tenant:

@@ -19,6 +19,8 @@ OUTPUT_LABELS = {
     "confidence": "Confidence (GeoTIFF)",
     "preview": "Preview (PNG)",
     "qgis_style": "QGIS style (QML)",
+    "polygons": "Class polygons (GeoPackage)",
+    "accuracy_sample": "Accuracy sample to label in QGIS (GeoPackage)",
 }
 #: Area units that mean nothing to a reader (pixel counts, square degrees): no area column.
 NO_AREA_UNITS = frozenset({"pixel", "degree^2"})

@@ -13,6 +13,7 @@ from typing import Any
 
 from rasterdrop_notify import markers
 from rasterdrop_notify.absent import optional
+from rasterdrop_notify.assessments import assessment_outcome, is_assessment_key
 from rasterdrop_notify.clock import Clock, system_clock
 from rasterdrop_notify.events import BatchJobDetail, BatchJobStateChangeEvent, S3ObjectCreatedEvent
 from rasterdrop_notify.failures import choose_failure, classify_job
@@ -104,6 +105,9 @@ def notify_job(
         return Result(SKIPPED, "job has no bucket/key parameters")
     if settings.bucket and bucket != settings.bucket:
         return Result(SKIPPED, f"job names bucket {bucket!r}, not this stack's")
+    if is_assessment_key(key):  # the assess kind (rasterdrop_notify.assessments)
+        prepared = assessment_outcome(detail, clients, settings, bucket, key, version, now)
+        return deliver(prepared, clients, settings, now=now)
     name = training_name(key)
     if name:
         prepared = _training_outcome(detail, clients.s3, bucket, key, version, name)
