@@ -33,6 +33,7 @@ from batch_image.cli.options import (
 from batch_image.errors import InvalidInputError
 from batch_image.logs import setup_logging
 from batch_image.predict.pipeline import PredictOptions, predict_file
+from batch_image.predict.postprocess import PostProcess
 from batch_image.raster.checks import DEFAULT_MAX_PIXELS
 
 
@@ -82,6 +83,25 @@ EXIT_TERMINATED = 128 + signal.SIGTERM
     help="Refuse rasters with more pixels than this.",
 )
 @click.option(
+    "--mmu-pixels",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Minimum mapping unit: merge class patches smaller than this many pixels into "
+    "their neighbours (GDAL sieve) [default: off; a model card's postprocess entry wins].",
+)
+@click.option(
+    "--connectivity", type=click.Choice(["4", "8"]), default="8", show_default=True,
+    help="Neighbours that make a patch for --mmu-pixels and --polygons.",
+)  # fmt: skip
+@click.option("--polygons", is_flag=True, help="Also write classes.gpkg (class polygons).")
+@click.option(
+    "--accuracy-sample",
+    "accuracy_sample_n",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Also draw sample.gpkg, a stratified random sample of N points to label in QGIS.",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Progress bar [default: when stderr is a terminal].",
@@ -99,6 +119,10 @@ def predict(
     workers: int | None,
     parallel: str,
     max_pixels: int,
+    mmu_pixels: int,
+    connectivity: str,
+    polygons: bool,
+    accuracy_sample_n: int,
     progress: bool | None,
     log_format: str | None,
 ) -> None:
@@ -122,6 +146,13 @@ def predict(
         parallel=parallel,
         max_pixels=max_pixels,
         progress=sys.stderr.isatty() if progress is None else progress,
+        postprocess=PostProcess(
+            mmu_pixels=mmu_pixels,
+            connectivity=int(connectivity),
+            polygons=polygons,
+            accuracy_sample_n=accuracy_sample_n,
+            source="command line",
+        ),
     )
     predict_local(input_path, model_dir, out_dir, options, log_format=log_format)
 

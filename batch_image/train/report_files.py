@@ -14,6 +14,17 @@ import numpy as np
 from batch_image.model.card import ModelClass
 
 CELL = 56
+#: Said in every report: CV scores the training labels, not a map made with the model.
+MAP_ACCURACY_NOTE = (
+    "**These figures describe the training labels, not the map.** Labels are drawn where "
+    "classes are easy to see, so cross-validation on them says how well the model "
+    "separates those pixels, not how accurate a predicted map is or how large its classes "
+    "are. For map accuracy and error-adjusted areas with confidence intervals, draw a "
+    "stratified random sample of the predicted map (`python -m batch_image "
+    "accuracy-sample classes.tif --n 300 --out sample.gpkg`), label it in QGIS and run "
+    "`python -m batch_image assess classes.tif sample.gpkg --out assessment/` "
+    "(Olofsson et al. 2014)."
+)
 FONT_SIZE = 13
 
 
@@ -114,6 +125,8 @@ def write_report(directory: Path, report: dict[str, Any], classes: list[ModelCla
         f"{report['cv_block_size']}-pixel blocks ({cv.get('blocks', 0)} blocks), beside a "
         "naive random stratified split. Trust the blocked figures: random splits put "
         "neighbouring, near-identical pixels on both sides.",
+        "",
+        MAP_ACCURACY_NOTE,
         "",
         "| scheme | overall accuracy | kappa | macro F1 |",
         "| --- | ---: | ---: | ---: |",

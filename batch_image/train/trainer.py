@@ -227,6 +227,10 @@ def _say_evaluation(evaluation: dict[str, Any], say: Log) -> None:
             say(f"{scheme} CV: accuracy {m['overall_accuracy']:.3f}, kappa {m['kappa']:.3f}")
         else:
             say(f"{scheme} CV skipped: {m['skipped']}")
+    say(
+        "(CV scores the training labels, not the map: for map accuracy and areas, "
+        "`accuracy-sample` the predicted classes.tif, label it, then `assess`)"
+    )
 
 
 def _fit(

@@ -166,3 +166,21 @@ def test_the_accuracy_sample_is_drawn_from_the_final_map(tmp_path, noisy):
     with rasterio.open(tmp_path / "out" / "classes.tif") as src:
         grid = src.read(1)
     assert all(grid[p.row, p.col] == p.map_class for p in sample.points)
+
+
+def test_the_command_line_takes_the_same_settings(tmp_path, noisy):
+    from click.testing import CliRunner
+
+    from batch_image.cli.main import main
+
+    scene, model = noisy
+    out = tmp_path / "out"
+    args = ["predict", str(scene), "--model", str(model), "--out", str(out), "--mmu-pixels",
+            "5", "--connectivity", "4", "--polygons", "--accuracy-sample", "30"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["postprocess"]["mmu_pixels"] == 5
+    assert summary["postprocess"]["connectivity"] == 4
+    assert summary["postprocess"]["source"] == "command line"
+    assert (out / "classes.gpkg").exists() and (out / "sample.gpkg").exists()

@@ -92,6 +92,9 @@ def test_yaml_manifest_writes_versioned_model_and_promotes_only_on_request(scene
     files = sorted(p.name for p in (root / "landcover" / versions[0]).iterdir())
     assert {"model.skops", "model.json", "metrics.json", "report.md"} <= set(files)
     assert {"confusion_blocked.png", "confusion_random.png"} <= set(files)
+    report = (root / "landcover" / versions[0] / "report.md").read_text()
+    assert "These figures describe the training labels, not the map." in report
+    assert "python -m batch_image accuracy-sample" in report
 
     second = _run([manifest, "--out", root, "--promote"])
     assert second.exit_code == 0, second.output
