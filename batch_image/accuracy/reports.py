@@ -101,6 +101,16 @@ def _font(size: int) -> Any:
         return ImageFont.load_default()
 
 
+def _nice_step(raw: float) -> float:
+    """1, 2 or 5 times a power of ten, at least ``raw``: round axis ticks."""
+    import math
+
+    if raw <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
 def area_plot(doc: dict[str, Any], path: Path) -> Path:
     """Horizontal bars per class: pixel count (light) and error-adjusted area ± 95 % CI."""
     from PIL import Image, ImageDraw
@@ -142,10 +152,13 @@ def area_plot(doc: dict[str, Any], path: Path) -> Path:
                 draw.line((hi, y + 21, hi, y + 33), fill="black", width=2)
     axis_y = top + row_h * len(classes) + 4
     draw.line((label_w, axis_y, label_w + plot_w, axis_y), fill="black")
-    for i in range(5):
-        v = top_value * i / 4
-        xx = label_w + plot_w * i / 4
+    step = _nice_step(top_value / 4)
+    v = 0.0
+    while v <= top_value:
+        xx = label_w + plot_w * v / top_value
         draw.line((xx, axis_y, xx, axis_y + 4), fill="black")
-        draw.text((xx - 14, axis_y + 8), f"{v:,.0f}", fill="black", font=small)
+        draw.text((xx - 14, axis_y + 8), f"{v:,.0f}" if step >= 1 else f"{v:,.2f}",
+                  fill="black", font=small)  # fmt: skip
+        v += step
     img.save(path, optimize=True)
     return path
