@@ -80,7 +80,7 @@ def write_sample(
         "n": len(points),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")
+    partial = out.with_name(f".{out.stem}.partial{out.suffix}")  # GDAL wants .gpkg
     partial.unlink(missing_ok=True)
     schema = {"geometry": "Point", "properties": dict(SCHEMA_FIELDS)}
     with fiona.open(

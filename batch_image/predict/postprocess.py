@@ -202,7 +202,7 @@ def _polygons(
     shapes = features.shapes(
         classes, mask=valid, connectivity=settings.connectivity, transform=transform
     )
-    partial = dest.with_name(f".{dest.name}.partial")
+    partial = dest.with_name(f".{dest.stem}.partial{dest.suffix}")  # GDAL wants .gpkg
     partial.unlink(missing_ok=True)
     schema = {
         "geometry": "Polygon",
