@@ -24,7 +24,6 @@ import logging
 import shutil
 import tempfile
 import time
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from batch_image.accuracy.assessment import assess
 from batch_image.accuracy.reports import write_reports
 from batch_image.errors import InvalidInputError, RasterdropError
 from batch_image.jobs.failures import failures_recorded
-from batch_image.jobs.request import JobRequest
+from batch_image.jobs.request import JobRequest, check_key_under
 from batch_image.jobs.settings import Settings
 from batch_image.publish.layout import (
     ASSESSMENT_SEGMENT,
@@ -48,7 +47,6 @@ from batch_image.publish.sinks import S3Prefix
 log = logging.getLogger(__name__)
 
 SCHEMA = "rasterdrop.assessment_run/1"
-MAX_KEY_BYTES = 1024
 MAX_SAMPLE_BYTES = 256 * 1024**2
 SUMMARY_CLASS_FIELDS = (
     "id",
@@ -71,27 +69,12 @@ class AssessOutcome:
 
 
 def check_sample_key(key: str, prefix: str = ASSESSMENTS_PREFIX) -> str:
-    """``assessments/<path>.gpkg`` → ``<path>``; the input key rule's checks, in its order."""
-
-    def bad(reason: str, code: str = "bad_key") -> InvalidInputError:
-        return InvalidInputError(f"key {key!r} {reason}", code=code, key=key)
-
-    if not key:
-        raise bad("is empty")
-    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-        raise bad(f"is longer than {MAX_KEY_BYTES} bytes")
-    if any(unicodedata.category(ch) == "Cc" for ch in key):
-        raise bad("contains control characters")
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in key):
-        raise bad("is not valid unicode")
-    if not key.startswith(prefix):
-        raise bad(f"is not under {prefix}", code="outside_assessments_prefix")
-    if not key.lower().endswith(SAMPLE_SUFFIX):
-        raise bad(f"does not end in {SAMPLE_SUFFIX}", code="not_a_geopackage")
-    path = key[len(prefix) : len(key) - len(SAMPLE_SUFFIX)]
-    if any(seg in ("", ".", "..") for seg in path.split("/")):
-        raise bad("has an empty, '.' or '..' path segment")
-    return path
+    """``assessments/<path>.gpkg`` → ``<path>``: the input key rule with another prefix and
+    suffix (:func:`batch_image.jobs.request.check_key_under`)."""
+    return check_key_under(
+        key, prefix, (SAMPLE_SUFFIX,), "outside_assessments_prefix", "not_a_geopackage",
+        SAMPLE_SUFFIX,
+    )  # fmt: skip
 
 
 def results_prefix(path: str, output_prefix: str) -> str:

@@ -69,6 +69,23 @@ class JobRequest:
 
 def check_key(key: str, input_prefix: str = "input/") -> str:
     """Validate an input key; return its ``<path>`` (below the prefix, without extension)."""
+    return check_key_under(
+        key, input_prefix, TIFF_SUFFIXES, "outside_input_prefix", "not_a_tiff", ".tif or .tiff"
+    )
+
+
+def check_key_under(
+    key: str,
+    prefix: str,
+    suffixes: tuple[str, ...],
+    outside_code: str,
+    suffix_code: str,
+    suffix_text: str,
+) -> str:
+    """The key rule for any upload that starts a job (inputs, accuracy samples): ``<path>``
+    of ``<prefix><path><suffix>``, or :class:`InvalidInputError` in this order: empty, too
+    long, control characters, lone surrogates, outside ``prefix``, wrong suffix (any case),
+    an empty, ``.`` or ``..`` path segment."""
 
     def bad(reason: str, code: str = "bad_key") -> InvalidInputError:
         return InvalidInputError(f"key {key!r} {reason}", code=code, key=key)
@@ -81,13 +98,13 @@ def check_key(key: str, input_prefix: str = "input/") -> str:
         raise bad("contains control characters")
     if any(0xD800 <= ord(ch) <= 0xDFFF for ch in key):
         raise bad("is not valid unicode")
-    if not key.startswith(input_prefix):
-        raise bad(f"is not under {input_prefix}", code="outside_input_prefix")
+    if not key.startswith(prefix):
+        raise bad(f"is not under {prefix}", code=outside_code)
     lowered = key.lower()
-    suffix = next((s for s in TIFF_SUFFIXES if lowered.endswith(s)), None)
+    suffix = next((s for s in suffixes if lowered.endswith(s)), None)
     if suffix is None:
-        raise bad("does not end in .tif or .tiff", code="not_a_tiff")
-    path = key[len(input_prefix) : len(key) - len(suffix)]
+        raise bad(f"does not end in {suffix_text}", code=suffix_code)
+    path = key[len(prefix) : len(key) - len(suffix)]
     segments = path.split("/")
     if any(seg in ("", ".", "..") for seg in segments):
         raise bad("has an empty, '.' or '..' path segment")

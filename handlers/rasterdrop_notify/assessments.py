@@ -10,7 +10,6 @@ The sample key rule is the job's (``check_sample_key``), check for check.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +27,7 @@ from rasterdrop_notify.layout import (
 )
 from rasterdrop_notify.links import link_expiry, link_url
 from rasterdrop_notify.outcome import FAILED, SUCCEEDED, Link, Outcome
-from rasterdrop_notify.paths import MAX_KEY_BYTES, KeyRefused, file_name
+from rasterdrop_notify.paths import KeyRefused, check_key_under, file_name
 from rasterdrop_notify.reports import get_json
 from rasterdrop_notify.tokens import sign_token
 
@@ -63,22 +62,10 @@ class AssessmentOutcome(Outcome):
 
 def check_sample_key(key: str, prefix: str = ASSESSMENTS_PREFIX) -> str:
     """``assessments/<path>.gpkg`` → ``<path>``; :class:`KeyRefused` as the job refuses."""
-    if not key:
-        raise KeyRefused(key, "is empty")
-    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-        raise KeyRefused(key, f"is longer than {MAX_KEY_BYTES} bytes")
-    if any(unicodedata.category(ch) == "Cc" for ch in key):
-        raise KeyRefused(key, "contains control characters")
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in key):
-        raise KeyRefused(key, "is not valid unicode")
-    if not key.startswith(prefix):
-        raise KeyRefused(key, f"is not under {prefix}", "outside_assessments_prefix")
-    if not key.lower().endswith(SAMPLE_SUFFIX):
-        raise KeyRefused(key, f"does not end in {SAMPLE_SUFFIX}", "not_a_geopackage")
-    path = key[len(prefix) : len(key) - len(SAMPLE_SUFFIX)]
-    if any(segment in ("", ".", "..") for segment in path.split("/")):
-        raise KeyRefused(key, "has an empty, '.' or '..' path segment")
-    return path
+    return check_key_under(
+        key, prefix, (SAMPLE_SUFFIX,), "outside_assessments_prefix", "not_a_geopackage",
+        SAMPLE_SUFFIX,
+    )  # fmt: skip
 
 
 def is_assessment_key(key: str) -> bool:

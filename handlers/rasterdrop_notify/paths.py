@@ -52,6 +52,20 @@ def check_key(key: str, input_prefix: str = INPUT_PREFIX) -> str:
     characters (unicode category Cc); lone surrogates; not under ``input_prefix``; not
     ending in .tif/.tiff (any case); an empty, ``.`` or ``..`` path segment.
     """
+    return check_key_under(
+        key, input_prefix, RASTER_SUFFIXES, "outside_input_prefix", "not_a_tiff", ".tif or .tiff"
+    )
+
+
+def check_key_under(
+    key: str,
+    prefix: str,
+    suffixes: tuple[str, ...],
+    outside_code: str,
+    suffix_code: str,
+    suffix_text: str,
+) -> str:
+    """The job's ``check_key_under``, check for check: any upload that starts a job."""
     if not key:
         raise KeyRefused(key, "is empty")
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
@@ -60,13 +74,13 @@ def check_key(key: str, input_prefix: str = INPUT_PREFIX) -> str:
         raise KeyRefused(key, "contains control characters")
     if any(0xD800 <= ord(ch) <= 0xDFFF for ch in key):
         raise KeyRefused(key, "is not valid unicode")
-    if not key.startswith(input_prefix):
-        raise KeyRefused(key, f"is not under {input_prefix}", "outside_input_prefix")
+    if not key.startswith(prefix):
+        raise KeyRefused(key, f"is not under {prefix}", outside_code)
     lowered = key.lower()
-    suffix = next((s for s in RASTER_SUFFIXES if lowered.endswith(s)), None)
+    suffix = next((s for s in suffixes if lowered.endswith(s)), None)
     if suffix is None:
-        raise KeyRefused(key, "does not end in .tif or .tiff", "not_a_tiff")
-    path = key[len(input_prefix) : len(key) - len(suffix)]
+        raise KeyRefused(key, f"does not end in {suffix_text}", suffix_code)
+    path = key[len(prefix) : len(key) - len(suffix)]
     if any(segment in ("", ".", "..") for segment in path.split("/")):
         raise KeyRefused(key, "has an empty, '.' or '..' path segment")
     return path

@@ -52,10 +52,12 @@ def class_map(tmp_path: Path) -> Path:
     return write_map(tmp_path / "classes.tif", class_array())
 
 
-def label(sample: Path, dest: Path, reference) -> Path:
-    """A copy of ``sample`` as QGIS would save it after labelling: ``reference(props)``."""
+def label(sample: Path, dest: Path, reference, schema: dict | None = None) -> Path:
+    """A copy of ``sample`` as QGIS would save it after labelling: ``reference(props)``
+    (``schema``: another field layout, e.g. ``reference`` as text)."""
     with fiona.open(sample) as src:
-        schema, crs, tags, feats = src.schema, src.crs_wkt, src.tags(), list(src)
+        crs, tags, feats = src.crs_wkt, src.tags(), list(src)
+        schema = schema or src.schema
     with fiona.open(dest, "w", driver="GPKG", schema=schema, crs_wkt=crs, layer="sample") as d:
         for f in feats:
             props = dict(f.properties)

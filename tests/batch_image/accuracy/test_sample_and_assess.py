@@ -141,7 +141,7 @@ def test_clear_refusals_of_labels(class_map, tmp_path, reference, code, text):
         with fiona.open(tmp_path / "s.gpkg") as src:
             schema = src.schema
         schema["properties"]["reference"] = "str"
-        _label_with_schema(tmp_path / "s.gpkg", labelled, reference, schema)
+        label(tmp_path / "s.gpkg", labelled, reference, schema)
         assert assess(class_map, labelled).labelled == 23
         return
     label(tmp_path / "s.gpkg", labelled, reference)
@@ -149,17 +149,6 @@ def test_clear_refusals_of_labels(class_map, tmp_path, reference, code, text):
         assess(class_map, labelled)
     assert err.value.code == code
     assert "l.gpkg" in err.value.message and str(tmp_path) not in err.value.message
-
-
-def _label_with_schema(sample, dest, reference, schema):
-    with fiona.open(sample) as src:
-        crs, tags, feats = src.crs_wkt, src.tags(), list(src)
-    with fiona.open(dest, "w", driver="GPKG", schema=schema, crs_wkt=crs, layer="sample") as d:
-        for f in feats:
-            props = dict(f.properties)
-            props["reference"] = reference(props)
-            d.write({"geometry": f.geometry, "properties": props})
-        d.update_tags(tags)
 
 
 def test_a_sample_of_another_map_is_refused(class_map, tmp_path):

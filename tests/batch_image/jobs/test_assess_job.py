@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 from click.testing import CliRunner
 
@@ -17,19 +15,10 @@ from batch_image.jobs import assess_job, predict_job
 from batch_image.jobs.request import JobRequest
 from batch_image.jobs.settings import from_env
 from tests.batch_image.accuracy.conftest import label
+from tests.batch_image.jobs.test_predict_job import s3_client
 from tests.conftest import make_model, make_scene
 
 pytestmark = pytest.mark.xdist_group("moto_server_job")
-
-
-def s3_client(endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 @pytest.fixture
