@@ -129,12 +129,11 @@ def assess(map_path: Path, sample_path: Path, *, map_name: str | None = None,
     counts = np.zeros((len(classes), len(classes)), dtype=np.int64)
     for p, ref in labelled:
         counts[index[on_map[p.point_id]], index[ref]] += 1
-    _enough_per_stratum(counts, strata, classes, sample_name)
-    mapped = np.array(
-        [dict(zip(strata.ids, strata.counts.tolist(), strict=True)).get(c.id, 0) for c in classes],
-        float,
-    )
-    estimates = stratified_estimates(counts, mapped * strata.pixel_area)
+    pixels = dict(zip(strata.ids, strata.counts.tolist(), strict=True))
+    mapped = np.array([pixels.get(c.id, 0) for c in classes], float)
+    census = counts.sum(axis=1) == mapped  # every pixel of a tiny class was labelled
+    _enough_per_stratum(counts, strata, classes, sample_name, census)
+    estimates = stratified_estimates(counts, mapped * strata.pixel_area, census)
     return Assessment(
         map_name,
         sample_name,
@@ -251,13 +250,17 @@ def _as_class(value: Any, ids: set[int], names: dict[str, int]) -> int | None:
 
 
 def _enough_per_stratum(
-    counts: np.ndarray, strata: Strata, classes: tuple[MapClass, ...], sample_name: str
+    counts: np.ndarray,
+    strata: Strata,
+    classes: tuple[MapClass, ...],
+    sample_name: str,
+    census: np.ndarray,
 ) -> None:
     mapped = set(strata.ids)
     short = [
         f"{c.name} ({int(counts[k].sum())})"
         for k, c in enumerate(classes)
-        if c.id in mapped and counts[k].sum() < MIN_LABELLED
+        if c.id in mapped and counts[k].sum() < MIN_LABELLED and not census[k]
     ]
     if short:
         raise InvalidInputError(

@@ -14,9 +14,10 @@ equations (numbers in brackets):
   ``S(p̂_.k) = sqrt(Σ_i W_i² (n_ik/n_i)(1 - n_ik/n_i) / (n_i-1))`` [eq. 10], area
   ``Â_k = A p̂_.k`` [eq. 11] and its 95 % interval ``Â_k ± 1.96 A S(p̂_.k)`` [eq. 12].
 
-A stratum needs two labelled points (the variances divide by ``n_i - 1``); the caller
-refuses fewer (:mod:`batch_image.accuracy.assessment`). Pure numpy, no I/O: the test
-replays the paper's worked example (its Tables 8 and 9 and p. 54).
+A stratum needs two labelled points (the variances divide by ``n_i - 1``), unless it
+was enumerated completely (``census``: every pixel of a tiny class sampled), which adds
+no sampling variance; the caller refuses fewer (:mod:`batch_image.accuracy.assessment`).
+Pure numpy, no I/O: the test replays the paper's worked example (its Tables 8 and 9 and p. 54).
 """
 
 from __future__ import annotations
@@ -60,9 +61,12 @@ class Estimates:
     mapped_areas: np.ndarray  # pixel-counting areas A_i = A W_i
 
 
-def stratified_estimates(counts: np.ndarray, mapped_areas: np.ndarray) -> Estimates:
+def stratified_estimates(
+    counts: np.ndarray, mapped_areas: np.ndarray, census: np.ndarray | None = None
+) -> Estimates:
     """Olofsson's estimators for ``counts`` (q × q, map rows, reference columns) and the
-    mapped area of each class (any unit: pixels, m², ha; the areas come out in it)."""
+    mapped area of each class (any unit: pixels, m², ha; the areas come out in it);
+    ``census[i]``: stratum ``i`` was sampled completely (no sampling variance)."""
     n_ij = np.asarray(counts, dtype=float)
     area = np.asarray(mapped_areas, dtype=float)
     q = n_ij.shape[0]
@@ -70,11 +74,14 @@ def stratified_estimates(counts: np.ndarray, mapped_areas: np.ndarray) -> Estima
         raise ValueError(f"counts must be {q}x{q} and mapped_areas {q} long")
     n_i = n_ij.sum(axis=1)
     mapped = area > 0  # a class only found in the reference is a column, not a stratum
-    if np.any(n_i[mapped] < 2) or np.any(n_i[~mapped] > 0):
+    full = np.zeros(q, bool) if census is None else np.asarray(census, bool) & (n_i > 0)
+    if np.any(n_i[mapped & ~full] < 2) or np.any(n_i[~mapped] > 0):
         raise ValueError("every mapped stratum needs at least two sample points")
     total = area.sum()
     w = area / total
     n_i = np.where(mapped, n_i, 2.0)  # unmapped rows: all-zero counts, weight 0
+    # 1 / (n_i - 1) of the variances; 0 for a census and for unmapped rows
+    f = np.divide(1.0, n_i - 1, out=np.zeros(q), where=mapped & ~full & (n_i > 1))
     share = n_ij / n_i[:, None]  # n_ij / n_i
     p = w[:, None] * share
     diag = np.diag(p)
@@ -82,9 +89,9 @@ def stratified_estimates(counts: np.ndarray, mapped_areas: np.ndarray) -> Estima
     users = _ratio(diag, row)  # NaN for unmapped rows
     producers = _ratio(diag, col)
     u0 = np.nan_to_num(users)
-    overall = Estimate(float(diag.sum()), float(np.sqrt(np.sum(w**2 * u0 * (1 - u0) / (n_i - 1)))))
-    var_users = users * (1 - users) / (n_i - 1)
-    var_share = share * (1 - share) / (n_i - 1)[:, None]  # per stratum, per reference class
+    overall = Estimate(float(diag.sum()), float(np.sqrt(np.sum(w**2 * u0 * (1 - u0) * f))))
+    var_users = users * (1 - users) * f
+    var_share = share * (1 - share) * f[:, None]  # per stratum, per reference class
     area_se = np.sqrt(np.sum((w**2)[:, None] * var_share, axis=0))
     return Estimates(
         counts=n_ij.astype(np.int64),
@@ -94,7 +101,7 @@ def stratified_estimates(counts: np.ndarray, mapped_areas: np.ndarray) -> Estima
             Estimate(float(u), float(np.sqrt(v))) for u, v in zip(users, var_users, strict=True)
         ),
         producers=tuple(
-            Estimate(float(producers[j]), _producer_se(j, n_ij, n_i, area, users, producers))
+            Estimate(float(producers[j]), _producer_se(j, n_ij, n_i, f, area, users, producers))
             for j in range(q)
         ),
         area_proportions=tuple(
@@ -116,6 +123,7 @@ def _producer_se(
     j: int,
     n_ij: np.ndarray,
     n_i: np.ndarray,
+    f: np.ndarray,
     mapped: np.ndarray,
     users: np.ndarray,
     producers: np.ndarray,
@@ -125,9 +133,9 @@ def _producer_se(
     if n_dot_j == 0 or np.isnan(producers[j]):
         return float("nan")
     pj, uj = producers[j], users[j]
-    own = 0.0 if mapped[j] == 0 else mapped[j] ** 2 * (1 - pj) ** 2 * uj * (1 - uj) / (n_i[j] - 1)
+    own = mapped[j] ** 2 * (1 - pj) ** 2 * np.nan_to_num(uj * (1 - uj)) * f[j]
     others = [
-        mapped[i] ** 2 * (n_ij[i, j] / n_i[i]) * (1 - n_ij[i, j] / n_i[i]) / (n_i[i] - 1)
+        mapped[i] ** 2 * (n_ij[i, j] / n_i[i]) * (1 - n_ij[i, j] / n_i[i]) * f[i]
         for i in range(len(n_i))
         if i != j and mapped[i] > 0
     ]

@@ -107,3 +107,14 @@ def test_a_reference_only_class_is_a_column_without_a_stratum():
     assert e.areas[1].value == pytest.approx(20.0)
     assert np.isnan(e.users[1].value)
     assert e.producers[1].value == pytest.approx(0.0)
+
+
+def test_a_stratum_sampled_completely_adds_no_sampling_variance():
+    """A one-pixel class, its pixel labelled: a census of that stratum, not a refusal."""
+    counts = np.array([[9, 1, 0], [1, 19, 0], [0, 1, 0]])
+    e = stratified_estimates(counts, np.array([10.0, 20.0, 1.0]), np.array([0, 0, 1], bool))
+    with_census = e.areas[1].se
+    ref = stratified_estimates(counts[:2, :2], np.array([10.0, 20.0]))
+    assert e.areas[1].value == pytest.approx(ref.areas[1].value + 1.0)
+    assert with_census == pytest.approx(ref.areas[1].se)  # the census row adds nothing
+    assert e.users[2].value == 0.0 and e.users[2].se == 0.0

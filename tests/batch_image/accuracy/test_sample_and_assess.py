@@ -220,3 +220,16 @@ def test_cli_end_to_end_and_usage_errors(class_map, tmp_path):
     )
     assert refused.exit_code == 2
     assert "error [invalid_input/not_labelled]" in refused.output
+
+
+def test_a_class_of_one_pixel_is_sampled_completely_and_assessed(tmp_path):
+    grid = class_array()
+    grid[150, 250] = 1  # a lone water pixel far from the lake: its own stratum of one
+    grid[:30, 200:] = 3  # (and no lake)
+    classes = write_map(tmp_path / "c.tif", grid)
+    design = draw_sample(classes, tmp_path / "s.gpkg", n=60, min_per_class=10, seed=2)
+    assert design["allocation"]["counts"]["1"] == 1
+    result = assess(classes, label(tmp_path / "s.gpkg", tmp_path / "l.gpkg",
+                                   lambda p: p["map_class"]))  # fmt: skip
+    water = result.to_dict()["classes"][0]
+    assert water["area"]["value"] == pytest.approx(100.0) and water["area"]["se"] == 0.0
