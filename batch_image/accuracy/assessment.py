@@ -165,9 +165,13 @@ def _map_values(
     off, nodata, moved, found = [], [], [], {}
     with open_map(map_path, map_name) as src:
         rule = ValidityRule.of(src)
-        for p in sample.points:
-            row, col = rasterio.transform.rowcol(src.transform, p.x, p.y)
-            if not (0 <= row < src.height and 0 <= col < src.width) or np.isnan(p.x):
+        xs, ys = _in_map_crs(sample, src.crs)
+        for p, x, y in zip(sample.points, xs, ys, strict=True):
+            if np.isnan(x) or np.isnan(y):
+                off.append(p.point_id)
+                continue
+            row, col = rasterio.transform.rowcol(src.transform, x, y)
+            if not (0 <= row < src.height and 0 <= col < src.width):
                 off.append(p.point_id)
                 continue
             window = Window(col, row, 1, 1)
@@ -194,6 +198,21 @@ def _map_values(
             code="sample_of_another_map",
         )
     return found
+
+
+def _in_map_crs(sample: SampleFile, crs: Any) -> tuple[list[float], list[float]]:
+    """Point coordinates in the map's CRS (a sample saved in QGIS in another CRS is
+    reprojected, not refused)."""
+    xs, ys = [p.x for p in sample.points], [p.y for p in sample.points]
+    if not sample.crs or not xs:
+        return xs, ys
+    theirs = rasterio.crs.CRS.from_wkt(sample.crs.to_wkt())
+    if theirs == crs:
+        return xs, ys
+    from rasterio.warp import transform
+
+    out_x, out_y = transform(theirs, crs, xs, ys)
+    return list(out_x), list(out_y)
 
 
 def _matrix_classes(strata: Strata, sample: SampleFile) -> tuple[MapClass, ...]:

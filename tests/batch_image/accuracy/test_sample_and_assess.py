@@ -233,3 +233,20 @@ def test_a_class_of_one_pixel_is_sampled_completely_and_assessed(tmp_path):
                                    lambda p: p["map_class"]))  # fmt: skip
     water = result.to_dict()["classes"][0]
     assert water["area"]["value"] == pytest.approx(100.0) and water["area"]["se"] == 0.0
+
+
+def test_a_sample_saved_in_another_crs_is_reprojected_not_refused(class_map, tmp_path):
+    """QGIS "Save Features As…" in WGS 84: the points are the same places."""
+    from fiona.transform import transform_geom
+
+    draw_sample(class_map, tmp_path / "s.gpkg", n=60, seed=0)
+    with fiona.open(tmp_path / "s.gpkg") as src:
+        schema, tags, feats, crs = src.schema, src.tags(), list(src), src.crs_wkt
+    dest = tmp_path / "wgs84.gpkg"
+    with fiona.open(dest, "w", driver="GPKG", schema=schema, crs="EPSG:4326", layer="sample") as d:
+        for f in feats:
+            geom = transform_geom(crs, "EPSG:4326", f.geometry)
+            props = dict(f.properties) | {"reference": f.properties["map_class"]}
+            d.write({"geometry": geom, "properties": props})
+        d.update_tags(tags)
+    assert assess(class_map, dest).estimates.overall.value == pytest.approx(1.0)
