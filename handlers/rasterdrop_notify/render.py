@@ -69,6 +69,11 @@ CATEGORIES: dict[str, tuple[str, str]] = {
         "On-Demand with spot: false) to at least max_vcpus, widen instance_types, or set "
         "spot: false; `make doctor` shows which. Then upload the file again.",
     ),
+    "unsupported_name": (
+        "unsupported name",
+        'Rename the file without double quotes ("), backslashes (\\) or control characters '
+        "(such as tabs) and upload it again.",
+    ),
     "too_large": (
         "too large",
         "Split the raster into tiles under the limit (or compress it) and upload those.",
