@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import stack as st
-from sandbox.batch import BatchRunner, Job
+from sandbox.batch import BatchRunner, Job, queue_time_limits
 from sandbox.bus import Delivery, EventBus, async_retries
 from sandbox.cfn import Resolver
 from sandbox.dockerfile import read_entrypoint
@@ -132,6 +132,8 @@ class Sandbox:
             job_concurrency=self.options.job_concurrency,
             on_invoked=self._collect_messages,
         )
+        self.runner.time_limits = queue_time_limits(self.template, self.resolver.resolve)
+        self.runner.on_event = self._bus.put
         self.watcher.scan()  # everything present now is history, not news
         return self
 

@@ -103,6 +103,8 @@ def notify_job(
     version = optional(params.get("version"))
     if not bucket or not key:
         return Result(SKIPPED, "job has no bucket/key parameters")
+    if untransportable(key):  # one email per upload: the reject handler has told the uploader
+        return Result(SKIPPED, "the key cannot be carried by the event; rejected on upload")
     if settings.bucket and bucket != settings.bucket:
         return Result(SKIPPED, f"job names bucket {bucket!r}, not this stack's")
     name = training_name(key)

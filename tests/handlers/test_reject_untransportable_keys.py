@@ -63,3 +63,12 @@ def test_ordinary_key_within_limit_still_skipped(aws, handlers, context):
     event["detail"]["object"]["size"] = 1234
     assert handlers["reject"].handler(event, context)["action"] == "skipped"
     assert aws.messages() == []
+
+
+def test_a_job_on_such_a_key_sends_no_second_email(aws, handlers, context):
+    """Whatever the job made of the altered key, the uploader already has the rejection."""
+    event = load_event("batch_failed_invalid_input.json")
+    event["detail"]["parameters"]["key"] = "input/acme/tab\there.tif"
+    out = handlers["notify"].handler(event, context)
+    assert out["action"] == "skipped"
+    assert aws.messages() == []
