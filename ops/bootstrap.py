@@ -33,8 +33,11 @@ class Bootstrapped:
     promoted: bool  # whether current.json moved
 
 
-def publish_model(s3: Any, bucket: str, model_dir: Path, name: str) -> Bootstrapped:
-    """Publish `model_dir` as `models/<name>/<its version>/` and point `current.json` at it.
+def publish_model(
+    s3: Any, bucket: str, model_dir: Path, name: str, *, promote: bool = True
+) -> Bootstrapped:
+    """Publish `model_dir` as `models/<name>/<its version>/` and (unless `promote` is False)
+    point `current.json` at it.
 
     Idempotent: a version already published is not uploaded again, only pointed at.
     """
@@ -50,7 +53,7 @@ def publish_model(s3: Any, bucket: str, model_dir: Path, name: str) -> Bootstrap
         staged = store.staging_dir()
         shutil.copytree(model_dir, staged, dirs_exist_ok=True)
         store.publish(staged, name, version)
-    promoted = store.promote(name, version, force=True)  # the operator asked for this one
+    promoted = promote and store.promote(name, version, force=True)  # the operator's choice
     return Bootstrapped(name, version, store.uri(name, version), not already, promoted)
 
 
