@@ -280,3 +280,43 @@ def test_link_function_has_reserved_concurrency(template: dict, config: Rasterdr
     )
     for fn_id in (C.ID_NOTIFY_FUNCTION, C.ID_REJECT_FUNCTION):
         assert "ReservedConcurrentExecutions" not in props(template, fn_id)
+
+
+# ------------------------------------------------------------------ keys the event cannot carry
+UNCARRIABLE = ['input/acme/say "hi".tif', "input/acme/C:\\scans\\a.tif", "input/acme/tab\there.tif"]
+
+
+def object_created(key: str, bucket: str) -> dict[str, Any]:
+    return {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": {
+            "bucket": {"name": bucket},
+            "object": {"key": key, "size": 1234, "etag": "e", "version-id": "v"},
+        },
+    }
+
+
+@pytest.mark.parametrize("key", UNCARRIABLE)
+def test_reject_sees_keys_the_job_cannot_be_given(template: dict, key: str) -> None:
+    """The predict rule's transformer cannot pass such a key faithfully (EventBridge does not
+    escape), while the reject function gets the raw event for the same upload."""
+    from cdk_helpers import matching_rules, rule_patterns
+
+    from sandbox.transformer import TransformError, render_batch_parameters
+
+    bucket = "data-bucket"
+    patterns = rule_patterns(template, {C.ID_DATA_BUCKET: bucket})
+    event = object_created(key, bucket)
+    assert matching_rules(patterns, event) == {C.ID_PREDICT_RULE, C.ID_OVERSIZE_RULE}
+    transformer = props(template, C.ID_PREDICT_RULE)["Targets"][0]["InputTransformer"]
+    try:
+        params = render_batch_parameters(
+            transformer["InputPathsMap"], transformer["InputTemplate"], event, escape="none"
+        )
+    except TransformError:
+        params = None  # invalid JSON: the delivery fails and is dead-lettered
+    assert params is None or params["key"] != key
+    (reject_target,) = props(template, C.ID_OVERSIZE_RULE)["Targets"]
+    assert "InputTransformer" not in reject_target and "Input" not in reject_target
+    assert reject_target["Arn"] == {"Fn::GetAtt": [C.ID_REJECT_FUNCTION, "Arn"]}

@@ -204,3 +204,21 @@ def test_pending_subscription_names_the_address() -> None:
     assert line.status == "FAIL"
     assert "not confirmed: me@example.com" in line.text
     assert "Confirm subscription" in line.text
+
+
+def test_cli_runs_every_check_and_fails_a_fresh_account(aws: Clients, monkeypatch) -> None:
+    """`python -m ops doctor` (what `make doctor` runs): Service Quotas and Lambda's settings
+    are not served by moto, so those lines are warnings, never passes."""
+    from click.testing import CliRunner
+
+    from ops.__main__ import main
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    result = CliRunner().invoke(main, ["doctor", "-c", "spot=false"])
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("OK   target: account 123456789012, region eu-west-1")
+    assert any(line.startswith("FAIL bootstrap:") for line in lines)
+    assert any(line.startswith("WARN vcpu quota: could not read") for line in lines)
+    assert "OK   spot role: not needed (spot: false)" in lines
+    assert any(line.startswith("WARN lambda concurrency:") for line in lines)
