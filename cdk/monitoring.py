@@ -111,26 +111,14 @@ class Monitoring(Construct):
                 1,
                 f"rasterdrop: {name} Lambda raised errors",
             )
+        arns = [q.job_queue_arn for q in job_queues]
         # Failed jobs: every FAILED job of our queues is copied to an audit queue
         # (ops can read the reasons there); the alarm counts them per hour.
-        self.failed_jobs_queue = encrypted_queue(
-            self, "FailedJobsQueue", logical_id="FailedJobsQueue"
-        )
-        self.failed_jobs_rule = events.Rule(
-            self,
-            "JobFailed",
-            description="rasterdrop: predict/train job FAILED -> audit queue and alarm",
-            event_pattern=job_state_pattern([q.job_queue_arn for q in job_queues], ["FAILED"]),
-        )
-        self.failed_jobs_rule.add_target(
-            targets.SqsQueue(
-                self.failed_jobs_queue,
-                dead_letter_queue=events_dead_letter_queue,
-                retry_attempts=C.EVENT_RETRY_ATTEMPTS,
-                max_event_age=Duration.hours(C.EVENT_MAX_AGE_HOURS),
-            )
-        )
-        fix_logical_id(self.failed_jobs_rule, C.ID_JOB_FAILED_RULE)
+        self.failed_jobs_queue, self.failed_jobs_rule = self._audit(
+            "FailedJobsQueue", "FailedJobsQueue", "JobFailed", C.ID_JOB_FAILED_RULE,
+            "rasterdrop: predict/train job FAILED -> audit queue and alarm",
+            job_state_pattern(arns, ["FAILED"]), events_dead_letter_queue,
+        )  # fmt: skip
         alarm(
             "FailedJobs",
             self.failed_jobs_queue.metric_number_of_messages_sent(
@@ -139,43 +127,48 @@ class Monitoring(Construct):
             failed_jobs_threshold,
             f"rasterdrop: {failed_jobs_threshold}+ Batch jobs failed within an hour",
         )
-        self._blocked_jobs(job_queues, events_dead_letter_queue, runnable_timeout_minutes, alarm)
+        # Jobs waiting in RUNNABLE: Batch emits "Batch Job Queue Blocked" when the job at the
+        # head of a queue cannot be placed (quota, instance types, max_vcpus, service role),
+        # the reason in `statusReason`. Each event is kept in an audit queue and alarms ops:
+        # the reasons the queue's time limit cannot cancel (SERVICE_ROLE_PERMISSIONS, ...)
+        # would otherwise wait forever, the others warn before the job is cancelled.
+        # https://docs.aws.amazon.com/batch/latest/userguide/batch-job-queue-blocked-events.html
+        self.blocked_jobs_queue, self.blocked_jobs_rule = self._audit(
+            "BlockedJobsQueue", C.ID_BLOCKED_JOBS_QUEUE, "JobQueueBlocked",
+            C.ID_JOB_QUEUE_BLOCKED_RULE,
+            "rasterdrop: a job is stuck RUNNABLE at the head of a queue -> alarm",
+            job_queue_blocked_pattern(arns), events_dead_letter_queue,
+        )  # fmt: skip
+        alarm(
+            "BlockedJobs",
+            self.blocked_jobs_queue.metric_number_of_messages_sent(period=period, statistic="Sum"),
+            1,
+            "rasterdrop: a Batch job is stuck RUNNABLE (vCPU quota, instance types, max_vcpus "
+            "or the Batch service role); capacity reasons are cancelled after "
+            f"{runnable_timeout_minutes} min, the uploader gets a no_capacity email. Read the "
+            "reason in the BlockedJobsQueue messages or run `make doctor`.",
+        )
 
-    def _blocked_jobs(self, job_queues, events_dead_letter_queue, minutes, alarm) -> None:
-        """Jobs waiting in RUNNABLE: Batch emits "Batch Job Queue Blocked" when the job at the
-        head of a queue cannot be placed (quota, instance types, max_vcpus, service role), with
-        the reason in `statusReason`. Each event is kept in an audit queue and alarms ops: the
-        reasons the queue's time limit cannot cancel (SERVICE_ROLE_PERMISSIONS, ...) would
-        otherwise wait forever, and the others warn before the job is cancelled after
-        `runnable_timeout_minutes`.
-        https://docs.aws.amazon.com/batch/latest/userguide/batch-job-queue-blocked-events.html
-        """
-        self.blocked_jobs_queue = encrypted_queue(
-            self, "BlockedJobsQueue", logical_id=C.ID_BLOCKED_JOBS_QUEUE
-        )
-        self.blocked_jobs_rule = events.Rule(
-            self,
-            "JobQueueBlocked",
-            description="rasterdrop: a job is stuck RUNNABLE at the head of a queue -> alarm",
-            event_pattern=job_queue_blocked_pattern([q.job_queue_arn for q in job_queues]),
-        )
-        self.blocked_jobs_rule.add_target(
+    def _audit(
+        self,
+        queue_id: str,
+        queue_logical_id: str,
+        rule_id: str,
+        rule_logical_id: str,
+        description: str,
+        pattern: events.EventPattern,
+        dead_letter_queue: sqs.IQueue,
+    ) -> tuple[sqs.Queue, events.Rule]:
+        """An encrypted audit queue fed by a rule (retried, then dead-lettered)."""
+        queue = encrypted_queue(self, queue_id, logical_id=queue_logical_id)
+        rule = events.Rule(self, rule_id, description=description, event_pattern=pattern)
+        rule.add_target(
             targets.SqsQueue(
-                self.blocked_jobs_queue,
-                dead_letter_queue=events_dead_letter_queue,
+                queue,
+                dead_letter_queue=dead_letter_queue,
                 retry_attempts=C.EVENT_RETRY_ATTEMPTS,
                 max_event_age=Duration.hours(C.EVENT_MAX_AGE_HOURS),
             )
         )
-        fix_logical_id(self.blocked_jobs_rule, C.ID_JOB_QUEUE_BLOCKED_RULE)
-        alarm(
-            "BlockedJobs",
-            self.blocked_jobs_queue.metric_number_of_messages_sent(
-                period=Duration.minutes(C.ALARM_PERIOD_MINUTES), statistic="Sum"
-            ),
-            1,
-            "rasterdrop: a Batch job is stuck RUNNABLE (vCPU quota, instance types, max_vcpus "
-            f"or the Batch service role); capacity reasons are cancelled after {minutes} min, "
-            "the uploader gets a no_capacity email. Read the reason in the BlockedJobsQueue "
-            "messages or run `make doctor`.",
-        )
+        fix_logical_id(rule, rule_logical_id)
+        return queue, rule

@@ -16,7 +16,7 @@ import pytest
 from ops.bootstrap import bootstrap
 from ops.outputs import StackOutputs
 from ops.smoke import SmokeFailed, sample_scene, smoke
-from sandbox.batch import NO_CAPACITY
+from sandbox.batch import NO_CAPACITY, Job
 from sandbox.core import Options, Sandbox
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sandbox-first-deploy")]
@@ -94,15 +94,22 @@ def test_first_use_smoke_bootstrap_smoke(sb: Sandbox, scene: Path) -> None:
     assert not [u for u in sb.sqs.list_queues().get("QueueUrls", []) if "smoke" in u]
 
 
-def test_job_held_in_runnable_ends_in_a_no_capacity_email(sb: Sandbox, scene: Path) -> None:
-    key = "input/acme/held.tif"
-    sb.runner.hold_runnable = NO_CAPACITY
+def upload_held(sb: Sandbox, scene: Path, key: str, status_reason: str) -> tuple[Job, list]:
+    """Upload with no instance to be had: the job, and the blocked-queue events of it."""
+    sb.runner.hold_runnable = status_reason
     try:
         sb.upload(scene, key)
         sb.run_until_idle()
     finally:
         sb.runner.hold_runnable = None
     (job,) = [j for j in sb.jobs if j.parameters.get("key") == key]
+    got = sb.sqs.receive_message(QueueUrl=sb.names["BlockedJobsQueue"], MaxNumberOfMessages=10)
+    events = [json.loads(m["Body"]) for m in got.get("Messages", [])]
+    return job, [e for e in events if e["detail"]["jobId"] == job.job_id]
+
+
+def test_job_held_in_runnable_ends_in_a_no_capacity_email(sb: Sandbox, scene: Path) -> None:
+    job, blocked = upload_held(sb, scene, "input/acme/held.tif", NO_CAPACITY)
     assert job.status == "FAILED"
     assert job.attempts == []
     assert job.status_reason == (
@@ -118,29 +125,18 @@ def test_job_held_in_runnable_ends_in_a_no_capacity_email(sb: Sandbox, scene: Pa
     assert "widen instance_types" in body and "set spot: false" in body
     assert sb.recipients(mails[0]) == ["me@example.com"]
     # the blocked queue was reported to the audit queue the ops alarm counts
-    got = sb.sqs.receive_message(QueueUrl=sb.names["BlockedJobsQueue"], MaxNumberOfMessages=10)
-    events = [json.loads(m["Body"]) for m in got.get("Messages", [])]
-    assert [e["detail-type"] for e in events if e["detail"]["jobId"] == job.job_id] == [
-        "Batch Job Queue Blocked"
-    ]
+    assert [e["detail-type"] for e in blocked] == ["Batch Job Queue Blocked"]
+    assert blocked[0]["detail"]["statusReason"] == NO_CAPACITY
 
 
 def test_reason_the_time_limit_cannot_cancel_waits_without_email(sb: Sandbox, scene: Path) -> None:
     """SERVICE_ROLE_PERMISSIONS is not cancellable (AWS): the job stays RUNNABLE, as in Batch,
     and only the blocked-queue alarm tells ops."""
-    key = "input/acme/role.tif"
-    sb.runner.hold_runnable = "MISCONFIGURATION:SERVICE_ROLE_PERMISSIONS - Batch service role"
-    try:
-        sb.upload(scene, key)
-        sb.run_until_idle()
-    finally:
-        sb.runner.hold_runnable = None
-    (job,) = [j for j in sb.jobs if j.parameters.get("key") == key]
+    reason = "MISCONFIGURATION:SERVICE_ROLE_PERMISSIONS - Batch service role"
+    job, blocked = upload_held(sb, scene, "input/acme/role.tif", reason)
     assert job.status == "RUNNABLE"
     assert not [m for m in sb.messages() if "role.tif" in m.subject]
-    got = sb.sqs.receive_message(QueueUrl=sb.names["BlockedJobsQueue"], MaxNumberOfMessages=10)
-    events = [json.loads(m["Body"]) for m in got.get("Messages", [])]
-    assert any(e["detail"]["jobId"] == job.job_id for e in events)
+    assert [e["detail"]["statusReason"] for e in blocked] == [reason]
 
 
 @pytest.mark.parametrize(
