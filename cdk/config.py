@@ -78,6 +78,8 @@ class RasterdropConfig:
     mmu_connectivity: int = 8
     class_polygons: bool = False
     accuracy_sample_n: int = 0
+    runnable_timeout_minutes: int = 60
+    link_reserved_concurrency: int = 10
 
     @property
     def large_jobs_enabled(self) -> bool:
@@ -234,6 +236,9 @@ _PARSERS: dict[str, _Parser] = {
     "mmu_connectivity": lambda k, v: _connectivity(k, v),
     "class_polygons": _bool,
     "accuracy_sample_n": lambda k, v: _int(k, v, low=0, high=100_000),
+    # Batch's JobStateTimeLimitAction.maxTimeSeconds: 600..86400 (API_JobStateTimeLimitAction)
+    "runnable_timeout_minutes": lambda k, v: _int(k, v, low=10, high=1440),
+    "link_reserved_concurrency": lambda k, v: _int(k, v, low=1, high=1000),
 }
 assert set(_PARSERS) == set(CONTEXT_KEYS), "every config field needs a parser"
 
@@ -364,6 +369,14 @@ DESCRIPTIONS: dict[str, str] = {
     "accuracy_sample_n": (
         "points of the accuracy sample `sample.gpkg` each prediction draws (linked in the "
         "email; label it and upload as `assessments/<path>.gpkg`); 0: none"
+    ),
+    "runnable_timeout_minutes": (
+        "a job left RUNNABLE this long for want of capacity (quota, instance types, max_vcpus) "
+        "is cancelled and its uploader emailed (`no_capacity`); 10 to 1440"
+    ),
+    "link_reserved_concurrency": (
+        "reserved concurrency of the public link function, so a flood of clicks cannot "
+        "starve notify and reject (the account needs this + 10 unreserved)"
     ),
 }
 assert set(DESCRIPTIONS) == set(CONTEXT_KEYS), "every config key needs a description"
