@@ -139,9 +139,8 @@ def _names_mismatch(
     problem = f"no band named {missing}" if missing else f"more than one band named {repeated}"
     return InvalidInputError(
         f"{name}: band names do not match {model_label}: expected bands {expected}, got "
-        f"{got} ({problem}). Set the file's band descriptions to the model's band names "
-        "(rio edit-info FILE --bidx N --description NAME), or upload the bands it was "
-        "trained on",
+        f"{got} ({problem}). Set the file's band descriptions to the expected names "
+        "(rio edit-info FILE --bidx N --description NAME), or use a file with those bands",
         code="band_names_mismatch",
         expected=expected,
         got=got,

@@ -17,7 +17,10 @@ from __future__ import annotations
 import posixpath
 import re
 from pathlib import Path
-from xml.etree import ElementTree
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import ElementTree
+from defusedxml.common import DefusedXmlException
 
 from batch_image.errors import InvalidInputError
 
@@ -83,14 +86,14 @@ def vrt_sources(text: bytes, name: str) -> tuple[str, ...]:
             "needs: stack the bands with gdalbuildvrt -separate",
             code="vrt_too_large",
         )
-    if b"<!DOCTYPE" in text or b"<!ENTITY" in text:
+    try:
+        root = ElementTree.fromstring(text, forbid_dtd=True)
+    except DefusedXmlException as exc:
         raise InvalidInputError(
             f"{name} declares XML entities or a DOCTYPE, which a VRT never needs: remove them",
             code="vrt_unreadable",
-        )
-    try:
-        root = ElementTree.fromstring(text)
-    except ElementTree.ParseError as exc:
+        ) from exc
+    except ParseError as exc:
         raise InvalidInputError(
             f"{name} is not a readable VRT: its XML is broken ({exc}); rebuild it with "
             "gdalbuildvrt",
