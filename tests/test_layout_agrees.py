@@ -23,6 +23,8 @@ SHARED = (
     "SUMMARY_JSON",
     "ERROR_JSON",
     "RASTER_SUFFIXES",
+    "VRT_SUFFIXES",
+    "INPUT_SUFFIXES",
 )
 
 
@@ -40,7 +42,8 @@ def test_every_handler_layout_name_is_checked() -> None:
 
 def test_stack_uses_the_jobs_layout() -> None:
     for name in SHARED:
-        if name != "RASTER_SUFFIXES":
+        if name not in ("RASTER_SUFFIXES", "VRT_SUFFIXES", "INPUT_SUFFIXES"):
             assert getattr(C, name) == getattr(job, name), name
     assert C.TIFF_EXTENSIONS == job.RASTER_SUFFIXES
+    assert C.VRT_EXTENSIONS == job.VRT_SUFFIXES
     assert C.TRAIN_MANIFEST_NAME == job.TRAIN_MANIFEST

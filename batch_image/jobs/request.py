@@ -3,8 +3,9 @@
 The key arrives exactly as S3 stores it (EventBridge passes it raw): it is never
 URL-decoded, so ``a+b.tif`` is a key with a plus sign and ``a%20b.tif`` one with
 a percent sign. Spaces, ``+`` and any unicode are fine; what is refused is a key
-outside the input prefix, a non-TIFF extension, a ``..`` or empty path segment
-(which would make the output location ambiguous), and control characters.
+outside the input prefix, an extension other than ``.tif``/``.tiff``/``.vrt``, a
+``..`` or empty path segment (which would make the output location ambiguous), and
+control characters.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import unicodedata
 from dataclasses import dataclass
 
 from batch_image.errors import InvalidInputError
+from batch_image.publish.layout import INPUT_SUFFIXES
 
-TIFF_SUFFIXES = (".tif", ".tiff")
 MAX_KEY_BYTES = 1024
 # EventBridge / Batch stand-ins for "no value": absent field, JSON null rendered as text,
 # or a Batch parameter reference left unresolved because the parameter was not set.
@@ -84,9 +85,9 @@ def check_key(key: str, input_prefix: str = "input/") -> str:
     if not key.startswith(input_prefix):
         raise bad(f"is not under {input_prefix}", code="outside_input_prefix")
     lowered = key.lower()
-    suffix = next((s for s in TIFF_SUFFIXES if lowered.endswith(s)), None)
+    suffix = next((s for s in INPUT_SUFFIXES if lowered.endswith(s)), None)
     if suffix is None:
-        raise bad("does not end in .tif or .tiff", code="not_a_tiff")
+        raise bad("does not end in .tif, .tiff or .vrt", code="not_a_tiff")
     path = key[len(input_prefix) : len(key) - len(suffix)]
     segments = path.split("/")
     if any(seg in ("", ".", "..") for seg in segments):
@@ -95,7 +96,7 @@ def check_key(key: str, input_prefix: str = "input/") -> str:
 
 
 def output_prefix_for(path: str, output_prefix: str = "output/") -> str:
-    """``input/<path>.tif`` → ``output/<path>/``."""
+    """``input/<path>.tif`` (or ``.vrt``) → ``output/<path>/``."""
     return f"{output_prefix}{path}/"
 
 

@@ -26,3 +26,5 @@ TRAIN_MANIFEST = "manifest.json"
 LEASE_NAME = "lease.json"  # partial/<run-id>/lease.json
 CHUNKS_SEGMENT = "chunks/"  # partial/<run-id>/chunks/<plan>/<first>-<last>.npz
 RASTER_SUFFIXES = (".tif", ".tiff")
+VRT_SUFFIXES = (".vrt",)  # a GDAL VRT stacking band GeoTIFFs beside it (raster/vrt.py)
+INPUT_SUFFIXES = RASTER_SUFFIXES + VRT_SUFFIXES  # what starts a predict job

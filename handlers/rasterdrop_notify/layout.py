@@ -25,3 +25,7 @@ SUMMARY_JSON = "summary.json"
 ERROR_JSON = "error.json"
 #: Suffixes of an input raster, compared case-insensitively.
 RASTER_SUFFIXES = (".tif", ".tiff")
+#: A GDAL VRT stacking band GeoTIFFs uploaded beside it.
+VRT_SUFFIXES = (".vrt",)
+#: Every suffix of a key that starts a predict job.
+INPUT_SUFFIXES = RASTER_SUFFIXES + VRT_SUFFIXES

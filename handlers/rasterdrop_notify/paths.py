@@ -1,6 +1,7 @@
 """Pure key arithmetic shared with the job's convention (docs/contracts.md, S3 layout).
 
-``input/<path>.tif`` → ``output/<path>/`` (extension ``.tif``/``.tiff`` dropped, any case);
+``input/<path>.tif`` → ``output/<path>/`` (extension ``.tif``/``.tiff``/``.vrt`` dropped, any
+case);
 ``training/<name>/manifest.json`` → ``models/<name>/runs/<manifest version>/``.
 Keys are used raw, exactly as S3 stores them: never URL-decoded here.
 
@@ -19,12 +20,12 @@ import unicodedata
 from rasterdrop_notify.absent import optional
 from rasterdrop_notify.layout import (
     INPUT_PREFIX,
+    INPUT_SUFFIXES,
     MANIFEST_JSON,
     MODELS_PREFIX,
     NOTIFIED_PREFIX,
     NULL_RUN,
     OUTPUT_PREFIX,
-    RASTER_SUFFIXES,
     RUNS_SEGMENT,
     TRAINING_PREFIX,
 )
@@ -50,7 +51,7 @@ def check_key(key: str, input_prefix: str = INPUT_PREFIX) -> str:
 
     Refused (KeyRefused, a ValueError), in this order: empty; over 1024 UTF-8 bytes; control
     characters (unicode category Cc); lone surrogates; not under ``input_prefix``; not
-    ending in .tif/.tiff (any case); an empty, ``.`` or ``..`` path segment.
+    ending in .tif/.tiff/.vrt (any case); an empty, ``.`` or ``..`` path segment.
     """
     if not key:
         raise KeyRefused(key, "is empty")
@@ -63,9 +64,9 @@ def check_key(key: str, input_prefix: str = INPUT_PREFIX) -> str:
     if not key.startswith(input_prefix):
         raise KeyRefused(key, f"is not under {input_prefix}", "outside_input_prefix")
     lowered = key.lower()
-    suffix = next((s for s in RASTER_SUFFIXES if lowered.endswith(s)), None)
+    suffix = next((s for s in INPUT_SUFFIXES if lowered.endswith(s)), None)
     if suffix is None:
-        raise KeyRefused(key, "does not end in .tif or .tiff", "not_a_tiff")
+        raise KeyRefused(key, "does not end in .tif, .tiff or .vrt", "not_a_tiff")
     path = key[len(input_prefix) : len(key) - len(suffix)]
     if any(segment in ("", ".", "..") for segment in path.split("/")):
         raise KeyRefused(key, "has an empty, '.' or '..' path segment")
@@ -81,7 +82,7 @@ def output_prefix_for(
 
 
 def is_raster_key(key: str) -> bool:
-    return key.lower().endswith(RASTER_SUFFIXES)
+    return key.lower().endswith(INPUT_SUFFIXES)
 
 
 def tenant_of(key: str, input_prefix: str = INPUT_PREFIX) -> str | None:

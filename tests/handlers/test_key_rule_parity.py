@@ -155,7 +155,7 @@ def test_generated_keys_get_the_same_verdict():
         "contains control characters",
         "is not valid unicode",
         "is not under input/",
-        "does not end in .tif or .tiff",
+        "does not end in .tif, .tiff or .vrt",
         "has an empty, '.' or '..' path segment",
     } <= messages
 
