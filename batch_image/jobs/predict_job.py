@@ -523,5 +523,18 @@ def _download_input(state: _Run, scratch: Path, workers: int | None, pixels: int
                 f"{state.req.key} was replaced while it was being read; retrying",
                 code="input_changed",
             )
+    _download_mask_sidecar(state, dest, workers)
     log.info("downloaded %d bytes in %.1fs", size, time.perf_counter() - t)
     return dest
+
+
+def _download_mask_sidecar(state: _Run, dest: Path, workers: int | None) -> None:
+    """GDAL's ``.msk`` sidecar (``input/x.tif.msk``), when uploaded before the raster, goes
+    beside the local copy: GDAL reads it as the raster's mask (raster/validity.py)."""
+    key = state.req.key + ".msk"
+    if s3io.head(state.s3, state.req.bucket, key) is None:
+        return
+    s3io.download(
+        state.s3, state.req.bucket, key, dest.with_name(dest.name + ".msk"), workers=workers or 8
+    )
+    log.info("fetched the mask sidecar %s", key)

@@ -172,3 +172,19 @@ def test_shapefile_without_its_dbf_is_refused_in_s3(world, tmp_path: Path) -> No
         run_s3_training(bucket, key, put["VersionId"], _settings(tmp_path), s3=s3)
     assert (info.value.code, info.value.exit_code) == ("shapefile_incomplete", 2)
     assert "felder.dbf" in info.value.message
+
+
+def test_msk_sidecar_uploaded_beside_the_tif_masks_the_s3_prediction(world, tmp_path) -> None:
+    s3, bucket = world
+    path, truth = rf.msk_sidecar(tmp_path)
+    model = rf.fit_model(tmp_path, truth, name="rgb")
+    for name in ("model.json", "model.skops"):
+        s3.upload_file(str(model / name), bucket, f"models/rgb/v1/{name}")
+    s3.upload_file(str(path) + ".msk", bucket, "input/drone/sidecar.tif.msk")  # first
+    s3.upload_file(str(path), bucket, "input/drone/sidecar.tif")
+    settings = _settings(tmp_path, f"s3://{bucket}/models/rgb/v1/")
+    outcome = predict_job.run(JobRequest(bucket, "input/drone/sidecar.tif"), settings, s3=s3)
+    assert outcome.status == "succeeded"
+    s3.download_file(bucket, "output/drone/sidecar/classes.tif", str(tmp_path / "c.tif"))
+    with rasterio.open(tmp_path / "c.tif") as cls:
+        assert np.array_equal(cls.read(1), rf.expected_classes(model, truth))
