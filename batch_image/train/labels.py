@@ -25,7 +25,8 @@ import numpy as np
 
 from batch_image.errors import InvalidInputError
 from batch_image.model.card import ModelClass
-from batch_image.train.vector_files import check_vector_name
+from batch_image.raster import vrt
+from batch_image.train.vector_files import check_vector_name, driver_for
 
 MAX_FEATURES = 200_000
 # label rasters may carry their classes as JSON [{"id", "name", "colour"}] in this tag
@@ -50,6 +51,9 @@ class RasterLabels:
         from rasterio.warp import transform_bounds
 
         self.description = str(path)
+        with path.open("rb") as fh:
+            if vrt.looks_like_vrt(fh.read(64)):  # a VRT reads only files beside it
+                vrt.local_sources(path, f"labels {path.name}")
         self._ds = rasterio.open(path)
         self._vrt = None
         ds = self._ds
@@ -215,7 +219,7 @@ def _read_features(
     points: list[Feature] = []
     unknown: set[str] = set()
     try:
-        with fiona.open(path) as src:
+        with fiona.open(path, driver=driver_for(path)) as src:
             src_crs = _source_crs(src, path.name)
             _check_field(src, path.name, class_field)
             for n, feat in enumerate(src, start=1):

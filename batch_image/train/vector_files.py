@@ -14,7 +14,16 @@ from pathlib import Path
 
 from batch_image.errors import InvalidInputError
 
-VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".fgb", ".shp")
+# the one OGR driver each format is opened with: GDAL never guesses by content, so a file
+# cannot name itself .geojson and be read as an OGR VRT pointing at other files
+DRIVERS = {
+    ".gpkg": "GPKG",
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".fgb": "FlatGeobuf",
+    ".shp": "ESRI Shapefile",
+}
+VECTOR_SUFFIXES = tuple(DRIVERS)
 SHAPEFILE_REQUIRED = (".shx", ".dbf", ".prj")
 SHAPEFILE_OPTIONAL = (".cpg",)
 
@@ -47,6 +56,10 @@ def check_shapefile_set(path: Path, name: str = "") -> None:
     missing = [sidecars[s] for s in SHAPEFILE_REQUIRED if not (path.parent / sidecars[s]).is_file()]
     if missing:
         raise incomplete_shapefile(name, missing)
+
+
+def driver_for(path: Path) -> str:
+    return DRIVERS[path.suffix.lower()]
 
 
 def check_vector_name(path: Path, name: str) -> None:

@@ -202,3 +202,26 @@ def test_vector_sample_trains_with_a_point_buffer(tmp_path: Path) -> None:
     result = _train(tmp_path, image, vector=path.name, buffer=1)
     assert result.card.extra["training_data"]["samples"][0]["buffer"] == 1
     assert sum(result.report["class_counts"]["found"].values()) > len(rows)
+
+
+def test_vector_files_are_read_by_their_extension_only(tmp_path: Path) -> None:
+    """An OGR VRT renamed .geojson would read other files: it is read as GeoJSON, and fails."""
+    evil = tmp_path / "labels.geojson"
+    evil.write_text(
+        '<OGRVRTDataSource><OGRVRTLayer name="x"><SrcDataSource>/etc/passwd</SrcDataSource>'
+        "</OGRVRTLayer></OGRVRTDataSource>"
+    )
+    with pytest.raises(RasterdropError) as info:
+        _vector_labels(tmp_path, evil)
+    assert (info.value.code, info.value.exit_code) == ("labels_unreadable", 2)
+    assert "labels.geojson" in info.value.message
+
+
+def test_label_vrt_reading_files_elsewhere_is_refused(tmp_path: Path) -> None:
+    image, _ = rf.msk_sidecar(tmp_path)
+    labels = tmp_path / "labels.vrt"
+    labels.write_text(rf.vrt_xml(["/etc/hosts.tif"], ["class"], dtype="Byte", relative="0"))
+    with pytest.raises(RasterdropError) as info:
+        _train(tmp_path, image, labels=labels.name)
+    assert (info.value.code, info.value.exit_code) == ("vrt_source_refused", 2)
+    assert "labels labels.vrt" in info.value.message
