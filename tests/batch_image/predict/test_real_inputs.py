@@ -193,3 +193,40 @@ def test_interrupted_local_run_leaves_no_scratch(tmp_path: Path, monkeypatch) ->
         predict_file(path, model, out, PredictOptions(workers=1))
     assert not [p for p in out.iterdir() if p.name.startswith(".scratch")]
     assert not (out / "summary.json").exists()
+
+
+def test_sigterm_mid_run_removes_local_scratch(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import make_model, make_scene
+
+    scene, _ = make_scene(tmp_path, width=1800, height=1800, bands=4, holes=False)
+    (tmp_path / "small").mkdir()
+    small, small_truth = make_scene(tmp_path / "small", bands=4)
+    model = make_model(tmp_path, small, small_truth, trees=30)
+    out = tmp_path / "out"
+    root = Path(__file__).resolve().parents[3]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batch_image", "predict", str(scene), "--model", str(model),
+         "--out", str(out), "--workers", "1"],
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (out.is_dir() and any(p.name.startswith(".scratch") for p in out.iterdir())):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "SIGTERM" in err
+    assert not [p for p in out.iterdir() if p.name.startswith(".scratch")]
+    assert not (out / "summary.json").exists()
