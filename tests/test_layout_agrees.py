@@ -25,6 +25,7 @@ SHARED = (
     "RASTER_SUFFIXES",
     "VRT_SUFFIXES",
     "INPUT_SUFFIXES",
+    "BANDS_FOLDER_SUFFIX",
 )
 
 
@@ -42,7 +43,7 @@ def test_every_handler_layout_name_is_checked() -> None:
 
 def test_stack_uses_the_jobs_layout() -> None:
     for name in SHARED:
-        if name not in ("RASTER_SUFFIXES", "VRT_SUFFIXES", "INPUT_SUFFIXES"):
+        if name not in ("RASTER_SUFFIXES", "VRT_SUFFIXES", "INPUT_SUFFIXES", "BANDS_FOLDER_SUFFIX"):
             assert getattr(C, name) == getattr(job, name), name
     assert C.TIFF_EXTENSIONS == job.RASTER_SUFFIXES
     assert C.VRT_EXTENSIONS == job.VRT_SUFFIXES

@@ -5,7 +5,9 @@ URL-decoded, so ``a+b.tif`` is a key with a plus sign and ``a%20b.tif`` one with
 a percent sign. Spaces, ``+`` and any unicode are fine; what is refused is a key
 outside the input prefix, an extension other than ``.tif``/``.tiff``/``.vrt``, a
 ``..`` or empty path segment (which would make the output location ambiguous), and
-control characters.
+control characters. A key inside a folder whose name ends in ``.bands`` is a VRT's band
+file (``input/x/scene.bands/B4.tif``): its own upload starts no prediction (code
+``vrt_band_file``, and the notifier stays silent about it).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from batch_image.errors import InvalidInputError
-from batch_image.publish.layout import INPUT_SUFFIXES
+from batch_image.publish.layout import BANDS_FOLDER_SUFFIX, INPUT_SUFFIXES
 
 MAX_KEY_BYTES = 1024
 # EventBridge / Batch stand-ins for "no value": absent field, JSON null rendered as text,
@@ -92,6 +94,12 @@ def check_key(key: str, input_prefix: str = "input/") -> str:
     segments = path.split("/")
     if any(seg in ("", ".", "..") for seg in segments):
         raise bad("has an empty, '.' or '..' path segment")
+    if any(seg.lower().endswith(BANDS_FOLDER_SUFFIX) for seg in segments[:-1]):
+        raise bad(
+            f"is a band file (its folder ends in {BANDS_FOLDER_SUFFIX}): it is read with the "
+            "VRT that references it, never predicted alone",
+            code="vrt_band_file",
+        )
     return path
 
 

@@ -28,3 +28,4 @@ CHUNKS_SEGMENT = "chunks/"  # partial/<run-id>/chunks/<plan>/<first>-<last>.npz
 RASTER_SUFFIXES = (".tif", ".tiff")
 VRT_SUFFIXES = (".vrt",)  # a GDAL VRT stacking band GeoTIFFs beside it (raster/vrt.py)
 INPUT_SUFFIXES = RASTER_SUFFIXES + VRT_SUFFIXES  # what starts a predict job
+BANDS_FOLDER_SUFFIX = ".bands"  # input/x/scene.bands/B4.tif: a VRT's band file, not an input

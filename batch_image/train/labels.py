@@ -106,7 +106,7 @@ class RasterLabels:
     def _whole(self, data: np.ndarray) -> np.ndarray:
         """Float labels as int64: NaN/inf (and nodata, above) unlabelled, whole numbers kept,
         anything else refused with the values found."""
-        data = np.where(np.isfinite(data), data, 0)
+        data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)  # unlabelled
         broken = data != np.round(data)
         if broken.any():
             values = sorted({float(v) for v in np.unique(data[broken])[:5]})

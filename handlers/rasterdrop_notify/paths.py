@@ -19,6 +19,7 @@ import unicodedata
 
 from rasterdrop_notify.absent import optional
 from rasterdrop_notify.layout import (
+    BANDS_FOLDER_SUFFIX,
     INPUT_PREFIX,
     INPUT_SUFFIXES,
     MANIFEST_JSON,
@@ -31,6 +32,7 @@ from rasterdrop_notify.layout import (
 )
 
 MAX_KEY_BYTES = 1024
+BAND_FILE = "vrt_band_file"  # a KeyRefused code the notifier stays silent about
 _TRAINING_RE = re.compile(
     rf"^{re.escape(TRAINING_PREFIX)}(?P<name>[^/]+)/{re.escape(MANIFEST_JSON)}$"
 )
@@ -38,7 +40,7 @@ _TRAINING_RE = re.compile(
 
 class KeyRefused(ValueError):
     """A key the job refuses (so the notifier does too); ``code`` is the job's error code:
-    ``bad_key``, ``outside_input_prefix`` or ``not_a_tiff``."""
+    ``bad_key``, ``outside_input_prefix``, ``not_a_tiff`` or ``vrt_band_file``."""
 
     def __init__(self, key: str, reason: str, code: str = "bad_key") -> None:
         super().__init__(f"key {key!r} {reason}")
@@ -51,7 +53,8 @@ def check_key(key: str, input_prefix: str = INPUT_PREFIX) -> str:
 
     Refused (KeyRefused, a ValueError), in this order: empty; over 1024 UTF-8 bytes; control
     characters (unicode category Cc); lone surrogates; not under ``input_prefix``; not
-    ending in .tif/.tiff/.vrt (any case); an empty, ``.`` or ``..`` path segment.
+    ending in .tif/.tiff/.vrt (any case); an empty, ``.`` or ``..`` path segment; a folder
+    segment ending in ``.bands`` (a VRT's band file: ``vrt_band_file``).
     """
     if not key:
         raise KeyRefused(key, "is empty")
@@ -68,8 +71,16 @@ def check_key(key: str, input_prefix: str = INPUT_PREFIX) -> str:
     if suffix is None:
         raise KeyRefused(key, "does not end in .tif, .tiff or .vrt", "not_a_tiff")
     path = key[len(input_prefix) : len(key) - len(suffix)]
-    if any(segment in ("", ".", "..") for segment in path.split("/")):
+    segments = path.split("/")
+    if any(segment in ("", ".", "..") for segment in segments):
         raise KeyRefused(key, "has an empty, '.' or '..' path segment")
+    if any(segment.lower().endswith(BANDS_FOLDER_SUFFIX) for segment in segments[:-1]):
+        raise KeyRefused(
+            key,
+            f"is a band file (its folder ends in {BANDS_FOLDER_SUFFIX}): it is read with the "
+            "VRT that references it, never predicted alone",
+            BAND_FILE,
+        )
     return path
 
 

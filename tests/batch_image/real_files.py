@@ -123,34 +123,41 @@ def described(
 
 
 def vrt_xml(
-    sources: list[str], descriptions: list[str], dtype: str = "UInt16", relative: str = "1"
+    sources: list[str],
+    descriptions: list[str | None],
+    dtype: str = "UInt16",
+    relative: str = "1",
+    nodata: float | None = None,
+    size: tuple[int, int] = (W, H),
 ) -> str:
     """What ``gdalbuildvrt -separate stack.vrt B*.tif`` writes (one band per file)."""
+    w, h = size
     bands = "".join(
         f"""  <VRTRasterBand dataType="{dtype}" band="{i}">
-    <Description>{name}</Description>
+{f"    <Description>{name}</Description>" if name else ""}
+{f"    <NoDataValue>{nodata}</NoDataValue>" if nodata is not None else ""}
     <ColorInterp>Gray</ColorInterp>
     <SimpleSource>
       <SourceFilename relativeToVRT="{relative}">{source}</SourceFilename>
       <SourceBand>1</SourceBand>
-      <SourceProperties RasterXSize="{W}" RasterYSize="{H}" DataType="{dtype}"
+      <SourceProperties RasterXSize="{w}" RasterYSize="{h}" DataType="{dtype}"
         BlockXSize="16" BlockYSize="16" />
-      <SrcRect xOff="0" yOff="0" xSize="{W}" ySize="{H}" />
-      <DstRect xOff="0" yOff="0" xSize="{W}" ySize="{H}" />
+      <SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}" />
+      <DstRect xOff="0" yOff="0" xSize="{w}" ySize="{h}" />
     </SimpleSource>
   </VRTRasterBand>
 """
         for i, (source, name) in enumerate(zip(sources, descriptions, strict=True), start=1)
     )
     t = TRANSFORM
-    return f"""<VRTDataset rasterXSize="{W}" rasterYSize="{H}">
+    return f"""<VRTDataset rasterXSize="{w}" rasterYSize="{h}">
   <SRS dataAxisToSRSAxisMapping="1,2">{CRS}</SRS>
   <GeoTransform>{t.c}, {t.a}, {t.b}, {t.f}, {t.d}, {t.e}</GeoTransform>
 {bands}</VRTDataset>
 """
 
 
-def band_files(tmp: Path, folder: str = "bands") -> tuple[list[Path], Truth]:
+def band_files(tmp: Path, folder: str = "stack.bands") -> tuple[list[Path], Truth]:
     """One single-band GeoTIFF per band (a Landsat-style delivery), RGBN."""
     data, truth = spectra(4, "uint16", seed=5)
     (tmp / folder).mkdir(parents=True, exist_ok=True)
@@ -166,7 +173,7 @@ def band_files(tmp: Path, folder: str = "bands") -> tuple[list[Path], Truth]:
 def vrt_stack(tmp: Path, *, absolute: bool = False) -> tuple[Path, Truth]:
     paths, truth = band_files(tmp)
     # absolute: as built on the user's laptop, paths that mean nothing to the service
-    sources = [f"/home/me/landsat/{p.name}" if absolute else f"bands/{p.name}" for p in paths]
+    sources = [f"/home/me/landsat/{p.name}" if absolute else f"stack.bands/{p.name}" for p in paths]
     path = tmp / ("absolute.vrt" if absolute else "stack.vrt")
     path.write_text(vrt_xml(sources, list(RGBN), relative="0" if absolute else "1"))
     return path, truth

@@ -48,8 +48,8 @@ def _upload_model(s3: Any, bucket: str, model: Path) -> str:
 
 def _upload_stack(s3: Any, bucket: str, tmp: Path, prefix: str) -> rf.Truth:
     vrt, truth = rf.vrt_stack(tmp)
-    for band in sorted((tmp / "bands").iterdir()):
-        s3.upload_file(str(band), bucket, f"{prefix}bands/{band.name}")
+    for band in sorted((tmp / "stack.bands").iterdir()):
+        s3.upload_file(str(band), bucket, f"{prefix}stack.bands/{band.name}")
     s3.upload_file(str(vrt), bucket, f"{prefix}stack.vrt")  # last: its event starts the job
     return truth
 
@@ -80,12 +80,12 @@ def test_vrt_over_band_files_predicts_in_s3(world, tmp_path: Path) -> None:
 def test_vrt_with_a_missing_band_file_is_refused_before_download(world, tmp_path: Path) -> None:
     s3, bucket = world
     truth = _upload_stack(s3, bucket, tmp_path, "input/l/")
-    s3.delete_object(Bucket=bucket, Key="input/l/bands/scene_B3.tif")
+    s3.delete_object(Bucket=bucket, Key="input/l/stack.bands/scene_B3.tif")
     uri = _upload_model(s3, bucket, rf.fit_model(tmp_path, truth, name="rgbn", band_names=rf.RGBN))
     with pytest.raises(InvalidInputError) as info:
         predict_job.run(JobRequest(bucket, "input/l/stack.vrt"), _settings(tmp_path, uri), s3=s3)
     assert (info.value.code, info.value.exit_code) == ("vrt_source_missing", 2)
-    assert "bands/scene_B3.tif" in info.value.message
+    assert "stack.bands/scene_B3.tif" in info.value.message
     err = json.loads(s3.get_object(Bucket=bucket, Key="output/l/stack/error.json")["Body"].read())
     assert err["code"] == "vrt_source_missing"
 
