@@ -490,8 +490,9 @@ def test_readme_manifest_example_parses():
     section = readme.split("**Manifest**", 1)[1]
     example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     m = parse_manifest_text(example, source="README")
-    assert m.name == "landcover" and len(m.classes) == 3 and len(m.samples) == 2
+    assert m.name == "landcover" and len(m.classes) == 3 and len(m.samples) == 3
     assert m.samples[1].vector == "scenes/b_fields.geojson"
+    assert (m.samples[2].image, m.samples[2].buffer) == ("scenes/c.vrt", 1)
     assert m.derived[0].name == "ndvi" and m.cv_block_size == 64
     assert m.estimator.params == {"n_estimators": 200, "min_samples_leaf": 2}
 
