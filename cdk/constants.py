@@ -25,6 +25,7 @@ RUNS_SEGMENT = _layout.RUNS_SEGMENT
 SUMMARY_JSON = _layout.SUMMARY_JSON
 TRAINING_PREFIX = _layout.TRAINING_PREFIX
 TIFF_EXTENSIONS = _layout.RASTER_SUFFIXES
+VRT_EXTENSIONS = _layout.VRT_SUFFIXES
 TRAIN_MANIFEST_NAME = _layout.TRAIN_MANIFEST
 
 # Fixed logical ids (overridden on the L1 resources so the template and the
@@ -38,6 +39,7 @@ ID_EVENTS_DLQ = "EventsDeadLetterQueue"
 ID_HANDLER_DLQ = "HandlerDeadLetterQueue"
 ID_PREDICT_RULE = "PredictRule"
 ID_PREDICT_LARGE_RULE = "PredictLargeRule"
+ID_PREDICT_VRT_RULE = "PredictVrtRule"
 ID_OVERSIZE_RULE = "OversizeRule"
 ID_TRAIN_RULE = "TrainRule"
 ID_ASSESS_RULE = "AssessRule"

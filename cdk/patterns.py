@@ -19,7 +19,9 @@ def case_variants(text: str) -> list[str]:
     return list(dict.fromkeys([text.lower(), text.upper()]))
 
 
-def tiff_key_wildcards(prefix: str = C.INPUT_PREFIX) -> list[str]:
+def tiff_key_wildcards(
+    prefix: str = C.INPUT_PREFIX, extensions: Sequence[str] = C.TIFF_EXTENSIONS
+) -> list[str]:
     """Wildcards for TIFF keys under `prefix`: `input/*.tif`, `input/*.TIF`, ....
 
     EventBridge cannot AND two conditions on the same field, so "prefix input/
@@ -29,7 +31,12 @@ def tiff_key_wildcards(prefix: str = C.INPUT_PREFIX) -> list[str]:
     lower- and upper-case spellings are listed (4 wildcards); a mixed-case
     extension such as `.Tif` is not picked up (README, Deploy).
     """
-    return [f"{prefix}*{ext}" for base in C.TIFF_EXTENSIONS for ext in case_variants(base)]
+    return [f"{prefix}*{ext}" for base in extensions for ext in case_variants(base)]
+
+
+def vrt_key_wildcards(prefix: str = C.INPUT_PREFIX) -> list[str]:
+    """`input/*.vrt`, `input/*.VRT`: a rule of their own, so no rule exceeds four wildcards."""
+    return tiff_key_wildcards(prefix, C.VRT_EXTENSIONS)
 
 
 def all_case_spellings(text: str) -> list[str]:

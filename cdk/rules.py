@@ -15,7 +15,7 @@ from constructs import Construct
 from cdk import constants as C
 from cdk.assessment import sample_key_wildcards
 from cdk.naming import fix_logical_id
-from cdk.patterns import tiff_key_wildcards
+from cdk.patterns import tiff_key_wildcards, vrt_key_wildcards
 from cdk.transformer import batch_parameters_template
 
 
@@ -71,7 +71,7 @@ def size_ranges(
 
 
 class Rules(Construct):
-    """predict (by size: standard, large, oversize) and train rules, with retries and a DLQ."""
+    """predict (by size: standard, large, oversize; VRTs), train rules, with retries and a DLQ."""
 
     def __init__(
         self,
@@ -122,6 +122,15 @@ class Rules(Construct):
             object_created_pattern(bucket_name, key=keys, size=ranges["standard"]),
             batch_target(predict_job, C.JOB_NAME_PREDICT),
         )
+        # A VRT is a few KiB whatever the size of the band files it stacks: no size
+        # routing; the job sums the band files' sizes and refuses them over the limit.
+        self.predict_vrt = rule(
+            "PredictVrt",
+            C.ID_PREDICT_VRT_RULE,
+            "rasterdrop: VRT (band files beside it) uploaded under input/ -> predict job",
+            object_created_pattern(bucket_name, key=[{"wildcard": w} for w in vrt_key_wildcards()]),
+            batch_target(predict_job, C.JOB_NAME_PREDICT),
+        )
         self.predict_large = None
         if predict_large_job is not None and "large" in ranges:
             self.predict_large = rule(
@@ -165,6 +174,13 @@ class Rules(Construct):
             )
         self.all = tuple(
             r
-            for r in (self.predict, self.predict_large, self.oversize, self.train, self.assess)
+            for r in (
+                self.predict,
+                self.predict_vrt,
+                self.predict_large,
+                self.oversize,
+                self.train,
+                self.assess,
+            )
             if r
         )

@@ -26,6 +26,9 @@ SHARED = (
     "ASSESSMENTS_PREFIX",
     "ASSESSMENT_SEGMENT",
     "SAMPLE_SUFFIX",
+    "VRT_SUFFIXES",
+    "INPUT_SUFFIXES",
+    "BANDS_FOLDER_SUFFIX",
 )
 
 
@@ -43,7 +46,15 @@ def test_every_handler_layout_name_is_checked() -> None:
 
 def test_stack_uses_the_jobs_layout() -> None:
     for name in SHARED:
-        if name not in ("RASTER_SUFFIXES", "ASSESSMENT_SEGMENT", "SAMPLE_SUFFIX"):
+        if name not in (
+            "RASTER_SUFFIXES",
+            "ASSESSMENT_SEGMENT",
+            "SAMPLE_SUFFIX",
+            "VRT_SUFFIXES",
+            "INPUT_SUFFIXES",
+            "BANDS_FOLDER_SUFFIX",
+        ):
             assert getattr(C, name) == getattr(job, name), name
     assert C.TIFF_EXTENSIONS == job.RASTER_SUFFIXES
+    assert C.VRT_EXTENSIONS == job.VRT_SUFFIXES
     assert C.TRAIN_MANIFEST_NAME == job.TRAIN_MANIFEST

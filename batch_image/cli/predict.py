@@ -173,7 +173,7 @@ def predict_local(
     setup_logging(log_format)
     if not input_path.exists():
         fail(InvalidInputError(f"{input_path} does not exist", code="missing"))
-    with exits_categorized():
+    with _sigterm_unwinds(), exits_categorized():  # scratch is removed on SIGTERM too
         summary = predict_file(input_path, model, out_dir, options)
     t = summary["timings_s"]
     click.echo(

@@ -72,7 +72,14 @@ from batch_image.predict.postprocess import PostProcess
 from batch_image.publish.layout import CHUNKS_SEGMENT, LEASE_NAME
 from batch_image.publish.protocol import done_by, publish, record_failure
 from batch_image.publish.sinks import S3Prefix
-from batch_image.raster.remote import check_remote_raster
+from batch_image.raster import vrt
+from batch_image.raster.remote import (
+    RemoteVrt,
+    check_remote_raster,
+    check_remote_vrt,
+    download_vrt,
+    head_remote_vrt,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +107,12 @@ class _Run:
     input: InputRef
     run_id: str | None = None
     model: ModelRef | None = None
+    vrt: RemoteVrt | None = None  # an input/<path>.vrt: its text and band files
+
+    @property
+    def total_bytes(self) -> int:
+        """The input's bytes: the object, plus a VRT's band files."""
+        return int(self.input.size_bytes or 0) + (self.vrt.size if self.vrt else 0)
 
     @property
     def partial(self) -> str:
@@ -184,11 +197,13 @@ def _attempt(state: _Run, scratch: Path, workers: int | None) -> Outcome:
         )
         return state.outcome("superseded", "a newer version of the input exists")
     identity = state.input.version_id or state.input.etag
+    if vrt.is_vrt_name(state.req.key):  # a VRT's content is its band files' content too
+        identity = f"{identity}+{_head_vrt(state).identity}"
     state.run_id = run_id(state.req.bucket, state.req.key, identity, card.name, card.version)
     if done_by(state.results(), state.run_id):
         log.info("already done: s3://%s/%s", state.req.bucket, state.out_prefix)
         return state.outcome("duplicate", "already done")
-    pixels = _check_header(state, card)
+    pixels = _check_header(state, card, scratch)
     checks = time.perf_counter() - t0
     lease = Lease(
         state.s3,
@@ -424,9 +439,35 @@ def _superseded(state: _Run) -> bool:
     return latest_version != version
 
 
-def _check_header(state: _Run, card: ModelCard) -> int:
+def _head_vrt(state: _Run) -> RemoteVrt:
+    """The VRT and its band files beside it; together they must fit the size cap."""
+    state.vrt = head_remote_vrt(
+        state.s3, state.req.bucket, state.req.key, name=state.req.key,
+        version_id=state.input.version_id,
+    )  # fmt: skip
+    limit = state.settings.max_input_bytes
+    if state.total_bytes > limit:
+        raise InvalidInputError(
+            f"{state.req.key} and its {len(state.vrt.sources)} band file(s) are "
+            f"{state.total_bytes:,} bytes, over the limit of {limit:,}: split the scene",
+            code="too_large",
+            size_bytes=state.total_bytes,
+            max_bytes=limit,
+        )
+    return state.vrt
+
+
+def _check_header(state: _Run, card: ModelCard, scratch: Path) -> int:
     """Header checks from ranged reads; returns the raster's pixel count."""
     req = state.req
+    if state.vrt is not None:
+        info = check_remote_vrt(
+            state.s3, req.bucket, state.vrt, name=req.key,
+            max_pixels=state.settings.max_pixels, scratch=scratch,
+        )  # fmt: skip
+        check_compatible(info, card, req.key)
+        log.info("header ok: VRT over %d band file(s)", len(state.vrt.sources))
+        return info.width * info.height
     info, source = check_remote_raster(
         state.s3,
         req.bucket,
@@ -452,7 +493,7 @@ def _check_header(state: _Run, card: ModelCard) -> int:
 
 
 def _download_input(state: _Run, scratch: Path, workers: int | None, pixels: int) -> Path:
-    size = int(state.input.size_bytes or 0)
+    size = state.total_bytes
     free = shutil.disk_usage(scratch).free
     # the input, two uncompressed uint8 scratch rasters and their COGs, plus a margin
     need = size + SCRATCH_MARGIN + 4 * pixels
@@ -463,6 +504,9 @@ def _download_input(state: _Run, scratch: Path, workers: int | None, pixels: int
             free_bytes=free,
             needed_bytes=need,
         )
+    if state.vrt is not None:
+        dest = scratch / "input" / state.req.key.rsplit("/", 1)[-1]
+        return download_vrt(state.s3, state.req.bucket, state.vrt, dest, workers=workers or 8)
     suffix = ".tiff" if state.req.key.lower().endswith(".tiff") else ".tif"
     dest = scratch / f"input{suffix}"
     t = time.perf_counter()
@@ -485,5 +529,18 @@ def _download_input(state: _Run, scratch: Path, workers: int | None, pixels: int
                 f"{state.req.key} was replaced while it was being read; retrying",
                 code="input_changed",
             )
+    _download_mask_sidecar(state, dest, workers)
     log.info("downloaded %d bytes in %.1fs", size, time.perf_counter() - t)
     return dest
+
+
+def _download_mask_sidecar(state: _Run, dest: Path, workers: int | None) -> None:
+    """GDAL's ``.msk`` sidecar (``input/x.tif.msk``), when uploaded before the raster, goes
+    beside the local copy: GDAL reads it as the raster's mask (raster/validity.py)."""
+    key = state.req.key + ".msk"
+    if s3io.head(state.s3, state.req.bucket, key) is None:
+        return
+    s3io.download(
+        state.s3, state.req.bucket, key, dest.with_name(dest.name + ".msk"), workers=workers or 8
+    )
+    log.info("fetched the mask sidecar %s", key)

@@ -3,8 +3,11 @@
 The key arrives exactly as S3 stores it (EventBridge passes it raw): it is never
 URL-decoded, so ``a+b.tif`` is a key with a plus sign and ``a%20b.tif`` one with
 a percent sign. Spaces, ``+`` and any unicode are fine; what is refused is a key
-outside the input prefix, a non-TIFF extension, a ``..`` or empty path segment
-(which would make the output location ambiguous), and control characters.
+outside the input prefix, an extension other than ``.tif``/``.tiff``/``.vrt``, a
+``..`` or empty path segment (which would make the output location ambiguous), and
+control characters. A key inside a folder whose name ends in ``.bands`` is a VRT's band
+file (``input/x/scene.bands/B4.tif``): its own upload starts no prediction (code
+``vrt_band_file``, and the notifier stays silent about it).
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ import unicodedata
 from dataclasses import dataclass
 
 from batch_image.errors import InvalidInputError
+from batch_image.publish.layout import BANDS_FOLDER_SUFFIX, INPUT_SUFFIXES
 
-TIFF_SUFFIXES = (".tif", ".tiff")
 MAX_KEY_BYTES = 1024
 # EventBridge / Batch stand-ins for "no value": absent field, JSON null rendered as text,
 # or a Batch parameter reference left unresolved because the parameter was not set.
@@ -69,9 +72,22 @@ class JobRequest:
 
 def check_key(key: str, input_prefix: str = "input/") -> str:
     """Validate an input key; return its ``<path>`` (below the prefix, without extension)."""
-    return check_key_under(
-        key, input_prefix, TIFF_SUFFIXES, "outside_input_prefix", "not_a_tiff", ".tif or .tiff"
+    path = check_key_under(
+        key,
+        input_prefix,
+        INPUT_SUFFIXES,
+        "outside_input_prefix",
+        "not_a_tiff",
+        ".tif, .tiff or .vrt",
     )
+    if any(seg.lower().endswith(BANDS_FOLDER_SUFFIX) for seg in path.split("/")[:-1]):
+        raise InvalidInputError(
+            f"key {key!r} is a band file (its folder ends in {BANDS_FOLDER_SUFFIX}): it is read "
+            "with the VRT that references it, never predicted alone",
+            code="vrt_band_file",
+            key=key,
+        )
+    return path
 
 
 def check_key_under(
@@ -105,14 +121,13 @@ def check_key_under(
     if suffix is None:
         raise bad(f"does not end in {suffix_text}", code=suffix_code)
     path = key[len(prefix) : len(key) - len(suffix)]
-    segments = path.split("/")
-    if any(seg in ("", ".", "..") for seg in segments):
+    if any(seg in ("", ".", "..") for seg in path.split("/")):
         raise bad("has an empty, '.' or '..' path segment")
     return path
 
 
 def output_prefix_for(path: str, output_prefix: str = "output/") -> str:
-    """``input/<path>.tif`` → ``output/<path>/``."""
+    """``input/<path>.tif`` (or ``.vrt``) → ``output/<path>/``."""
     return f"{output_prefix}{path}/"
 
 

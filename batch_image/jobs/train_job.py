@@ -109,7 +109,8 @@ def run_s3_training(
     name = model_name_of(key, settings.training_prefix)
     # "", "null", an unresolved "Ref::version": the latest version, reported under runs/null/
     run = _TrainRun(s3 or s3io.client(), bucket, key, optional(version_id), name, settings)
-    scratch = Path(tempfile.mkdtemp(prefix="rasterdrop-train-", dir=settings.scratch_dir))
+    settings.scratch.mkdir(parents=True, exist_ok=True)  # as the predict job does
+    scratch = Path(tempfile.mkdtemp(prefix="rasterdrop-train-", dir=settings.scratch))
     try:
         with failures_recorded(lambda exc: run.report(failure_report(exc, name, run.manifest)),
                                settings):  # fmt: skip

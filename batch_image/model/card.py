@@ -88,6 +88,24 @@ class ModelCard:
     features: FeatureRecipe
     versions: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    alpha: tuple[int, ...] = ()  # the training file's alpha bands (1-based): never features
+
+    @property
+    def data_bands(self) -> tuple[int, ...]:
+        """The card's bands that hold measurements (all but alpha), 1-based."""
+        return tuple(i for i in range(1, self.band_count + 1) if i not in self.alpha)
+
+    @property
+    def needed_bands(self) -> tuple[int, ...]:
+        """The card's bands the features read (selected bands and derived features' bands)."""
+        index = {n: i for i, n in enumerate(self.band_names, start=1)}
+        derived = {index[n] for nd in self.features.normalized_differences for n in (nd.a, nd.b)}
+        return tuple(sorted(set(self.features.bands) | derived))
+
+    @property
+    def names_given(self) -> bool:
+        """Whether the bands have real names (not the ``b<i>`` stand-ins for absent ones)."""
+        return any(n != f"b{i}" for i, n in enumerate(self.band_names, start=1))
 
     @property
     def class_ids(self) -> list[int]:
@@ -106,6 +124,7 @@ class ModelCard:
                 "count": self.band_count,
                 "names": list(self.band_names),
                 "dtype": self.dtype,
+                "alpha": list(self.alpha),
             },
             "features": {
                 "bands": list(self.features.bands),
@@ -147,6 +166,7 @@ class ModelCard:
                 features=recipe,
                 versions=dict(data.get("versions") or {}),
                 extra={k: v for k, v in data.items() if k not in known},
+                alpha=tuple(int(b) for b in bands.get("alpha") or ()),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(
@@ -177,6 +197,14 @@ class ModelCard:
         for b in self.features.bands:
             if not 1 <= b <= self.band_count:
                 raise ModelError(f"feature band {b} is out of range", code="model_card_malformed")
+            if b in self.alpha:
+                raise ModelError(
+                    f"feature band {b} is an alpha band: transparency is never a feature",
+                    code="model_card_malformed",
+                )
+        for b in self.alpha:
+            if not 1 <= b <= self.band_count:
+                raise ModelError(f"alpha band {b} is out of range", code="model_card_malformed")
         for nd in self.features.normalized_differences:
             for n in (nd.a, nd.b):
                 if n not in self.band_names:

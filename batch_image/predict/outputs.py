@@ -33,16 +33,29 @@ def colormap(card: ModelCard) -> dict[int, tuple[int, int, int, int]]:
     return cmap
 
 
-def scratch_profile(src_profile: dict, block: int = 512) -> dict:
-    """Profile of the uncompressed tiled scratch file the engine writes windows into."""
+def georeferencing(src: rasterio.io.DatasetReader) -> dict:
+    """How the input is located, as profile keys every output carries: a geotransform and
+    CRS, or the input's ground control points (with their CRS), or its RPCs. Outputs keep
+    the input's pixel grid, so each kind carries over unchanged (no warping)."""
+    gcps, gcp_crs = src.gcps
+    if src.transform.is_identity and gcps:
+        return {"gcps": gcps, "crs": gcp_crs}
+    if src.transform.is_identity and src.rpcs:
+        return {"rpcs": src.rpcs, "crs": src.crs}
+    return {"crs": src.crs, "transform": src.transform}
+
+
+def scratch_profile(src_profile: dict, block: int = 512, georef: dict | None = None) -> dict:
+    """Profile of the uncompressed tiled scratch file the engine writes windows into;
+    ``georef`` (:func:`georeferencing`) replaces the profile's CRS and transform."""
+    located = georef or {"crs": src_profile.get("crs"), "transform": src_profile["transform"]}
     return {
         "driver": "GTiff",
         "width": src_profile["width"],
         "height": src_profile["height"],
         "count": 1,
         "dtype": "uint8",
-        "crs": src_profile.get("crs"),
-        "transform": src_profile["transform"],
+        **located,
         "nodata": NODATA_CLASS,
         "tiled": True,
         "blockxsize": block,
@@ -73,7 +86,16 @@ def describe_confidence(dst: rasterio.io.DatasetWriter, card: ModelCard) -> None
 
 
 def to_cog(scratch: Path, dst: Path, *, resampling: str) -> None:
-    """Convert a scratch GeoTIFF to a deflate-compressed COG with overviews."""
+    """Convert a scratch GeoTIFF to a deflate-compressed COG with overviews.
+
+    A raster located by GCPs or RPCs goes through GDAL's own COG driver, which keeps
+    them as they are; rio-cogeo would warp it onto a grid fitted to the GCPs.
+    """
+    with rasterio.open(scratch) as src:
+        by_points = src.transform.is_identity and bool(src.gcps[0] or src.rpcs)
+    if by_points:
+        _to_cog_keeping_points(scratch, dst, resampling=resampling)
+        return
     profile = cog_profiles.get("deflate")
     profile.update(blockxsize=512, blockysize=512, predictor=1, BIGTIFF="IF_SAFER")
     cog_translate(
@@ -87,6 +109,21 @@ def to_cog(scratch: Path, dst: Path, *, resampling: str) -> None:
         forward_band_tags=True,
         config={"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_TIFF_INTERNAL_MASK": True},
     )
+
+
+def _to_cog_keeping_points(scratch: Path, dst: Path, *, resampling: str) -> None:
+    import rasterio.shutil
+
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
+        rasterio.shutil.copy(
+            scratch,
+            dst,
+            driver="COG",
+            compress="DEFLATE",
+            blocksize=512,
+            overview_resampling=resampling.upper(),
+            BIGTIFF="IF_SAFER",
+        )
 
 
 def qgis_style(card: ModelCard) -> str:

@@ -24,15 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import rasterio
+from rasterio.transform import from_gcps
 from rasterio.windows import Window
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from batch_image.errors import InvalidInputError, RasterdropError
+from batch_image.errors import InternalError, InvalidInputError, RasterdropError
 from batch_image.logs import log_fields
 from batch_image.model import source as model_source
 from batch_image.model.card import ModelCard, load_card, load_estimator
-from batch_image.model.compatibility import check_compatible
+from batch_image.model.compatibility import BandBinding, check_compatible
 from batch_image.predict import engine, postprocess
 from batch_image.predict.documents import (
     ErrorDocument,
@@ -50,6 +51,7 @@ from batch_image.predict.outputs import (
     PREVIEW_PNG,
     describe_classes,
     describe_confidence,
+    georeferencing,
     qgis_style,
     render_preview,
     scratch_profile,
@@ -58,11 +60,14 @@ from batch_image.predict.outputs import (
 from batch_image.predict.postprocess import PostProcess
 from batch_image.publish.protocol import clear, publish, record_failure
 from batch_image.publish.sinks import LocalDir
+from batch_image.raster import vrt
 from batch_image.raster.checks import DEFAULT_MAX_PIXELS, RasterInfo, check_raster
 from batch_image.raster.validity import ValidityRule
 from batch_image.raster.windows import DEFAULT_TARGET_PIXELS, plan_windows
 
 log = logging.getLogger(__name__)
+
+SCRATCH_MARGIN = 256 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -99,10 +104,26 @@ def peak_rss_mb() -> float:
 
 
 def check_input(path: Path, card: ModelCard, max_pixels: int, name: str) -> RasterInfo:
-    """The file is a readable GeoTIFF within the caps that ``card``'s model can read."""
+    """The file is a readable GeoTIFF (or VRT) within the caps that ``card``'s model can
+    read (its bands bind to the model's: :mod:`batch_image.model.compatibility`)."""
     info = check_raster(path, max_pixels=max_pixels, name=name)
     check_compatible(info, card, name)
     return info
+
+
+def check_scratch_space(where: Path, pixels: int, margin: int = SCRATCH_MARGIN) -> None:
+    """Refuse before writing when ``where``'s disk cannot hold this raster's outputs: two
+    uncompressed uint8 scratch rasters and their COGs (4 bytes a pixel), plus a margin."""
+    free = shutil.disk_usage(where).free
+    need = 4 * pixels + margin
+    if free < need:
+        raise InternalError(
+            f"not enough scratch space in {where}: {free:,} bytes free, {need:,} needed for "
+            f"{pixels:,} pixels; free some space or write the outputs to a larger disk",
+            code="scratch_full",
+            free_bytes=free,
+            needed_bytes=need,
+        )
 
 
 def predict_to_dir(
@@ -127,12 +148,16 @@ def predict_to_dir(
     out_dir.mkdir(parents=True, exist_ok=True)
     name = input_ref.key if input_ref and input_ref.key else input_path.name
     info = checked or check_input(input_path, card, options.max_pixels, name)
+    binding = check_compatible(info, card, name)
+    check_scratch_space(out_dir, info.width * info.height)
     post = options.postprocess.for_card(card).checked()
     if post.needed:
         postprocess.check_budget(info.width, info.height, post, name)
     t_validated = time.perf_counter()
     with _scratch_in(out_dir) as scratch:
-        stats, facts = _predict_windows(input_path, estimator, card, scratch, options, resume, name)
+        stats, facts = _predict_windows(
+            input_path, estimator, card, scratch, options, resume, name, binding
+        )
         t_predicted = time.perf_counter()
         done = postprocess.apply(
             scratch / CLASSES_TIF, scratch / CONFIDENCE_TIF, out_dir, card, post, stats, name
@@ -181,18 +206,19 @@ def _predict_windows(
     options: PredictOptions,
     resume: Resume | None,
     name: str,
+    binding: BandBinding,
 ) -> tuple[engine.EngineStats, RunFacts]:
     """Plan the windows, then predict each into the two uncompressed scratch rasters."""
     workers = options.workers or cpu_count()
     concurrency, inner_threads = engine.configure_threads(estimator, workers, options.parallel)
     classify = engine.Classifier(estimator, card)
     resume = resume or Resume()
-    with rasterio.open(input_path) as src:
+    with rasterio.Env(**vrt.OPEN_OPTIONS), rasterio.open(input_path) as src:
         windows = plan_windows(src.width, src.height, src.block_shapes[0], options.target_pixels)
         if resume.plan:
             resume.plan(windows)
         # scratch blocks as tall as the windows: each block is written whole, once
-        prof = scratch_profile(src.profile, block=_scratch_block(windows))
+        prof = scratch_profile(src.profile, _scratch_block(windows), georeferencing(src))
         with (
             rasterio.open(scratch / CLASSES_TIF, "w", **prof) as cls_dst,
             rasterio.open(scratch / CONFIDENCE_TIF, "w", **prof) as conf_dst,
@@ -208,7 +234,7 @@ def _predict_windows(
 
             stats = engine.run(
                 windows,
-                _window_reader(src, name),
+                _window_reader(src, name, binding),
                 write,
                 classify,
                 concurrency=concurrency,
@@ -216,8 +242,17 @@ def _predict_windows(
                 restore=resume.restore,
                 checkpoint=resume.checkpoint,
             )
-        facts = RunFacts(workers, options.parallel, len(windows), src.crs, src.transform)
+        facts = RunFacts(workers, options.parallel, len(windows), *_area_grid(src))
     return stats, facts
+
+
+def _area_grid(src: rasterio.io.DatasetReader) -> tuple[Any, Any]:
+    """CRS and transform that give the summary's pixel areas: the input's own, or for a
+    raster located by GCPs the affine transform fitted to them (areas then approximate)."""
+    gcps, gcp_crs = src.gcps
+    if src.transform.is_identity and gcps:
+        return gcp_crs, from_gcps(gcps)
+    return src.crs, src.transform
 
 
 def _progress_bar(total: int, name: str, enabled: bool) -> tqdm:
@@ -231,14 +266,17 @@ def _progress_bar(total: int, name: str, enabled: bool) -> tqdm:
     )
 
 
-def _window_reader(src: rasterio.io.DatasetReader, name: str) -> Callable[[Window], engine.Block]:
-    """Read one window and its valid pixels; a read error means the file is damaged."""
+def _window_reader(
+    src: rasterio.io.DatasetReader, name: str, binding: BandBinding
+) -> Callable[[Window], engine.Block]:
+    """Read one window and its valid pixels (every band of the file takes part in the
+    rule), then its bands in the model's order; a read error means the file is damaged."""
     rule = ValidityRule.of(src)
 
     def read(window: Window) -> engine.Block:
         try:
             data = src.read(window=window)
-            return engine.Block(data, rule.mask(src, data, window))
+            return engine.Block(binding.arrange(data), rule.mask(src, data, window))
         except rasterio.errors.RasterioIOError as exc:
             raise InvalidInputError(
                 f"{name} is corrupt or truncated: reading {window} failed: "

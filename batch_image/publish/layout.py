@@ -29,3 +29,6 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 ASSESSMENTS_PREFIX = "assessments/"  # assessments/<path>.gpkg: a labelled sample of output/<path>/
 ASSESSMENT_SEGMENT = "assessment/"  # output/<path>/assessment/: what the assess job writes
 SAMPLE_SUFFIX = ".gpkg"
+VRT_SUFFIXES = (".vrt",)  # a GDAL VRT stacking band GeoTIFFs beside it (raster/vrt.py)
+INPUT_SUFFIXES = RASTER_SUFFIXES + VRT_SUFFIXES  # what starts a predict job
+BANDS_FOLDER_SUFFIX = ".bands"  # input/x/scene.bands/B4.tif: a VRT's band file, not an input

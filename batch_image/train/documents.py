@@ -86,6 +86,7 @@ def model_card(
         band_names=image.band_names,
         dtype=image.dtype,
         features=facts.recipe,
+        alpha=image.alpha,
         versions=library_versions(),
         extra={
             "estimator": report["estimator"],

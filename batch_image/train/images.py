@@ -1,19 +1,24 @@
 """The training images: what each one is (bands, grid) and which bands become features.
 
-Opened once, before any label is read, so a wrong image (unreadable, band counts
-that differ, a manifest band it does not have) is refused before any pixel is
-sampled.
+Opened once, before any label is read, so a wrong image (unreadable, not what predict
+accepts, bands that do not match the first image's, a manifest band it does not have)
+is refused before any pixel is sampled. Images are checked as predict checks its input
+(:func:`batch_image.raster.checks.check_raster`: GeoTIFF or VRT over band GeoTIFFs, no
+palette), so no model is trained that could never be run; every image after the first
+has its bands bound to the first's as predict binds a file to a model
+(:mod:`batch_image.model.compatibility`: by name, else by position).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from batch_image.errors import InvalidInputError
 from batch_image.model.card import FeatureRecipe
-from batch_image.raster.validity import alpha_bands
+from batch_image.model.compatibility import BandBinding, BandLayout, match_bands
+from batch_image.raster.checks import check_raster
 from batch_image.train.fetchers import Fetch
 from batch_image.train.manifest import Manifest
 
@@ -31,6 +36,12 @@ class TrainingImage:
     height: int
     crs: str | None
     alpha: tuple[int, ...] = ()  # alpha bands (1-based): validity, never features
+    descriptions: tuple[str | None, ...] = ()
+    binding: BandBinding | None = None  # its bands in the first image's order (None: as is)
+
+    @property
+    def layout(self) -> BandLayout:
+        return BandLayout(self.descriptions or (None,) * self.count, self.alpha)
 
 
 def sha256_file(path: Path) -> str:
@@ -51,39 +62,38 @@ def _band_names(descriptions: tuple[str | None, ...]) -> tuple[str, ...]:
 
 
 def _open_one(uri: str, path: Path) -> TrainingImage:
-    import rasterio
-
-    try:
-        with rasterio.open(path) as ds:
-            return TrainingImage(
-                uri,
-                path,
-                ds.count,
-                ds.dtypes[0],
-                _band_names(ds.descriptions),
-                ds.width,
-                ds.height,
-                ds.crs.to_string() if ds.crs else None,
-                alpha_bands(ds),
-            )
-    except rasterio.errors.RasterioIOError as exc:
-        raise InvalidInputError(
-            f"image {uri} is not a readable raster: {str(exc).splitlines()[0]}",
-            code="image_unreadable",
-        ) from exc
+    """The image's header, checked as predict checks an input (named as the manifest does)."""
+    info = check_raster(path, name=f"image {uri}")
+    return TrainingImage(
+        uri,
+        path,
+        info.count,
+        info.dtype,
+        _band_names(info.descriptions),
+        info.width,
+        info.height,
+        info.crs,
+        info.alpha,
+        info.descriptions,
+    )
 
 
 def open_images(manifest: Manifest, fetch: Fetch) -> list[TrainingImage]:
-    """Fetch and read every sample image's header; refuse images whose band counts differ
-    (one model, one feature vector layout)."""
+    """Fetch and read every sample image's header; bind every image's bands to the first
+    image's (one model, one feature vector layout) or refuse it saying expected vs got."""
     images = [_open_one(spec.image, fetch(spec.image)) for spec in manifest.samples]
-    if len({i.count for i in images}) > 1:
-        detail = ", ".join(f"{i.uri}: {i.count}" for i in images)
-        raise InvalidInputError(
-            f"images have differing band counts ({detail}): train on images with the same bands",
-            code="band_count_mismatch",
+    first = images[0]
+    bound = [first]
+    for image in images[1:]:
+        binding = match_bands(
+            image.layout,
+            first.layout,
+            first.layout.data,
+            name=f"image {image.uri}",
+            model_label=f"the first image {first.uri}",
         )
-    return images
+        bound.append(replace(image, binding=None if binding.identity else binding))
+    return bound
 
 
 def _manifest_error(message: str) -> InvalidInputError:

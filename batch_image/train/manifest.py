@@ -10,8 +10,11 @@ Example (JSON keys are the same)::
       - image: scenes/a.tif
         labels: scenes/a_labels.tif          # a uint8 class raster (0 = unlabelled)
       - image: scenes/b.tif
-        vector: scenes/b_polygons.geojson    # or .gpkg; polygons with a class attribute
+        vector: scenes/b_polygons.geojson    # .gpkg, .fgb, .shp (+ .shx .dbf .prj [.cpg])
         class_field: class                   # class id or class name; default "class"
+      - image: scenes/c.vrt                  # a VRT stacking one GeoTIFF per band
+        vector: scenes/c_points.gpkg         # points label the pixel they fall on
+        buffer: 1                            # ... and every pixel within 1 pixel of it
     bands: [blue, green, red, nir]           # names or 1-based indexes; default all
     derived:
       - {name: ndvi, a: nir, b: red}         # (a - b) / (a + b)
@@ -90,6 +93,7 @@ class SampleSpec:
     labels: str | None = None
     vector: str | None = None
     class_field: str = "class"
+    buffer: int = 0  # vector points: also label the pixels within this many pixels
 
 
 @dataclass(frozen=True)
@@ -214,12 +218,18 @@ def _samples(raw: Any) -> tuple[SampleSpec, ...]:
         labels, vector = item.get("labels"), item.get("vector")
         if (labels is None) == (vector is None):
             raise _fail(f"sample {i} needs exactly one of labels (raster) or vector (polygons)")
+        buffer = item.get("buffer", 0)
+        if isinstance(buffer, bool) or not isinstance(buffer, int) or not 0 <= buffer <= 50:
+            raise _fail(f"sample {i} buffer must be a whole number of pixels in 0..50")
+        if buffer and vector is None:
+            raise _fail(f"sample {i} buffer applies to vector points, not to a label raster")
         out.append(
             SampleSpec(
                 image=str(item["image"]),
                 labels=str(labels) if labels is not None else None,
                 vector=str(vector) if vector is not None else None,
                 class_field=str(item.get("class_field", "class")),
+                buffer=buffer,
             )
         )
     return tuple(out)

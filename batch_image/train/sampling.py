@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from batch_image.errors import InvalidInputError
+from batch_image.model.compatibility import BandBinding
 from batch_image.raster.validity import ValidityRule
 
 WINDOW = 1024
@@ -114,7 +115,13 @@ class _Scan:
     bands: int = 0
 
     def window(
-        self, ds: Any, rule: ValidityRule, source: LabelSource, window: Any, index: int
+        self,
+        ds: Any,
+        rule: ValidityRule,
+        source: LabelSource,
+        window: Any,
+        index: int,
+        binding: BandBinding | None = None,
     ) -> None:
         """Offer one window's labelled valid pixels, class by class (each its own draws)."""
         lab = source.read(window)
@@ -126,6 +133,8 @@ class _Scan:
             return
         r, c = np.nonzero(valid)
         values = lab[r, c].astype(np.int64)
+        if binding is not None:  # this image's bands in the first image's order
+            data = binding.arrange(data)
         pix = data[:, r, c].T.astype(np.float32)
         r = r + int(window.row_off)
         c = c + int(window.col_off)
@@ -138,17 +147,19 @@ class _Scan:
             res = self.reservoirs.setdefault(v, _Reservoir(self.max_per_class))
             res.offer(self.rng.random(n), pix[sel], r[sel], c[sel], index)
 
-    def image(self, path: Path, source: LabelSource, index: int) -> None:
+    def image(
+        self, path: Path, source: LabelSource, index: int, binding: BandBinding | None = None
+    ) -> None:
         import rasterio
 
         with rasterio.open(path) as ds:
-            self.bands = ds.count
+            self.bands = len(binding.sources) if binding is not None else ds.count
             rule = ValidityRule.of(ds)
             windows = list(_windows(ds.width, ds.height))
             with _progress(len(windows), f"sampling {path.name}") as bar:
                 for window in windows:
                     bar.update(1)
-                    self.window(ds, rule, source, window, index)
+                    self.window(ds, rule, source, window, index, binding)
 
     def refuse_unknown(self) -> None:
         """Label values outside the manifest's classes, all listed (after the whole scan,
@@ -193,6 +204,7 @@ def sample_pixels(
     class_ids: set[int] | None,
     max_per_class: int,
     seed: int,
+    bindings: list[BandBinding | None] | None = None,
 ) -> PixelSample:
     """Stratified, capped sample of labelled valid pixels over all images.
 
@@ -200,10 +212,12 @@ def sample_pixels(
     otherwise a label value outside it is refused after the scan, listing all
     such values. Each class keeps the ``max_per_class`` pixels with the smallest
     random keys (a reservoir), so memory stays bounded however much is labelled;
-    the same seed and inputs give the same sample.
+    the same seed and inputs give the same sample. ``bindings`` (one per image, or
+    None) put each image's bands in the first image's order (matched by name).
     """
     scan = _Scan(class_ids, max_per_class, np.random.default_rng(seed))
-    for index, (path, source) in enumerate(zip(images, labels, strict=True)):
-        scan.image(path, source, index)
+    bindings = bindings or [None] * len(images)
+    for index, (path, source, binding) in enumerate(zip(images, labels, bindings, strict=True)):
+        scan.image(path, source, index, binding)
     scan.refuse_unknown()
     return scan.sample()

@@ -85,10 +85,11 @@ def _label_source(
             }
         assert spec.vector is not None
         path = fetch(spec.vector)
-        source = VectorLabels(path, ds, spec.class_field, manifest.classes)
+        source = VectorLabels(path, ds, spec.class_field, manifest.classes, buffer=spec.buffer)
         return source, {
             "vector": spec.vector,
             "class_field": spec.class_field,
+            "buffer": spec.buffer,
             "vector_sha256": sha256_file(path),
         }
 
@@ -129,7 +130,12 @@ def _sample(
     (the quick form learns its classes from the labels)."""
     ids = None if manifest.classes_from_labels else {c.id for c in manifest.classes}
     return sample_pixels(
-        [i.path for i in images], sources, ids, manifest.max_samples_per_class, manifest.seed
+        [i.path for i in images],
+        sources,
+        ids,
+        manifest.max_samples_per_class,
+        manifest.seed,
+        bindings=[i.binding for i in images],
     )
 
 

@@ -30,3 +30,9 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 ASSESSMENTS_PREFIX = "assessments/"
 ASSESSMENT_SEGMENT = "assessment/"
 SAMPLE_SUFFIX = ".gpkg"
+#: A GDAL VRT stacking band GeoTIFFs uploaded beside it.
+VRT_SUFFIXES = (".vrt",)
+#: Every suffix of a key that starts a predict job.
+INPUT_SUFFIXES = RASTER_SUFFIXES + VRT_SUFFIXES
+#: ``input/x/scene.bands/B4.tif``: a VRT's band file; its job refuses it and nobody is told.
+BANDS_FOLDER_SUFFIX = ".bands"

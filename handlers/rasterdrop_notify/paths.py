@@ -1,6 +1,7 @@
 """Pure key arithmetic shared with the job's convention (docs/contracts.md, S3 layout).
 
-``input/<path>.tif`` → ``output/<path>/`` (extension ``.tif``/``.tiff`` dropped, any case);
+``input/<path>.tif`` → ``output/<path>/`` (extension ``.tif``/``.tiff``/``.vrt`` dropped, any
+case);
 ``training/<name>/manifest.json`` → ``models/<name>/runs/<manifest version>/``.
 Keys are used raw, exactly as S3 stores them: never URL-decoded here.
 
@@ -18,18 +19,20 @@ import unicodedata
 
 from rasterdrop_notify.absent import optional
 from rasterdrop_notify.layout import (
+    BANDS_FOLDER_SUFFIX,
     INPUT_PREFIX,
+    INPUT_SUFFIXES,
     MANIFEST_JSON,
     MODELS_PREFIX,
     NOTIFIED_PREFIX,
     NULL_RUN,
     OUTPUT_PREFIX,
-    RASTER_SUFFIXES,
     RUNS_SEGMENT,
     TRAINING_PREFIX,
 )
 
 MAX_KEY_BYTES = 1024
+BAND_FILE = "vrt_band_file"  # a KeyRefused code the notifier stays silent about
 _TRAINING_RE = re.compile(
     rf"^{re.escape(TRAINING_PREFIX)}(?P<name>[^/]+)/{re.escape(MANIFEST_JSON)}$"
 )
@@ -37,7 +40,7 @@ _TRAINING_RE = re.compile(
 
 class KeyRefused(ValueError):
     """A key the job refuses (so the notifier does too); ``code`` is the job's error code:
-    ``bad_key``, ``outside_input_prefix`` or ``not_a_tiff``."""
+    ``bad_key``, ``outside_input_prefix``, ``not_a_tiff`` or ``vrt_band_file``."""
 
     def __init__(self, key: str, reason: str, code: str = "bad_key") -> None:
         super().__init__(f"key {key!r} {reason}")
@@ -50,11 +53,25 @@ def check_key(key: str, input_prefix: str = INPUT_PREFIX) -> str:
 
     Refused (KeyRefused, a ValueError), in this order: empty; over 1024 UTF-8 bytes; control
     characters (unicode category Cc); lone surrogates; not under ``input_prefix``; not
-    ending in .tif/.tiff (any case); an empty, ``.`` or ``..`` path segment.
+    ending in .tif/.tiff/.vrt (any case); an empty, ``.`` or ``..`` path segment; a folder
+    segment ending in ``.bands`` (a VRT's band file: ``vrt_band_file``).
     """
-    return check_key_under(
-        key, input_prefix, RASTER_SUFFIXES, "outside_input_prefix", "not_a_tiff", ".tif or .tiff"
+    path = check_key_under(
+        key,
+        input_prefix,
+        INPUT_SUFFIXES,
+        "outside_input_prefix",
+        "not_a_tiff",
+        ".tif, .tiff or .vrt",
     )
+    if any(segment.lower().endswith(BANDS_FOLDER_SUFFIX) for segment in path.split("/")[:-1]):
+        raise KeyRefused(
+            key,
+            f"is a band file (its folder ends in {BANDS_FOLDER_SUFFIX}): it is read "
+            "with the VRT that references it, never predicted alone",
+            BAND_FILE,
+        )
+    return path
 
 
 def check_key_under(
@@ -95,7 +112,7 @@ def output_prefix_for(
 
 
 def is_raster_key(key: str) -> bool:
-    return key.lower().endswith(RASTER_SUFFIXES)
+    return key.lower().endswith(INPUT_SUFFIXES)
 
 
 def tenant_of(key: str, input_prefix: str = INPUT_PREFIX) -> str | None:

@@ -23,6 +23,7 @@ from rasterdrop_notify.layout import ERROR_JSON, SUMMARY_JSON
 from rasterdrop_notify.links import link_expiry, link_url
 from rasterdrop_notify.outcome import FAILED, REJECTED, SUCCEEDED, TRAIN, Link, Outcome
 from rasterdrop_notify.paths import (
+    BAND_FILE,
     KeyRefused,
     marker_key,
     output_prefix_for,
@@ -118,7 +119,7 @@ def notify_job(
         try:
             results = output_prefix_for(key, settings.input_prefix, settings.output_prefix)
         except KeyRefused as exc:
-            if detail.status != FAILED.upper():
+            if detail.status != FAILED.upper() or exc.code == BAND_FILE:  # band: by design
                 return Result(SKIPPED, str(exc))
             prepared = _refused_key(detail, bucket, key, version, exc)
             return deliver(prepared, clients, settings, now=now)

@@ -22,7 +22,7 @@ def test_resource_counts(tpl: Template) -> None:
     tpl.resource_count_is("AWS::Batch::JobDefinition", 4)  # predict, large, train, assess
     tpl.resource_count_is("AWS::Lambda::Function", 3)
     tpl.resource_count_is("AWS::SNS::Topic", 2)
-    tpl.resource_count_is("AWS::Events::Rule", 8)  # + the blocked-queue rule, + assess
+    tpl.resource_count_is("AWS::Events::Rule", 9)  # + blocked-queue, + assess, + PredictVrtRule
     tpl.resource_count_is("AWS::CloudWatch::Alarm", 7)  # + blocked jobs
     tpl.resource_count_is("AWS::EC2::NatGateway", 0)
     tpl.resource_count_is("Custom::S3BucketNotifications", 0)

@@ -15,7 +15,13 @@ BUCKET = "rasterdrop-data-bucket"
 QUEUE = "arn:aws:batch:eu-west-1:111122223333:job-queue/JobQueue-abc"
 VALUES = {"DataBucket": BUCKET, "JobQueue": QUEUE, "JobQueue.JobQueueArn": QUEUE}
 GIB = 1024**3
-S3_RULES = {C.ID_PREDICT_RULE, C.ID_PREDICT_LARGE_RULE, C.ID_OVERSIZE_RULE, C.ID_TRAIN_RULE}
+S3_RULES = {
+    C.ID_PREDICT_RULE,
+    C.ID_PREDICT_VRT_RULE,
+    C.ID_PREDICT_LARGE_RULE,
+    C.ID_OVERSIZE_RULE,
+    C.ID_TRAIN_RULE,
+}
 
 
 def s3_event(key: str, size: int = 1000, bucket: str = BUCKET) -> dict:
@@ -60,7 +66,7 @@ def test_wildcards_stay_few(template: dict) -> None:
         assert all(set(k) == {"wildcard"} and k["wildcard"].count("*") == 1 for k in keys)
 
 
-JOB_RULES = {C.ID_PREDICT_RULE, C.ID_PREDICT_LARGE_RULE, C.ID_TRAIN_RULE}
+JOB_RULES = {C.ID_PREDICT_RULE, C.ID_PREDICT_VRT_RULE, C.ID_PREDICT_LARGE_RULE, C.ID_TRAIN_RULE}
 E = C.EVENTBRIDGE_NUMERIC_MAX
 
 
@@ -103,6 +109,11 @@ def test_tiff_uploads_reach_one_job_rule_and_the_size_check(
         ("training/manifest.json", set()),
         ("training/demo/labels.tif", set()),
         ("input/demo/manifest.json", set()),
+        ("input/landsat/scene.vrt", {C.ID_PREDICT_VRT_RULE}),  # whatever its (tiny) size
+        ("input/landsat/SCENE.VRT", {C.ID_PREDICT_VRT_RULE}),
+        ("input/scene.vrt.aux.xml", set()),
+        ("output/scene/x.vrt", set()),
+        ("training/demo/scene.vrt", set()),
     ],
 )
 def test_other_keys(patterns: dict, key: str, expected: set) -> None:
@@ -192,7 +203,16 @@ def test_targets_point_where_the_rule_says(template: dict) -> None:
         "Ref": C.ID_PREDICT_LARGE_JOB
     }
     assert target(C.ID_TRAIN_RULE)["BatchParameters"]["JobDefinition"] == {"Ref": C.ID_TRAIN_JOB}
-    for rule in (C.ID_PREDICT_RULE, C.ID_PREDICT_LARGE_RULE, C.ID_TRAIN_RULE):
+    assert target(C.ID_PREDICT_VRT_RULE)["BatchParameters"] == {
+        "JobDefinition": {"Ref": C.ID_PREDICT_JOB},
+        "JobName": C.JOB_NAME_PREDICT,
+    }
+    for rule in (
+        C.ID_PREDICT_RULE,
+        C.ID_PREDICT_VRT_RULE,
+        C.ID_PREDICT_LARGE_RULE,
+        C.ID_TRAIN_RULE,
+    ):
         assert target(rule)["Arn"] == {"Fn::GetAtt": [C.ID_JOB_QUEUE, "JobQueueArn"]}
     assert target(C.ID_OVERSIZE_RULE)["Arn"] == {"Fn::GetAtt": [C.ID_REJECT_FUNCTION, "Arn"]}
     assert target(C.ID_JOB_STATE_RULE)["Arn"] == {"Fn::GetAtt": [C.ID_NOTIFY_FUNCTION, "Arn"]}
@@ -200,7 +220,8 @@ def test_targets_point_where_the_rule_says(template: dict) -> None:
 
 def test_every_rule_target_retries_and_dead_letters(template: dict) -> None:
     rules = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Events::Rule"}
-    assert len(rules) == 8  # predict, large, oversize, train, assess, job state/failed, blocked
+    # predict, vrt, large, oversize, train, assess, job state/failed, blocked
+    assert len(rules) == 9
     for logical_id, rule in rules.items():
         for target in rule["Properties"]["Targets"]:
             assert target["RetryPolicy"] == {

@@ -31,6 +31,9 @@ def test_template_shape() -> None:
     )
 
 
-@pytest.mark.parametrize("rule_id", [C.ID_PREDICT_RULE, C.ID_PREDICT_LARGE_RULE, C.ID_TRAIN_RULE])
+@pytest.mark.parametrize(
+    "rule_id",
+    [C.ID_PREDICT_RULE, C.ID_PREDICT_VRT_RULE, C.ID_PREDICT_LARGE_RULE, C.ID_TRAIN_RULE],
+)
 def test_every_batch_rule_uses_the_template(template: dict, rule_id: str) -> None:
     assert synthesized_transformer(template, rule_id) == batch_parameters_template()

@@ -325,3 +325,44 @@ def test_retries_exhausted_give_one_failure_email(sb: Sandbox, data: dict) -> No
     assert message.attributes["status"] == "failed"
     assert "unlucky.tif" in message.subject
     assert sb.keys("output/acme/unlucky/summary.json") == []
+
+
+def test_vrt_over_band_files_is_one_job_and_one_email(
+    sb: Sandbox, data: dict, tmp_path: Path
+) -> None:
+    """Landsat-style delivery: one GeoTIFF per band in scene.bands/, then the VRT."""
+    from tests.batch_image.real_files import vrt_xml
+
+    with rasterio.open(data["small"]) as src:
+        bands, prof = src.read(), src.profile
+    prof.update(count=1)
+    names = []
+    for i, band in enumerate(bands, start=1):
+        path = tmp_path / f"B{i}.TIF"
+        with rasterio.open(path, "w", **prof) as dst:
+            dst.write(band, 1)
+        names.append(path.name)
+    before, jobs_before = len(sb.messages()), len(sb.jobs)
+    for name in names:  # band files first: each is refused by its job, nobody is emailed
+        sb.upload(tmp_path / name, f"input/acme/landsat.bands/{name}")
+    text = vrt_xml(
+        [f"landsat.bands/{n}" for n in names],
+        [None] * len(names),
+        nodata=0,
+        size=(prof["width"], prof["height"]),
+    )
+    sb.upload(text.encode(), "input/acme/landsat.vrt")
+    sb.run_until_idle()
+
+    jobs = sb.jobs[jobs_before:]
+    by_key = {j.parameters["key"]: j for j in jobs}
+    assert by_key["input/acme/landsat.vrt"].status == "SUCCEEDED"
+    assert all(j.status == "FAILED" for k, j in by_key.items() if ".bands/" in k)
+    (message,) = news(sb, before)  # one email: the VRT's
+    assert message.attributes["status"] == "succeeded"
+    assert "landsat.vrt" in message.subject
+    reference = local_classes(data["small"], data["model"], tmp_path / "local")
+    np.testing.assert_array_equal(
+        s3_classes(sb, "output/acme/landsat/", tmp_path / "s3"), reference
+    )
+    assert sb.keys("output/acme/landsat.bands/") == []

@@ -22,6 +22,12 @@ DEFAULT = ("input/", "output/")
 TRICKY_KEYS: list[tuple[str, str]] = [
     ("input/a.tif", "output/a/"),
     ("input/a/b/c.tiff", "output/a/b/c/"),
+    ("input/landsat/scene.vrt", "output/landsat/scene/"),
+    ("input/landsat/SCENE.VRT", "output/landsat/SCENE/"),
+    ("input/landsat/scene.bands/B4.TIF", "refused"),  # a VRT's band file
+    ("input/landsat/scene.BANDS/x/B4.tif", "refused"),
+    ("input/landsat/scene.bands.tif", "output/landsat/scene.bands/"),  # a file, not a folder
+    ("input/a.vrt.tif", "output/a.vrt/"),
     ("input/A.TIF", "output/A/"),
     ("input/a.TiFf", "output/a/"),
     ("input/a.tif.tif", "output/a.tif/"),
@@ -121,7 +127,7 @@ def test_custom_prefixes_get_the_same_verdict(key, prefixes):
 _FRAGMENTS = [
     "input/", "in/", "/", "//", ".", "..", "a", "B7", " ", "+", "%2F", "é", "日", "🙂",
     "\x00", "\x1f", "\x7f", "\u0085", "\u200b", "\ud800", "\udc00", "\\", "İ",
-    ".tif", ".TIF", ".tiff", ".TiFf", ".png", ".tif.", "output/",
+    ".tif", ".TIF", ".tiff", ".TiFf", ".png", ".tif.", "output/", ".vrt", ".bands/",
 ]  # fmt: skip
 
 
@@ -134,7 +140,7 @@ def generated_keys(n: int, seed: int = 20261126) -> list[str]:
         if rng.random() < 0.7:
             parts.insert(0, "input/")
         if rng.random() < 0.5:
-            parts.append(rng.choice([".tif", ".TIFF", ".tiff"]))
+            parts.append(rng.choice([".tif", ".TIFF", ".tiff", ".vrt"]))
         if rng.random() < 0.05:
             parts.insert(1, rng.choice(["a", "é", "日"]) * rng.randint(250, 1100))
         keys.append("".join(parts))
@@ -147,7 +153,7 @@ def test_generated_keys_get_the_same_verdict():
     assert [(k, j, h) for k, j, h in verdicts if j != h] == []
     # the stream exercises every branch of the rule, so an agreement here means something
     outcomes = {j[1] if j[0] == "refused" else "ok" for _, j, _ in verdicts}
-    assert outcomes == {"ok", "bad_key", "outside_input_prefix", "not_a_tiff"}
+    assert outcomes == {"ok", "bad_key", "outside_input_prefix", "not_a_tiff", "vrt_band_file"}
     messages = {j[2].removeprefix(f"key {k!r} ") for k, j, _ in verdicts if j[0] == "refused"}
     assert {
         "is empty",
@@ -155,7 +161,7 @@ def test_generated_keys_get_the_same_verdict():
         "contains control characters",
         "is not valid unicode",
         "is not under input/",
-        "does not end in .tif or .tiff",
+        "does not end in .tif, .tiff or .vrt",
         "has an empty, '.' or '..' path segment",
     } <= messages
 

@@ -492,3 +492,12 @@ def test_a_refused_key_on_a_succeeded_event_is_skipped(aws, handlers, context):
     out = handlers["notify"].handler(event, context)
     assert out["action"] == "skipped"
     assert aws.messages() == []
+
+
+def test_a_vrt_band_file_job_is_refused_and_nobody_is_told(aws, handlers, context):
+    # input/x/scene.bands/B4.tif: uploaded for the VRT beside it, refused by its own job
+    event = load_event("batch_failed_invalid_input.json")
+    event["detail"]["parameters"]["key"] = "input/acme/scene.bands/B4.TIF"
+    out = handlers["notify"].handler(event, context)
+    assert out["action"] == "skipped"
+    assert aws.messages() == []

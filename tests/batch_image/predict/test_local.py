@@ -159,7 +159,7 @@ def bad_inputs(tmp: Path, scene: Path) -> dict[str, tuple[Path, str]]:
         "text": (text, "is not a TIFF file"),
         "truncated": (truncated, "truncated"),
         "garbage": (garbage, "not a readable GeoTIFF"),
-        "bands": (two, "has 2 band(s); model test-model expects 4"),
+        "bands": (two, "has 2 data band(s); model test-model expects 4"),
         "dtype": (u8, "is uint8; model test-model expects uint16"),
     }
 

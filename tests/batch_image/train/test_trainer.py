@@ -290,7 +290,7 @@ def test_refuses_class_below_minimum(scene, tmp_path):
     assert not (tmp_path / "landcover").exists()
 
 
-def test_refuses_images_with_differing_band_counts(scene, tmp_path):
+def test_refuses_images_whose_bands_differ_from_the_first(scene, tmp_path):
     other = make_sample(tmp_path / "three", width=200, height=200, bands=3, seed=2)
     m = _write(
         tmp_path,
@@ -302,7 +302,7 @@ def test_refuses_images_with_differing_band_counts(scene, tmp_path):
             ]
         ),
     )
-    _refusal(_run([m, "--out", tmp_path / "out"]), "differing band counts")
+    _refusal(_run([m, "--out", tmp_path / "out"]), "no band named ['nir']")
 
 
 @pytest.mark.parametrize(
@@ -493,8 +493,9 @@ def test_readme_manifest_example_parses():
     section = readme.split("**Manifest**", 1)[1]
     example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     m = parse_manifest_text(example, source="README")
-    assert m.name == "landcover" and len(m.classes) == 3 and len(m.samples) == 2
+    assert m.name == "landcover" and len(m.classes) == 3 and len(m.samples) == 3
     assert m.samples[1].vector == "scenes/b_fields.geojson"
+    assert (m.samples[2].image, m.samples[2].buffer) == ("scenes/c.vrt", 1)
     assert m.derived[0].name == "ndvi" and m.cv_block_size == 64
     assert m.estimator.params == {"n_estimators": 200, "min_samples_leaf": 2}
 
