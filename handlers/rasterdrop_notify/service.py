@@ -14,6 +14,12 @@ from typing import Any
 from rasterdrop_notify import markers
 from rasterdrop_notify.absent import optional
 from rasterdrop_notify.clock import Clock, system_clock
+from rasterdrop_notify.decisions import (
+    EXIT_OUTCOMES,
+    SUPERSEDED,
+    decide,
+    succeeded_outcome,
+)
 from rasterdrop_notify.events import BatchJobDetail, BatchJobStateChangeEvent, S3ObjectCreatedEvent
 from rasterdrop_notify.failures import choose_failure, classify_job
 from rasterdrop_notify.keyring import load_keys
@@ -117,7 +123,11 @@ def notify_job(
             return deliver(prepared, clients, settings, now=now)
         prepared = _predict_outcome(detail, clients, settings, bucket, key, version, results, now)
     if prepared is None:
-        return Result(SKIPPED, "the report belongs to another version of the input")
+        return Result(SKIPPED, decide(SUPERSEDED).why)
+    decision = decide(prepared.outcome.name)
+    if not decision.send:
+        log.info("%s: no message (%s)", prepared.outcome.name, decision.why)
+        return Result(SKIPPED, f"{prepared.outcome.name}: {decision.why}", outcome=prepared.outcome)
     return deliver(prepared, clients, settings, now=now)
 
 
@@ -205,9 +215,12 @@ def _predict_outcome(
     if detail.status == "SUCCEEDED":
         summary = get_json(clients.s3, bucket, results + SUMMARY_JSON)
         if summary is not None and not same_version(summary, version):
-            return None
+            return None  # a newer version's result is in place: superseded
         if summary is not None:
             return _success(summary, clients, settings, results, now, common, detail)
+        error_doc = get_json(clients.s3, bucket, results + ERROR_JSON)
+        if error_doc is not None and not same_version(error_doc, version):
+            return None  # a newer version's failure is in place: superseded
         return Prepared(
             Outcome(
                 status=FAILED,
@@ -217,10 +230,21 @@ def _predict_outcome(
                 **common,
             )
         )
+    job = classify_job(detail)
+    if job.exit_code in EXIT_OUTCOMES:  # superseded / in progress: the job wrote nothing
+        return Prepared(
+            Outcome(
+                status=FAILED,
+                decision=EXIT_OUTCOMES[job.exit_code],
+                exit_code=job.exit_code,
+                attempts=job.attempts,
+                **common,
+            )
+        )
     error_doc = get_json(clients.s3, bucket, results + ERROR_JSON)
     if error_doc is not None and not same_version(error_doc, version):
         error_doc = None
-    failure = choose_failure(classify_job(detail), error_doc)
+    failure = choose_failure(job, error_doc)
     model_name, model_version = model_of(error_doc)
     return Prepared(
         Outcome(
@@ -261,8 +285,11 @@ def _success(summary, clients, settings, results, now, common, detail) -> Prepar
     raster = summary.get("raster") or {}
     timings = summary.get("timings_s") or {}
     model_name, model_version = model_of(summary)
+    reused = summary.get("reused_from") if isinstance(summary.get("reused_from"), dict) else {}
     outcome = Outcome(
         status=SUCCEEDED,
+        decision=succeeded_outcome(summary, detail.jobId),
+        reused_from_version=optional(reused.get("version_id")),
         model_name=model_name,
         model_version=model_version,
         classes=class_shares(summary, raster.get("area_unit")),
