@@ -321,6 +321,7 @@ def _reuse(state: _Run, lease: Lease, previous: dict[str, Any]) -> Outcome:
             "created_at": previous.get("created_at"),
         },
         "reused_at": clock.iso_stamp(),
+        "job": _job_ref(state.settings),
     }
     republish(state.results(guard=lease.check), document)
     log.info(
@@ -378,6 +379,12 @@ def _run_ends_with(state: _Run, lease: Lease) -> Iterator[None]:
         _end_run(state, lease)
     finally:
         lease.stop()
+
+
+def _job_ref(settings: Settings) -> dict[str, Any]:
+    """The Batch job that wrote a ``summary.json``: the notifier tells a duplicate's event
+    (another job id) from the producer's by it."""
+    return {"id": settings.job_id, "attempt": settings.attempt}
 
 
 def _release(state: _Run, lease: Lease) -> None:
@@ -496,6 +503,7 @@ class _Job:
 
         def finished() -> dict[str, Any]:
             published.update(summary.finished(time.perf_counter() - self.t0).to_dict())
+            published["job"] = _job_ref(self.state.settings)
             return published
 
         publish(sink, files, finished)
