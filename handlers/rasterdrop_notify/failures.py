@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rasterdrop_notify.decisions import EXIT_INVALID_INPUT, EXIT_MODEL_ERROR
 from rasterdrop_notify.events import BatchJobDetail
 
 #: Categories that describe how the last attempt died; they win over an older error.json.
 INFRASTRUCTURE = frozenset({"out_of_memory", "instance_reclaimed", "timeout", "image_pull"})
 #: The job's exit codes (docs/contracts.md).
-EXIT_CATEGORIES = {2: "invalid_input", 3: "model_error"}
+EXIT_CATEGORIES = {EXIT_INVALID_INPUT: "invalid_input", EXIT_MODEL_ERROR: "model_error"}
 
 
 @dataclass(frozen=True)

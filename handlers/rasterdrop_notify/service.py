@@ -181,21 +181,44 @@ def deliver(prepared: Prepared, clients: Clients, settings: Settings, *, now: da
     if not got.won:
         return Result(DUPLICATE, "already published", message, marker=mkey, outcome=o)
     try:
-        resp = clients.sns.publish(
-            TopicArn=settings.topic_arn,
-            Subject=message.subject,
-            Message=message.body,
-            MessageAttributes=message.sns_attributes(),
+        resp = markers.publish_once(
+            lambda: clients.sns.publish(
+                TopicArn=settings.topic_arn,
+                Subject=message.subject,
+                Message=message.body,
+                MessageAttributes=message.sns_attributes(),
+            )
         )
-    except Exception:
-        markers.release(clients.s3, o.bucket, mkey)
+    except Exception as exc:
+        if markers.certainly_unsent(exc):
+            markers.release(clients.s3, o.bucket, mkey)
+        else:  # the answer was lost: SNS may have sent it; the retry sends (and counts it)
+            markers.mark_uncertain(clients.s3, o.bucket, mkey, record, etag=got.etag,
+                                   ambiguous=got.ambiguous + 1, now=now)  # fmt: skip
         raise
     message_id = resp["MessageId"]
-    if not markers.mark_published(
-        clients.s3, o.bucket, mkey, record, etag=got.etag, message_id=message_id, now=now
-    ):
-        log.warning("marker %s changed while publishing %s", mkey, message_id)
+    _mark_published(clients, o.bucket, mkey, record, got, message_id, now)
     return Result(PUBLISHED, "", message, message_id, mkey, o)
+
+
+def _mark_published(
+    clients: Clients,
+    bucket: str,
+    mkey: str,
+    record: dict[str, Any],
+    got: markers.Claim,
+    message_id: str,
+    now: datetime,
+) -> None:
+    """Record the publish; never raises: the message is out, and a raise would make Lambda
+    retry and publish it again (see ``markers``)."""
+    try:
+        if not markers.mark_published(clients.s3, bucket, mkey, record, etag=got.etag,
+                                      message_id=message_id, now=now,
+                                      ambiguous=got.ambiguous):  # fmt: skip
+            log.warning("marker %s changed while publishing %s", mkey, message_id)
+    except Exception:
+        log.error("published %s but could not mark %s", message_id, mkey, exc_info=True)
 
 
 # --- building outcomes -----------------------------------------------------------------------
