@@ -172,6 +172,8 @@ class S3EventTap:
         name = getattr(bucket, "name", None)
         if reason is None or name not in self.buckets or key is None:
             return
+        if reason == PUT_OBJECT and getattr(key, "multipart", None) is not None:
+            return  # moto's CompleteMultipartUpload stores via put_object; its own event follows
         version = getattr(key, "version_id", None)
         head = {
             "ETag": key.etag,

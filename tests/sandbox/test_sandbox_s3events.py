@@ -118,10 +118,19 @@ def test_the_tap_turns_every_write_into_one_event_as_it_happens(s3) -> None:
         s3.copy_object(Bucket=BUCKET, Key="input/copied.tif",
                        CopySource={"Bucket": BUCKET, "Key": "input/tapped.tif"})  # fmt: skip
         assert got[-1]["detail"]["reason"] == "CopyObject"
+        upload = s3.create_multipart_upload(Bucket=BUCKET, Key="input/parts.tif")
+        part = s3.upload_part(Bucket=BUCKET, Key="input/parts.tif", UploadId=upload["UploadId"],
+                              PartNumber=1, Body=b"p" * 10)  # fmt: skip
+        s3.complete_multipart_upload(
+            Bucket=BUCKET, Key="input/parts.tif", UploadId=upload["UploadId"],
+            MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
+        )  # fmt: skip
+        assert got[-1]["detail"]["reason"] == "CompleteMultipartUpload"
+        assert len(got) == 3  # one event for the multipart object, not two
         s3.delete_object(Bucket=BUCKET, Key="input/copied.tif")  # not an Object Created
         s3.list_object_versions(Bucket=BUCKET)  # listings are not events
-        assert len(got) == 2
+        assert len(got) == 3
     finally:
         tap.uninstall()
     s3.put_object(Bucket=BUCKET, Key="input/after.tif", Body=b"z")
-    assert len(got) == 2  # uninstalled: nothing more
+    assert len(got) == 3  # uninstalled: nothing more
