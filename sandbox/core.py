@@ -56,6 +56,9 @@ class Options:
     part_min_size: int = 5 * 1024 * 1024
     job_concurrency: int = 2
     template: dict[str, Any] | None = None  # a template synthesized before (tests share one)
+    # Jobs and handlers reach AWS through a misbehaving proxy (sandbox.faults.proxy); the
+    # sandbox's own clients (uploads, checks) go straight to the server. Armed by the caller.
+    fault_plan: Any | None = None
 
 
 def load_config(overrides: dict[str, Any] | None = None, root: Path = REPO_ROOT) -> Any:
@@ -116,8 +119,9 @@ class Sandbox:
         self.secrets = self.server.client("secretsmanager")
         self._provision()
         self._read_template()
+        self.proxy = self._fault_proxy()
         self.lambdas = LambdaRuntime(
-            self.root / "handlers", self.server.env(), self.work_dir / "logs" / "lambda.log"
+            self.root / "handlers", self.aws_env(), self.work_dir / "logs" / "lambda.log"
         )
         self.runner = self._batch_runner()
         self._bus = EventBus(
@@ -148,10 +152,26 @@ class Sandbox:
             self._bus.close()
         if hasattr(self, "lambdas"):
             self.lambdas.close()
+        if getattr(self, "proxy", None) is not None:
+            self.proxy.stop()
         self.server.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+    def _fault_proxy(self) -> Any:
+        if self.options.fault_plan is None:
+            return None
+        from sandbox.faults.proxy import FaultProxy
+
+        return FaultProxy(self.server.endpoint, self.options.fault_plan).start()
+
+    def aws_env(self) -> dict[str, str]:
+        """What points the jobs and handlers at AWS: the server, or the fault proxy."""
+        env = self.server.env()
+        if getattr(self, "proxy", None) is not None:
+            env["AWS_ENDPOINT_URL"] = self.proxy.url
+        return env
 
     def _work_dir(self) -> Path:
         if self.options.work_dir is None:
@@ -178,7 +198,7 @@ class Sandbox:
         return BatchRunner(
             entrypoint=read_entrypoint(self.root / "batch_image" / "Dockerfile"),
             workdir=self.root,
-            aws_env=self.server.env(),
+            aws_env=self.aws_env(),
             base_env=leak_free_environ(),
             log_dir=self.work_dir / "logs",
             scratch_dir=self.work_dir / "scratch",
