@@ -183,7 +183,9 @@ class Harness:
         import rasterio
 
         for i in range(SCENES):
-            paths = make_sample(self.work / "scenes" / str(i), *SCENE_SIZE, seed=100 + i)
+            paths = make_sample(
+                self.work / "scenes" / str(i), *SCENE_SIZE, seed=100 + i, compress="deflate"
+            )
             out = self.work / "reference" / str(i)
             predict_file(Path(paths.scene), model, out, PredictOptions(workers=1))
             with rasterio.open(out / "classes.tif") as src:
