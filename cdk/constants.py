@@ -120,6 +120,7 @@ EXIT_INVALID_INPUT = 2
 EXIT_MODEL_ERROR = 3
 EXIT_SUPERSEDED = 4  # batch_image.errors: final, no email
 EXIT_IN_PROGRESS = 5  # batch_image.errors: final, no email
+EXIT_NOTHING_TO_REPORT = (EXIT_SUPERSEDED, EXIT_IN_PROGRESS)  # not counted as failed jobs
 JOB_LOG_STREAM_PREFIX = "rasterdrop"
 BATCH_REASON_OOM = "OutOfMemoryError*"
 

@@ -19,7 +19,7 @@ from constructs import Construct
 
 from cdk import constants as C
 from cdk.naming import fix_logical_id
-from cdk.patterns import job_state_pattern
+from cdk.patterns import failed_job_pattern
 from cdk.queues import encrypted_queue
 
 
@@ -90,7 +90,7 @@ class Monitoring(Construct):
             self,
             "JobFailed",
             description="rasterdrop: predict/train job FAILED -> audit queue and alarm",
-            event_pattern=job_state_pattern([q.job_queue_arn for q in job_queues], ["FAILED"]),
+            event_pattern=failed_job_pattern([q.job_queue_arn for q in job_queues]),
         )
         self.failed_jobs_rule.add_target(
             targets.SqsQueue(

@@ -45,3 +45,22 @@ def job_state_pattern(queue_arns: Sequence[str], statuses: Sequence[str]) -> eve
         detail_type=["Batch Job State Change"],
         detail={"status": list(statuses), "jobQueue": list(queue_arns)},
     )
+
+
+def failed_job_pattern(queue_arns: Sequence[str]) -> events.EventPattern:
+    """FAILED jobs of this stack's queues that ops should hear of: not those that ended with
+    exit 4 (superseded) or 5 (in progress elsewhere), which are final by design, write
+    nothing and send no email (the newer version's or the live run's job reports). A job
+    without an exit code (a lost host) is counted."""
+    return events.EventPattern(
+        source=["aws.batch"],
+        detail_type=["Batch Job State Change"],
+        detail={
+            "status": ["FAILED"],
+            "jobQueue": list(queue_arns),
+            "$or": [
+                {"container": {"exitCode": [{"anything-but": list(C.EXIT_NOTHING_TO_REPORT)}]}},
+                {"container": {"exitCode": [{"exists": False}]}},
+            ],
+        },
+    )
