@@ -64,3 +64,12 @@ def failed_job_pattern(queue_arns: Sequence[str]) -> events.EventPattern:
             ],
         },
     )
+
+
+def job_queue_blocked_pattern(queue_arns: Sequence[str]) -> events.EventPattern:
+    """Batch "Job Queue Blocked" (a RUNNABLE job at the head of one of our queues)."""
+    return events.EventPattern(
+        source=["aws.batch"],
+        detail_type=["Batch Job Queue Blocked"],
+        detail={"jobQueue": list(queue_arns)},
+    )

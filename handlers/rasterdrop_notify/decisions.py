@@ -22,8 +22,9 @@ The rows
 * ``in_progress``: a duplicate of a live run ended at once (job exit code 5) → silent: the
   live run's own job sends exactly one email, its result or its failure.
 * each failure category (``invalid_input``, ``model_error``, ``scratch_full``,
-  ``out_of_memory``, ``instance_reclaimed``, ``timeout``, ``image_pull``, ``internal``) →
-  "failed (<label>)" with advice that can actually help.
+  ``out_of_memory``, ``instance_reclaimed``, ``timeout``, ``image_pull``, ``no_capacity``
+  (cancelled while RUNNABLE), ``unsupported_name`` (a key EventBridge cannot carry),
+  ``internal``) → "failed (<label>)" with advice that can actually help.
 * ``too_large`` (a rejection: no job ran) → "rejected (too large)".
 
 Adding a category (e.g. ``no_capacity`` for jobs cancelled while RUNNABLE): one row here,
@@ -141,6 +142,20 @@ DECISIONS: dict[str, Decision] = {
             "could not start",
             "The job's container image could not be pulled: a deployment problem, not your "
             "file. Tell the operators (quote the job id) and upload again once it is fixed.",
+        ),
+        _failure(
+            "no_capacity",
+            "no capacity",
+            "Nothing is wrong with your file: no machine could be started for the job before "
+            "its waiting time ran out. Operators: raise the region's EC2 vCPU quota (Spot, or "
+            "On-Demand with spot: false) to at least max_vcpus, widen instance_types, or set "
+            "spot: false; `make doctor` shows which. Then upload the file again.",
+        ),
+        _failure(
+            "unsupported_name",
+            "unsupported name",
+            'Rename the file without double quotes ("), backslashes (\\) or control '
+            "characters (such as tabs) and upload it again.",
         ),
         _failure(
             INTERNAL,

@@ -22,8 +22,8 @@ def test_resource_counts(tpl: Template) -> None:
     tpl.resource_count_is("AWS::Batch::JobDefinition", 3)
     tpl.resource_count_is("AWS::Lambda::Function", 3)
     tpl.resource_count_is("AWS::SNS::Topic", 2)
-    tpl.resource_count_is("AWS::Events::Rule", 6)
-    tpl.resource_count_is("AWS::CloudWatch::Alarm", 6)
+    tpl.resource_count_is("AWS::Events::Rule", 7)  # + the blocked-queue rule
+    tpl.resource_count_is("AWS::CloudWatch::Alarm", 7)  # + blocked jobs
     tpl.resource_count_is("AWS::EC2::NatGateway", 0)
     tpl.resource_count_is("Custom::S3BucketNotifications", 0)
 
