@@ -72,3 +72,17 @@ def test_a_job_on_such_a_key_sends_no_second_email(aws, handlers, context):
     out = handlers["notify"].handler(event, context)
     assert out["action"] == "skipped"
     assert aws.messages() == []
+
+
+def test_control_character_key_is_told_once_by_the_reject_function(aws, handlers, context):
+    """The job refuses such a key too (bad_key); the uploader hears it once, on upload."""
+    key = "input/acme/field\x07-7.tif"
+    upload = load_event("s3_object_created_oversize.json")
+    upload["detail"]["object"]["key"] = key
+    upload["detail"]["object"]["size"] = 1234
+    assert handlers["reject"].handler(upload, context)["action"] == "published"
+    job = load_event("batch_failed_invalid_input.json")
+    job["detail"]["parameters"]["key"] = key
+    assert handlers["notify"].handler(job, context)["action"] == "skipped"
+    [msg] = aws.messages()
+    assert "a control character (U+0007)" in flat(msg["Message"])
