@@ -23,9 +23,9 @@ The rows
   live run's own job sends exactly one email, its result or its failure.
 * each failure category (``invalid_input``, ``model_error``, ``scratch_full``,
   ``out_of_memory``, ``instance_reclaimed``, ``timeout``, ``image_pull``, ``no_capacity``
-  (cancelled while RUNNABLE), ``unsupported_name`` (a key EventBridge cannot carry),
-  ``internal``) → "failed (<label>)" with advice that can actually help.
-* ``too_large`` (a rejection: no job ran) → "rejected (too large)".
+  (cancelled while RUNNABLE), ``internal``) → "failed (<label>)" with advice that can
+  actually help.
+* ``too_large`` and ``unsupported_name`` (rejections: no job ran) → "rejected (<label>)".
 
 Adding a category (e.g. ``no_capacity`` for jobs cancelled while RUNNABLE): one row here,
 the rule that recognizes it in ``failures.classify_job`` (add it to ``INFRASTRUCTURE`` there
@@ -151,11 +151,14 @@ DECISIONS: dict[str, Decision] = {
             "On-Demand with spot: false) to at least max_vcpus, widen instance_types, or set "
             "spot: false; `make doctor` shows which. Then upload the file again.",
         ),
-        _failure(
+        Decision(
             "unsupported_name",
+            True,
+            "rejected",
             "unsupported name",
             'Rename the file without double quotes ("), backslashes (\\) or control '
             "characters (such as tabs) and upload it again.",
+            why="the key cannot be carried to a job: no job was started",
         ),
         _failure(
             INTERNAL,

@@ -48,6 +48,14 @@ def succeeded(job_id: str = JOB) -> dict[str, Any]:
     return event
 
 
+def _rejected_name() -> dict[str, Any]:
+    """An upload whose key EventBridge cannot carry to a job (a double quote in it)."""
+    event = load_event("s3_object_created_oversize.json")
+    event["detail"]["object"]["key"] = 'input/acme/field "7".tif'
+    event["detail"]["object"]["size"] = 1000
+    return event
+
+
 def with_job(doc: dict[str, Any], job_id: str) -> dict[str, Any]:
     return {**doc, "job": {"id": job_id, "attempt": 1}}
 
@@ -113,6 +121,10 @@ def _scenarios() -> dict[str, Scenario]:
         "internal": Scenario({}, [ended(1), ended(1)], 1,
                              "rasterdrop: field-7.tif failed (internal error)",
                              ("Upload the file again",)),
+        "no_capacity": Scenario({}, [load_event("batch_failed_no_capacity.json")], 1,
+                                says=("vCPU quota",)),
+        "unsupported_name": Scenario({}, [_rejected_name()], 1, rejection=True,
+                                     says=("Rename the file",)),
         "too_large": Scenario({}, [load_event("s3_object_created_oversize.json")], 1,
                               rejection=True, says=("larger than the upload size limit",)),
     }  # fmt: skip
