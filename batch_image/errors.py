@@ -13,6 +13,12 @@ EXIT_OK = 0
 EXIT_INVALID_INPUT = 2
 EXIT_MODEL_ERROR = 3
 EXIT_INTERNAL = 1
+#: Exit codes of runs that end without a result of their own and without an email: the
+#: job definition's retry strategy treats both as final (cdk/compute.py), and the notifier
+#: sends nothing for them (handlers/rasterdrop_notify/decisions.py). Exit 0 therefore always
+#: means "summary.json of this input version exists".
+EXIT_SUPERSEDED = 4  # a newer version of the input exists: its own job and email cover the path
+EXIT_IN_PROGRESS = 5  # a live job holds this run's lease: that job computes it and emails
 
 
 class RasterdropError(Exception):
@@ -75,3 +81,19 @@ class InternalError(RasterdropError):
 
     category = "internal"
     exit_code = EXIT_INTERNAL
+
+
+class ScratchFull(InternalError):
+    """The job's scratch disk has not enough room now (other jobs on the instance use it):
+    a retry, on another instance or later, may help. Category ``scratch_full`` so the
+    email says what can help (the operators' job size or instance volume), not "upload
+    again"."""
+
+    category = "scratch_full"
+
+
+class ScratchTooSmall(ScratchFull):
+    """The input needs more scratch space than the whole volume holds: no retry can help
+    (exit 3, final, like a configuration error: the deployment's volume is too small)."""
+
+    exit_code = EXIT_MODEL_ERROR

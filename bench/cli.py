@@ -130,11 +130,16 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--prepare-only", action="store_true", help="generate inputs, run nothing")
     sub.add_parser("variants", add_help=False, help="engine schemes and window sizes")
     sub.add_parser("profile", add_help=False, help="where rasterdrop's time goes")
+    sub.add_parser("faults", add_help=False, help="the fault harness: bursts, races, kills")
     args, rest = parser.parse_known_args(argv)
     if args.command == "variants":
         from bench.engine_variants import main as variants_main
 
         sys.exit(variants_main(rest))
+    if args.command == "faults":
+        from bench.faults import main as faults_main
+
+        sys.exit(faults_main(rest))
     if args.command == "profile":
         from bench.profile import main as profile_main
 

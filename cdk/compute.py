@@ -81,27 +81,27 @@ class JobSize:
 
 
 def retry_strategies() -> list[batch.RetryStrategy]:
-    """Exit codes 2/3 and out-of-memory never retry; spot reclaims and pull errors do.
+    """Exit codes 2/3/4/5 and out-of-memory never retry; everything else does.
 
-    Batch evaluates these in order (at most five); a job failure matching none
-    of them is retried until the job definition's attempts are used up.
+    2 bad input, 3 model/configuration (or a scratch volume too small for the input),
+    4 superseded (a newer version of the input exists), 5 in progress (another live job
+    holds the run's lease): retrying cannot change any of them, and 4/5 end a run that
+    sends no email (the newer version's job, or the lease holder's, reports). Batch
+    evaluates these in order (at most five); a failure matching none of them (a spot
+    reclaim "Host EC2 ... terminated", CannotPullContainerError, exit 1 or a signal) is
+    retried until the job definition's attempts are used up (Batch's default, API
+    reference "EvaluateOnExit"), so spot and pull errors need no entry of their own.
     """
     return [
-        batch.RetryStrategy.of(
-            batch.Action.EXIT, batch.Reason.custom(on_exit_code=str(C.EXIT_INVALID_INPUT))
-        ),
-        batch.RetryStrategy.of(
-            batch.Action.EXIT, batch.Reason.custom(on_exit_code=str(C.EXIT_MODEL_ERROR))
-        ),
-        batch.RetryStrategy.of(
-            batch.Action.EXIT, batch.Reason.custom(on_reason=C.BATCH_REASON_OOM)
-        ),
-        batch.RetryStrategy.of(
-            batch.Action.RETRY, batch.Reason.custom(on_status_reason=C.BATCH_STATUS_REASON_HOST)
-        ),
-        batch.RetryStrategy.of(
-            batch.Action.RETRY, batch.Reason.custom(on_reason=C.BATCH_REASON_PULL)
-        ),
+        batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom(on_exit_code=str(code)))
+        for code in (
+            C.EXIT_INVALID_INPUT,
+            C.EXIT_MODEL_ERROR,
+            C.EXIT_SUPERSEDED,
+            C.EXIT_IN_PROGRESS,
+        )
+    ] + [
+        batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom(on_reason=C.BATCH_REASON_OOM))
     ]
 
 

@@ -146,9 +146,10 @@ JOB_NAME_PREDICT_LARGE = "rasterdrop-predict-large"
 JOB_NAME_TRAIN = "rasterdrop-train"
 EXIT_INVALID_INPUT = 2
 EXIT_MODEL_ERROR = 3
+EXIT_SUPERSEDED = 4  # batch_image.errors: final, no email
+EXIT_IN_PROGRESS = 5  # batch_image.errors: final, no email
+EXIT_NOTHING_TO_REPORT = (EXIT_SUPERSEDED, EXIT_IN_PROGRESS)  # not counted as failed jobs
 JOB_LOG_STREAM_PREFIX = "rasterdrop"
-BATCH_STATUS_REASON_HOST = "Host EC2*"
-BATCH_REASON_PULL = "CannotPullContainerError*"
 BATCH_REASON_OOM = "OutOfMemoryError*"
 
 # EventBridge numeric matching only handles -5e9..5e9 (event-ruler ComparableNumber):

@@ -20,7 +20,7 @@ from constructs import Construct
 
 from cdk import constants as C
 from cdk.naming import fix_logical_id
-from cdk.patterns import job_queue_blocked_pattern, job_state_pattern
+from cdk.patterns import failed_job_pattern, job_queue_blocked_pattern
 from cdk.queues import encrypted_queue
 
 
@@ -117,7 +117,7 @@ class Monitoring(Construct):
         self.failed_jobs_queue, self.failed_jobs_rule = self._audit(
             "FailedJobsQueue", "FailedJobsQueue", "JobFailed", C.ID_JOB_FAILED_RULE,
             "rasterdrop: predict/train job FAILED -> audit queue and alarm",
-            job_state_pattern(arns, ["FAILED"]), events_dead_letter_queue,
+            failed_job_pattern(arns), events_dead_letter_queue,
         )  # fmt: skip
         alarm(
             "FailedJobs",

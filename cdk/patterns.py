@@ -54,6 +54,25 @@ def job_state_pattern(queue_arns: Sequence[str], statuses: Sequence[str]) -> eve
     )
 
 
+def failed_job_pattern(queue_arns: Sequence[str]) -> events.EventPattern:
+    """FAILED jobs of this stack's queues that ops should hear of: not those that ended with
+    exit 4 (superseded) or 5 (in progress elsewhere), which are final by design, write
+    nothing and send no email (the newer version's or the live run's job reports). A job
+    without an exit code (a lost host) is counted."""
+    return events.EventPattern(
+        source=["aws.batch"],
+        detail_type=["Batch Job State Change"],
+        detail={
+            "status": ["FAILED"],
+            "jobQueue": list(queue_arns),
+            "$or": [
+                {"container": {"exitCode": [{"anything-but": list(C.EXIT_NOTHING_TO_REPORT)}]}},
+                {"container": {"exitCode": [{"exists": False}]}},
+            ],
+        },
+    )
+
+
 def job_queue_blocked_pattern(queue_arns: Sequence[str]) -> events.EventPattern:
     """Batch "Job Queue Blocked" (a RUNNABLE job at the head of one of our queues)."""
     return events.EventPattern(

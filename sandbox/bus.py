@@ -120,23 +120,35 @@ class EventBus:
         """PutEvents: queue an event for matching (EventBridge delivers at least once)."""
         self._events.put(event)
 
-    def run_until_idle(self, timeout: float, poll: Callable[[], None]) -> None:
-        """Deliver events until none is queued and no job runs; `poll` lets the other event
-        sources (S3) put theirs after every delivery and while waiting."""
+    def run_until_idle(
+        self, timeout: float, poll: Callable[[], None] | None = None, *, wait: float = 0.25
+    ) -> None:
+        """Deliver events until none is queued and no job runs.
+
+        Driven by the events themselves: S3 (``sandbox.s3events.S3EventTap``), the Batch
+        runner and the Lambda handlers put theirs on the queue as they happen, so the loop
+        blocks on the queue (``wait`` seconds at a time, to notice jobs ending) instead of
+        listing anything. Every source puts its events before the work that caused them
+        ends (a job's writes before its process exits, its state changes before its thread
+        returns), so an empty queue with no job running is idle. ``poll``, if given, lets
+        another source put its events after every delivery and while waiting.
+        """
         deadline = time.monotonic() + timeout
         while True:
             if time.monotonic() > deadline:
                 raise SandboxError(f"the flow did not settle within {timeout:.0f} s")
             try:
-                event = self._events.get(timeout=0.05)
+                event = self._events.get(timeout=wait)
             except queue.Empty:
                 self._futures = {f for f in self._futures if not f.done()}
-                poll()
+                if poll is not None:
+                    poll()
                 if self._events.empty() and not self._futures:
                     return
                 continue
             self._dispatch(event)
-            poll()
+            if poll is not None:
+                poll()
 
     def close(self) -> None:
         """Kill running jobs and wait for their threads: nothing outlives the sandbox."""

@@ -5,8 +5,9 @@ provisions the template's buckets, queues, topics and secrets, and offers what a
 does (upload, publish a model) and sees (SNS messages, objects). The flow itself is
 `sandbox.bus.EventBus` (rules → targets: Batch jobs as subprocesses, Lambda handlers in
 process, SNS, SQS; retries and dead letters; job-state events), fed by
-`sandbox.s3events.BucketWatcher` (every object the jobs and handlers write comes back as
-an "Object Created" event, as from a bucket with EventBridge notifications on). SNS
+`sandbox.s3events.S3EventTap` (every object the jobs, the handlers and the user write
+comes back as an "Object Created" event as S3 writes it, as from a bucket with EventBridge
+notifications on; nothing is listed or polled). SNS
 messages are captured through an SQS queue subscribed to each topic.
 """
 
@@ -30,7 +31,7 @@ from sandbox.eventpattern import matches
 from sandbox.lambdas import LambdaRuntime
 from sandbox.linkserver import FunctionUrlServer
 from sandbox.provision import provision
-from sandbox.s3events import BucketWatcher, object_created_event
+from sandbox.s3events import S3EventTap
 from sandbox.server import ACCOUNT, MotoServer, leak_free_environ
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +56,9 @@ class Options:
     part_min_size: int = 5 * 1024 * 1024
     job_concurrency: int = 2
     template: dict[str, Any] | None = None  # a template synthesized before (tests share one)
+    # Jobs and handlers reach AWS through a misbehaving proxy (sandbox.faults.proxy); the
+    # sandbox's own clients (uploads, checks) go straight to the server. Armed by the caller.
+    fault_plan: Any | None = None
 
 
 def load_config(overrides: dict[str, Any] | None = None, root: Path = REPO_ROOT) -> Any:
@@ -115,8 +119,9 @@ class Sandbox:
         self.secrets = self.server.client("secretsmanager")
         self._provision()
         self._read_template()
+        self.proxy = self._fault_proxy()
         self.lambdas = LambdaRuntime(
-            self.root / "handlers", self.server.env(), self.work_dir / "logs" / "lambda.log"
+            self.root / "handlers", self.aws_env(), self.work_dir / "logs" / "lambda.log"
         )
         self.runner = self._batch_runner()
         self._bus = EventBus(
@@ -134,10 +139,14 @@ class Sandbox:
         )
         self.runner.time_limits = queue_time_limits(self.template, self.resolver.resolve)
         self.runner.on_event = self._bus.put
-        self.watcher.scan()  # everything present now is history, not news
+        self.tap = S3EventTap(
+            self.watched_buckets, region=self.region, account=self.account, deliver=self._bus.put
+        ).install()  # from here on, every object created is news
         return self
 
     def stop(self) -> None:
+        if hasattr(self, "tap"):
+            self.tap.uninstall()
         for server in self._url_servers:
             server.stop()
         self._url_servers.clear()
@@ -145,10 +154,26 @@ class Sandbox:
             self._bus.close()
         if hasattr(self, "lambdas"):
             self.lambdas.close()
+        if getattr(self, "proxy", None) is not None:
+            self.proxy.stop()
         self.server.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+    def _fault_proxy(self) -> Any:
+        if self.options.fault_plan is None:
+            return None
+        from sandbox.faults.proxy import FaultProxy
+
+        return FaultProxy(self.server.endpoint, self.options.fault_plan).start()
+
+    def aws_env(self) -> dict[str, str]:
+        """What points the jobs and handlers at AWS: the server, or the fault proxy."""
+        env = self.server.env()
+        if getattr(self, "proxy", None) is not None:
+            env["AWS_ENDPOINT_URL"] = self.proxy.url
+        return env
 
     def _work_dir(self) -> Path:
         if self.options.work_dir is None:
@@ -170,15 +195,12 @@ class Sandbox:
             raise SandboxError("no bucket of the template sends its events to EventBridge")
         self.watched_buckets = [self.names[b] for b in watched]
         self.bucket = self._data_bucket(watched)
-        self.watcher = BucketWatcher(
-            self.s3, self.watched_buckets, region=self.region, account=self.account
-        )
 
     def _batch_runner(self) -> BatchRunner:
         return BatchRunner(
             entrypoint=read_entrypoint(self.root / "batch_image" / "Dockerfile"),
             workdir=self.root,
-            aws_env=self.server.env(),
+            aws_env=self.aws_env(),
             base_env=leak_free_environ(),
             log_dir=self.work_dir / "logs",
             scratch_dir=self.work_dir / "scratch",
@@ -256,12 +278,8 @@ class Sandbox:
 
     def run_until_idle(self, timeout: float = 600.0) -> None:
         """Deliver events until no event is queued, no job runs and S3 has no news."""
-        self.bus.run_until_idle(timeout, poll=self._poll_buckets)
+        self.bus.run_until_idle(timeout)
         self._collect_messages()
-
-    def _poll_buckets(self) -> None:
-        for event in self.watcher.scan():
-            self.bus.put(event)
 
     # ------------------------------------------------------------- user side
     def upload(
@@ -272,27 +290,15 @@ class Sandbox:
         multipart: bool = False,
         part_size: int | None = None,
     ) -> dict[str, Any]:
-        """Put an object into the data bucket (as a user would) and queue its event."""
+        """Put an object into the data bucket (as a user would); S3 sends its event."""
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
         if multipart:
             version = self._put_multipart(data, key, part_size or self.options.part_min_size)
-            reason = "CompleteMultipartUpload"
         else:
             version = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data).get("VersionId")
-            reason = "PutObject"
-        head = self.s3.head_object(
-            Bucket=self.bucket, Key=key, **({"VersionId": version} if version else {})
-        )
-        event = object_created_event(
-            bucket=self.bucket,
-            key=key,
-            head=head,
-            region=self.region,
-            account=self.account,
-            reason=reason,
-        )
-        self.watcher.seen(self.bucket, key, head.get("VersionId"))
-        self.bus.put(event)
+        event = self.tap.event_for(self.bucket, key, version)
+        if event is None:
+            raise SandboxError(f"S3 sent no event for s3://{self.bucket}/{key}")
         return event
 
     def _put_multipart(self, data: bytes, key: str, part_size: int) -> str | None:

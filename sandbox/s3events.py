@@ -16,10 +16,9 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 PUT_OBJECT = "PutObject"
 COMPLETE_MULTIPART_UPLOAD = "CompleteMultipartUpload"
@@ -102,49 +101,96 @@ def object_created_event(
     }
 
 
-class BucketWatcher:
-    """S3 → EventBridge for buckets with EventBridge notifications on: every object version
-    that appears (written by a job, a handler or a user) becomes one "Object Created" event.
+#: moto's notification event name → the EventBridge event's ``detail.reason``
+MOTO_REASONS = {
+    "s3:ObjectCreated:Put": PUT_OBJECT,
+    "s3:ObjectCreated:Post": "POST Object",
+    "s3:ObjectCreated:Copy": COPY_OBJECT,
+    "s3:ObjectCreated:CompleteMultipartUpload": COMPLETE_MULTIPART_UPLOAD,
+}
 
-    moto's server sends no events, so the watcher lists versions; an upload the sandbox
-    made itself is marked `seen` with its event already sent.
+
+class S3EventTap:
+    """S3 → EventBridge for buckets with EventBridge notifications on, from S3's own write
+    path: every object version created (by a job, a handler or a user) becomes one
+    "Object Created" event, handed to ``deliver`` as the write happens.
+
+    moto's server runs in this process and calls ``moto.s3.notifications.send_event`` for
+    every object it creates (PutObject, POST, CopyObject, CompleteMultipartUpload), before
+    it answers the request; the tap wraps that function. So the event exists before the
+    writer sees its answer (a job's writes are all delivered before its process exits),
+    nothing is listed or polled, and moto never deep-copies its store for us: the sandbox's
+    memory stays what the objects themselves take, whatever the number of uploads.
     """
 
-    def __init__(self, s3: Any, buckets: list[str], *, region: str, account: str) -> None:
-        self.s3 = s3
-        self.buckets = buckets
+    def __init__(
+        self,
+        buckets: list[str],
+        *,
+        region: str,
+        account: str,
+        deliver: Callable[[dict[str, Any]], None],
+        remember: int = 4096,
+    ) -> None:
+        self.buckets = set(buckets)
         self.region, self.account = region, account
-        self._seen: set[tuple[str, str, str]] = set()
+        self.deliver = deliver
+        self._recent: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._remember = remember
         self._lock = threading.Lock()
+        self._original: Callable[..., None] | None = None
 
-    def seen(self, bucket: str, key: str, version: str | None) -> None:
-        """This version's event is sent already: do not report it again."""
+    def install(self) -> S3EventTap:
+        from moto.s3 import notifications
+
+        if self._original is not None:
+            return self
+        original = notifications.send_event
+
+        def send_event(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
+            original(account_id, event_name, bucket, key)
+            self._on_event(str(getattr(event_name, "value", event_name)), bucket, key)
+
+        self._original = original
+        notifications.send_event = send_event
+        return self
+
+    def uninstall(self) -> None:
+        from moto.s3 import notifications
+
+        if self._original is not None:
+            notifications.send_event = self._original
+            self._original = None
+
+    def event_for(self, bucket: str, key: str, version: str | None) -> dict[str, Any] | None:
+        """The event sent for that object version (recent ones only)."""
         with self._lock:
-            self._seen.add((bucket, key, version or "null"))
+            return self._recent.get((bucket, key, version or "null"))
 
-    def scan(self) -> list[dict[str, Any]]:
-        """Events of the versions not seen before, oldest first."""
-        fresh = []
-        for bucket in self.buckets:
-            for page in self.s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-                for v in page.get("Versions", []):
-                    ident = (bucket, v["Key"], v.get("VersionId") or "null")
-                    with self._lock:
-                        if ident in self._seen:
-                            continue
-                        self._seen.add(ident)
-                    fresh.append((v["LastModified"], bucket, v["Key"], v.get("VersionId")))
-        events = []
-        for _, bucket, key, version in sorted(fresh, key=lambda f: (f[0], f[2])):
-            try:
-                head = self.s3.head_object(
-                    Bucket=bucket, Key=key, **({"VersionId": version} if version else {})
-                )
-            except ClientError:  # deleted meanwhile: S3 sent its event anyway; skip it here
-                continue
-            events.append(
-                object_created_event(
-                    bucket=bucket, key=key, head=head, region=self.region, account=self.account
-                )
-            )
-        return events
+    def _on_event(self, event_name: str, bucket: Any, key: Any) -> None:
+        reason = MOTO_REASONS.get(event_name)
+        name = getattr(bucket, "name", None)
+        if reason is None or name not in self.buckets or key is None:
+            return
+        if reason == PUT_OBJECT and getattr(key, "multipart", None) is not None:
+            return  # moto's CompleteMultipartUpload stores via put_object; its own event follows
+        version = getattr(key, "version_id", None)
+        head = {
+            "ETag": key.etag,
+            "ContentLength": key.size,
+            "LastModified": key.last_modified,
+            "VersionId": None if version in (None, "null") else version,
+        }
+        event = object_created_event(
+            bucket=name,
+            key=key.name,
+            head=head,
+            region=self.region,
+            account=self.account,
+            reason=reason,
+        )
+        with self._lock:
+            self._recent[(name, key.name, version or "null")] = event
+            while len(self._recent) > self._remember:
+                self._recent.pop(next(iter(self._recent)))
+        self.deliver(event)

@@ -47,3 +47,30 @@ def test_handler_defaults_are_the_stack_defaults() -> None:
     stack = RasterdropConfig()
     assert stack.max_input_bytes == handler.DEFAULT_MAX_INPUT_BYTES
     assert stack.link_ttl_days == handler.DEFAULT_LINK_TTL_DAYS
+
+
+def test_exit_codes_agree_between_the_job_the_stack_and_the_notifier() -> None:
+    """The job's exit codes, the retry strategy's final ones and the notifier's reading."""
+    from batch_image import errors
+    from rasterdrop_notify import decisions
+    from rasterdrop_notify.failures import EXIT_CATEGORIES
+
+    job = (
+        errors.EXIT_INVALID_INPUT,
+        errors.EXIT_MODEL_ERROR,
+        errors.EXIT_SUPERSEDED,
+        errors.EXIT_IN_PROGRESS,
+    )
+    stack = (C.EXIT_INVALID_INPUT, C.EXIT_MODEL_ERROR, C.EXIT_SUPERSEDED, C.EXIT_IN_PROGRESS)
+    notifier = (
+        decisions.EXIT_INVALID_INPUT,
+        decisions.EXIT_MODEL_ERROR,
+        decisions.EXIT_SUPERSEDED,
+        decisions.EXIT_IN_PROGRESS,
+    )
+    assert job == stack == notifier == (2, 3, 4, 5)
+    assert EXIT_CATEGORIES == {2: "invalid_input", 3: "model_error"}
+    assert decisions.EXIT_OUTCOMES == {4: "superseded", 5: "in_progress"}
+    from cdk.compute import retry_strategies
+
+    assert len(retry_strategies()) <= 5  # Batch's limit on EvaluateOnExit

@@ -129,8 +129,9 @@ def predict(
     """Predict every pixel of INPUT.tif into OUT (classes.tif, confidence.tif, preview.png,
     summary.json), or of the S3 object --bucket/--key into output/<path>/.
 
-    Exit codes: 0 done (or already done), 2 bad input, 3 model or configuration error,
-    anything else: retry."""
+    Exit codes: 0 done (or already done, or reused), 2 bad input, 3 model or configuration
+    error, 4 superseded by a newer version, 5 in progress in another job, anything else:
+    retry."""
     if bucket is not None or key is not None:
         if input_path or model_dir or out_dir:
             raise click.UsageError("give either INPUT.tif with --model/--out, or --bucket/--key")

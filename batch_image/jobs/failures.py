@@ -13,15 +13,21 @@ environmental fault: it is reported as :class:`InternalError` (code
 ``BaseException`` that is not an ``Exception`` (SIGTERM's ``Terminated``,
 ``KeyboardInterrupt``) is never recorded: the process is being stopped and a
 retry follows.
+
+A full disk is not a bug: ``ENOSPC`` (an ``OSError`` with that errno, or GDAL's
+"No space left on device" text) becomes :class:`~batch_image.errors.ScratchFull`
+(category ``scratch_full``), so the email names what can help (a larger instance
+volume or job size) instead of "upload again".
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from batch_image.errors import InternalError, RasterdropError
+from batch_image.errors import InternalError, RasterdropError, ScratchFull
 from batch_image.jobs.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,9 +36,31 @@ log = logging.getLogger(__name__)
 Recorder = Callable[[RasterdropError], None]
 
 
+NO_SPACE_TEXT = "No space left on device"
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) is a full disk."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        if NO_SPACE_TEXT in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def as_internal(exc: BaseException) -> InternalError:
     """``internal``/``unexpected`` with ``TypeName: first line`` (at most 300 characters):
-    the report names the failure without a traceback, and exit 1 lets Batch retry."""
+    the report names the failure without a traceback, and exit 1 lets Batch retry.
+    A full disk is ``scratch_full``/``disk_full`` (retried: another instance may have room)."""
+    if disk_full(exc):
+        return ScratchFull(
+            "the job's scratch disk filled up while processing the file", code="disk_full"
+        )
     text = str(exc)
     first_line = text.splitlines()[0][:300] if text else ""
     return InternalError(f"{type(exc).__name__}: {first_line}", code="unexpected")

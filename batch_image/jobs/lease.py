@@ -27,7 +27,16 @@ Why this is safe
   it expired. Either way the successor resumes from the dead holder's
   checkpoints.
 * **Release** deletes the lease with ``If-Match`` on our ETag (never someone
-  else's), after the run's outputs and done-marker are written.
+  else's): after the run's outputs and done-marker are written, or, when the run
+  stops for a retry (internal error, SIGTERM), at once with the checkpoints kept,
+  so neither the retry nor a new job waits for the ttl. A lost answer to the
+  delete is harmless: its retry finds 404/412, which :meth:`Lease.release` ignores.
+* **A lost answer to the acquiring write** (S3 created the lease, the response
+  never came, botocore retried and got 412): the lease names our ``job_id``, so
+  :meth:`Lease.acquire` takes it over at once as "an earlier attempt of this job".
+* **Somebody else holds a live lease**: :meth:`Lease.acquire` returns False and
+  the predict job ends at once (``in_progress``, exit 5) instead of waiting: the
+  holder's own job reports the run.
 """
 
 from __future__ import annotations

@@ -6,35 +6,43 @@ The order of work makes a bad input cheap and a retry safe:
    version), the raster header from ranged reads: a bad, foreign or oversized
    file fails in seconds, before any download;
 2. done already? ``summary.json`` names this run (input version + model
-   version) → exit 0 without writing anything;
-3. the lease ``partial/<run-id>/lease.json`` (see :mod:`batch_image.jobs.lease`):
-   a job that does not get it waits, polling, until the holder's ``summary.json``
-   appears (then it exits 0 as a duplicate, having written nothing) or the lease
-   expires (then it takes over and resumes from the holder's checkpoints). So a
-   job exits 0 only once the result exists: the notification of either job finds
-   it. After getting the lease, "done already?" is asked again;
-4. model, scratch-space check, parallel download, prediction with every finished
+   version) → exit 0 without writing a result, after removing what a killed run
+   left under ``partial/<run-id>/`` (:func:`_already_done`);
+3. reusable? the result in place was computed from the same bytes (ETag and
+   size) with the same model version → its ``summary.json`` is rewritten to name
+   this version (``reused_from`` names the computed one): no download, no compute
+   (:func:`reusable` states the rule; a new model version always recomputes);
+4. the lease ``partial/<run-id>/lease.json`` (see :mod:`batch_image.jobs.lease`):
+   a job that does not get it ends at once (:func:`_leased_elsewhere`): a
+   duplicate (exit 0) if the holder's ``summary.json`` is there, else
+   ``in_progress`` (exit 5, final, no email: the holder's job reports). After
+   getting the lease, "done already?" is asked again;
+5. model, scratch-space check, parallel download, prediction with every finished
    chunk checkpointed under ``partial/<run-id>/chunks/`` and earlier attempts'
    chunks restored instead of recomputed;
-5. publish (unless a newer version of the key arrived meanwhile) through the
+6. publish (unless a newer version of the key arrived meanwhile) through the
    result protocol (:func:`batch_image.publish.protocol.publish`, every write
    guarded by the lease check): the old done-marker is removed first, then the
    result files, then ``summary.json`` last; then the partials and the lease
-   are deleted (:func:`_run_ends_with`, which says when that is safe).
+   are deleted (:func:`_run_ends_with`, which also releases the lease on every
+   other way out but SIGKILL).
 
-Outcomes and exit codes (DESIGN.md): ``succeeded``, ``duplicate`` and
+Outcomes and exit codes (DESIGN.md): ``succeeded``, ``duplicate`` and ``reused``
+exit 0, so exit 0 always means ``summary.json`` of this input version exists.
 ``superseded`` (a versioned input whose version is no longer the key's latest:
-the newer version's own event handles the path; nothing is written) exit 0. A
-job whose lease was taken over mid-run (it stalled past the lease's validity)
-stops writing and goes back to waiting as above. Invalid input exits 2 and
-model/configuration errors exit 3, both with ``error.json``. Internal errors
-exit 1 (Batch retries); they write ``error.json`` only on the last attempt
+the newer version's own event handles the path; nothing is written) exits 4 and
+``in_progress`` exits 5; the retry strategy treats both as final and the notifier
+sends nothing for them. A job whose lease was taken over mid-run (it stalled past
+the lease's validity) stops writing and ends ``in_progress``. Invalid input exits 2
+and model/configuration errors exit 3, both with ``error.json``; so does a scratch
+volume too small for the input (``scratch_full``/``volume_too_small``). Internal
+errors exit 1 (Batch retries); they write ``error.json`` only on the last attempt
 (``AWS_BATCH_JOB_ATTEMPT`` ≥ ``RASTERDROP_MAX_ATTEMPTS``, or when either is
 unknown), so a retry that then succeeds leaves no stale failure behind and a
 job that finally fails always leaves one (:mod:`batch_image.jobs.failures`;
-any other exception is recorded as ``internal``/``unexpected``). A key that
-fails the key checks gets no ``error.json``: there is no safe output location
-for it. The input object is only ever read.
+any other exception is recorded as ``internal``/``unexpected``, a full disk as
+``scratch_full``). A key that fails the key checks gets no ``error.json``: there
+is no safe output location for it. The input object is only ever read.
 """
 
 from __future__ import annotations
@@ -49,8 +57,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from batch_image import s3io
-from batch_image.errors import InternalError, InvalidInputError, RasterdropError
+from batch_image import clock, s3io
+from batch_image.errors import (
+    EXIT_IN_PROGRESS,
+    EXIT_OK,
+    EXIT_SUPERSEDED,
+    InternalError,
+    InvalidInputError,
+    RasterdropError,
+    ScratchFull,
+    ScratchTooSmall,
+)
 from batch_image.jobs.checkpoints import CheckpointStore
 from batch_image.jobs.failures import failures_recorded
 from batch_image.jobs.lease import Lease, LeaseLost
@@ -70,7 +87,7 @@ from batch_image.predict.documents import (
 from batch_image.predict.pipeline import PredictOptions, Resume, predict_to_dir
 from batch_image.predict.postprocess import PostProcess
 from batch_image.publish.layout import CHUNKS_SEGMENT, LEASE_NAME
-from batch_image.publish.protocol import done_by, publish, record_failure
+from batch_image.publish.protocol import current, done_by, publish, record_failure, republish
 from batch_image.publish.sinks import S3Prefix
 from batch_image.raster import vrt
 from batch_image.raster.remote import (
@@ -124,8 +141,14 @@ class _Run:
         """``output/<path>/``; ``guard`` runs before every write (the lease check)."""
         return S3Prefix(self.s3, self.req.bucket, self.out_prefix, guard=guard)
 
-    def outcome(self, status: str, message: str, summary: dict[str, Any] | None = None) -> Outcome:
-        return Outcome(status, 0, message, self.out_prefix, summary)
+    def outcome(
+        self,
+        status: str,
+        message: str,
+        exit_code: int = EXIT_OK,
+        summary: dict[str, Any] | None = None,
+    ) -> Outcome:
+        return Outcome(status, exit_code, message, self.out_prefix, summary)
 
 
 def run(
@@ -172,7 +195,7 @@ def _run_until_settled(state: _Run, scratch: Path, workers: int | None) -> Outco
         try:
             return _attempt(state, scratch, workers)
         except LeaseLost:
-            log.warning("lease lost: another job took over this run; waiting for it")
+            log.warning("lease lost: another job took over this run")
     raise InternalError("the run's lease kept changing hands", code="lease_contention")
 
 
@@ -185,7 +208,7 @@ def _record_failure(state: _Run, exc: RasterdropError) -> None:
 
 
 def _attempt(state: _Run, scratch: Path, workers: int | None) -> Outcome:
-    """Cheap checks, done already?, the lease; then compute and publish under the lease."""
+    """Cheap checks, done already?, reusable?, the lease; then compute (or reuse) under it."""
     t0 = time.perf_counter()
     source, card = _model_card(state, scratch / "model")
     _head_input(state)
@@ -195,15 +218,15 @@ def _attempt(state: _Run, scratch: Path, workers: int | None) -> Outcome:
             state.input.version_id,
             state.req.key,
         )
-        return state.outcome("superseded", "a newer version of the input exists")
+        return state.outcome("superseded", "a newer version of the input exists", EXIT_SUPERSEDED)
     identity = state.input.version_id or state.input.etag
     if vrt.is_vrt_name(state.req.key):  # a VRT's content is its band files' content too
         identity = f"{identity}+{_head_vrt(state).identity}"
     state.run_id = run_id(state.req.bucket, state.req.key, identity, card.name, card.version)
     if done_by(state.results(), state.run_id):
-        log.info("already done: s3://%s/%s", state.req.bucket, state.out_prefix)
-        return state.outcome("duplicate", "already done")
-    pixels = _check_header(state, card, scratch)
+        return _already_done(state)
+    previous = reusable(current(state.results()), state.input, card)
+    pixels = 0 if previous else _check_header(state, card, scratch)
     checks = time.perf_counter() - t0
     lease = Lease(
         state.s3,
@@ -213,13 +236,117 @@ def _attempt(state: _Run, scratch: Path, workers: int | None) -> Outcome:
         job_id=state.settings.job_id,
         attempt=state.settings.attempt,
     )
-    if not _await_lease(state, lease):
-        return state.outcome("duplicate", "done by another job")
+    if not lease.acquire():
+        return _leased_elsewhere(state, lease)
     with _run_ends_with(state, lease):
         if done_by(state.results(), state.run_id):
             return state.outcome("duplicate", "already done")
+        if previous:
+            return _reuse(state, lease, previous)
         job = _Job(state, lease, source, card, scratch, workers, t0, checks)
         return job.compute_and_publish(pixels)
+
+
+def _already_done(state: _Run) -> Outcome:
+    """``summary.json`` names this run: exit 0 as a duplicate, after removing what a run
+    killed between its ``summary.json`` and its cleanup left under ``partial/<run-id>/``.
+
+    Safe: the done-marker is written last, so no job still needs this run's checkpoints,
+    and a job that holds the lease is past its last write (its release then finds the
+    lease gone, which it ignores)."""
+    log.info("already done: s3://%s/%s", state.req.bucket, state.out_prefix)
+    try:
+        removed = s3io.delete_prefix(state.s3, state.req.bucket, state.partial)
+    except Exception:
+        log.warning("could not remove the leftover partials of run %s", state.run_id,
+                    exc_info=True)  # fmt: skip
+    else:
+        if removed:
+            log.info("removed %d leftover partial object(s) of run %s", removed, state.run_id)
+    return state.outcome("duplicate", "already done")
+
+
+def _leased_elsewhere(state: _Run, lease: Lease) -> Outcome:
+    """Another live job holds the lease: end at once instead of holding a Batch slot.
+
+    If its ``summary.json`` is there already, this is a plain duplicate (exit 0: the
+    result exists). Otherwise exit :data:`EXIT_IN_PROGRESS` (final: the retry strategy
+    does not retry it; the notifier sends nothing for it): the holder's own job ends in
+    exactly one email, its result or its failure. A holder that died keeps the lease
+    until it expires (:mod:`batch_image.jobs.lease`); its own job still reports.
+    """
+    if done_by(state.results(), state.run_id):
+        return _already_done(state)
+    holder = lease.took_over or {}
+    log.info(
+        "job %s (attempt %s) is computing this run: ending without a result of our own",
+        holder.get("job_id"),
+        holder.get("attempt"),
+        extra=log_fields(holder=holder),
+    )
+    return state.outcome("in_progress", "another job is computing this run", EXIT_IN_PROGRESS)
+
+
+def reusable(
+    previous: dict[str, Any] | None, current_input: InputRef, card: ModelCard
+) -> dict[str, Any] | None:
+    """The summary in place, if it is the same result: the reuse rule.
+
+    Same bytes and the same model version are the same result. "Same bytes": the
+    previous result's input has the same ETag and size as this version (S3's ETag is the
+    MD5 of a single-part upload; a multipart upload's ETag depends on its part size, so
+    the same bytes uploaded in other parts recompute: conservative, never wrong). "Same
+    model": name and version equal. Only a succeeded result of another version of this
+    key is reused; a new model version always recomputes.
+    """
+    if not previous or previous.get("status") != "succeeded":
+        return None
+    before = previous.get("input") or {}
+    model = previous.get("model") or {}
+    if not isinstance(before, dict) or not isinstance(model, dict):
+        return None
+    same_bytes = (
+        bool(current_input.etag)
+        and before.get("etag") == current_input.etag
+        and before.get("size_bytes") == current_input.size_bytes
+    )
+    same_model = model.get("name") == card.name and model.get("version") == card.version
+    other_version = before.get("version_id") != current_input.version_id
+    return previous if same_bytes and same_model and other_version else None
+
+
+def _reuse(state: _Run, lease: Lease, previous: dict[str, Any]) -> Outcome:
+    """Point this input version at the result already in place: no download, no compute.
+
+    The result files stay where they are; only ``summary.json`` is rewritten (one write,
+    under the lease, after a last superseded check) to name this version and run, with
+    ``reused_from`` naming the version that was computed. ``created_at`` stays the
+    original's: it is the files' age, which bounds how long their links can live.
+    """
+    if _superseded(state):
+        return state.outcome("superseded", "a newer version of the input exists", EXIT_SUPERSEDED)
+    before = previous.get("input") or {}
+    document = {
+        **previous,
+        "input": state.input.to_dict(),
+        "run_id": state.run_id,
+        "reused_from": {
+            "version_id": before.get("version_id"),
+            "run_id": previous.get("run_id"),
+            "created_at": previous.get("created_at"),
+        },
+        "reused_at": clock.iso_stamp(),
+        "job": _job_ref(state.settings),
+    }
+    republish(state.results(guard=lease.check), document)
+    log.info(
+        "reused: s3://%s/%s (same bytes as version %s, same model)",
+        state.req.bucket,
+        state.out_prefix,
+        before.get("version_id"),
+    )
+    return state.outcome("reused", "same bytes and model version as the result in place", 0,
+                         document)  # fmt: skip
 
 
 def _model_card(state: _Run, model_dir: Path) -> tuple[model_source.ModelSource, ModelCard]:
@@ -232,32 +359,58 @@ def _model_card(state: _Run, model_dir: Path) -> tuple[model_source.ModelSource,
 
 @contextmanager
 def _run_ends_with(state: _Run, lease: Lease) -> Iterator[None]:
-    """Hold the run's lease for the body; when the run is over, end it cleanly.
+    """Hold the run's lease for the body; release it on every way out but SIGKILL.
 
     Over means no attempt will ever need this run's partials again: the result
-    is published (success), somebody else's result or a newer input version
+    is published (success, reuse), somebody else's result or a newer input version
     owns the output (duplicate, superseded), or the error is final (bad input,
     model, configuration). Then the heartbeat stops, the checkpoints are deleted
-    and the lease is released last: a waiting job sees the lease only once
-    nothing of the run is left to resume, and finds the done-marker (if any)
-    already written, so it exits as a duplicate. Why releasing is safe: the
-    lease is deleted with ``If-Match`` on our own ETag, so a lease another job
-    took over is never deleted (:mod:`batch_image.jobs.lease`).
+    and the lease is released last: a job arriving later finds the done-marker (if
+    any) already written, so it exits as a duplicate.
 
-    Not over (an internal error, SIGTERM, a lost lease): only the heartbeat
-    stops. The checkpoints stay for the retry, and the lease stays until it
-    expires or the next attempt of this same Batch job takes it over at once.
+    Not over (an internal error, SIGTERM, any other exception): the checkpoints stay
+    for the retry, and the lease is released at once, so neither the retry nor a new
+    job for this input waits for it to expire; whoever takes it next resumes from the
+    checkpoints. A lost lease belongs to its taker and is left alone. Why releasing is
+    safe: the delete is conditional on our own ETag (:mod:`batch_image.jobs.lease`), so a
+    lease another job took over is never deleted. Only SIGKILL (OOM killer, a host that
+    vanished) leaves a lease behind; it expires after its ttl, and the next attempt of
+    the same Batch job takes it over at once.
     """
     try:
         yield
+    except LeaseLost:
+        raise
     except RasterdropError as exc:
         if exc.final:
             _end_run(state, lease)
+        else:
+            _release(state, lease)
+        raise
+    except BaseException:  # SIGTERM's Terminated, KeyboardInterrupt, a bug
+        _release(state, lease)
         raise
     else:
         _end_run(state, lease)
     finally:
         lease.stop()
+
+
+def _job_ref(settings: Settings) -> dict[str, Any]:
+    """The Batch job that wrote a ``summary.json``: the notifier tells a duplicate's event
+    (another job id) from the producer's by it."""
+    return {"id": settings.job_id, "attempt": settings.attempt}
+
+
+def _release(state: _Run, lease: Lease) -> None:
+    """Give the lease back, keeping the checkpoints (best effort, never raises)."""
+    try:
+        lease.release()
+    except Exception:
+        log.warning("run %s: the lease could not be released; it expires after %.0f s",
+                    state.run_id, lease.ttl, exc_info=True)  # fmt: skip
+    else:
+        log.info("run %s: lease released, checkpoints kept for the retry", state.run_id)
 
 
 def _end_run(state: _Run, lease: Lease) -> None:
@@ -302,7 +455,9 @@ class _Job:
         local_input = _download_input(state, self.scratch, self.workers, pixels)
         summary = self.predict(local_input, estimator, self.scratch / "out")
         if _superseded(state):  # a newer version arrived while we computed: do not publish
-            return state.outcome("superseded", "a newer version of the input exists")
+            return state.outcome(
+                "superseded", "a newer version of the input exists", EXIT_SUPERSEDED
+            )
         document = self.publish(summary, self.scratch / "out")
         log.info(
             "done: s3://%s/%s (%d windows resumed)",
@@ -311,7 +466,7 @@ class _Job:
             summary.resumed_windows,
             extra=log_fields(run_id=state.run_id, timings=document["timings_s"]),
         )
-        return state.outcome("succeeded", "done", document)
+        return state.outcome("succeeded", "done", EXIT_OK, document)
 
     def predict(self, local_input: Path, estimator: Any, out_dir: Path) -> Summary:
         """The engine over the downloaded input, every finished chunk checkpointed."""
@@ -369,35 +524,11 @@ class _Job:
 
         def finished() -> dict[str, Any]:
             published.update(summary.finished(time.perf_counter() - self.t0).to_dict())
+            published["job"] = _job_ref(self.state.settings)
             return published
 
         publish(sink, files, finished)
         return published
-
-
-def _await_lease(state: _Run, lease: Lease) -> bool:
-    """Get the lease (True), or wait until the holder's result exists (False).
-
-    Polls every tenth of the lease's lifetime (1–30 s); the holder either finishes
-    (its ``summary.json`` appears) or stops renewing (the lease expires and
-    :meth:`Lease.acquire` takes it over).
-    """
-    poll = min(30.0, max(1.0, state.settings.lease_seconds / 10))
-    waited = False
-    while not lease.acquire():
-        if done_by(state.results(), state.run_id):
-            return False
-        if not waited:
-            holder = lease.took_over or {}
-            log.info(
-                "waiting: job %s (attempt %s) is computing this run",
-                holder.get("job_id"),
-                holder.get("attempt"),
-                extra=log_fields(holder=holder),
-            )
-            waited = True
-        time.sleep(poll)
-    return True
 
 
 def _head_input(state: _Run) -> None:
@@ -497,13 +628,7 @@ def _download_input(state: _Run, scratch: Path, workers: int | None, pixels: int
     free = shutil.disk_usage(scratch).free
     # the input, two uncompressed uint8 scratch rasters and their COGs, plus a margin
     need = size + SCRATCH_MARGIN + 4 * pixels
-    if free < need:
-        raise InternalError(
-            f"not enough scratch space: {free:,} bytes free, {need:,} needed",
-            code="scratch_full",
-            free_bytes=free,
-            needed_bytes=need,
-        )
+    _check_room(state.req.key, shutil.disk_usage(scratch).total, free, need)
     if state.vrt is not None:
         dest = scratch / "input" / state.req.key.rsplit("/", 1)[-1]
         return download_vrt(state.s3, state.req.bucket, state.vrt, dest, workers=workers or 8)
@@ -544,3 +669,25 @@ def _download_mask_sidecar(state: _Run, dest: Path, workers: int | None) -> None
         state.s3, state.req.bucket, key, dest.with_name(dest.name + ".msk"), workers=workers or 8
     )
     log.info("fetched the mask sidecar %s", key)
+
+
+def _check_room(name: str, total: int, free: int, need: int) -> None:
+    """Refuse to start a download that cannot fit: final when the whole volume is too small
+    (no retry can help: the operators' job size or instance volume must grow), retried
+    when other jobs on the instance hold the room (another instance may have it)."""
+    gib = 1024**3
+    details = {"free_bytes": free, "needed_bytes": need, "volume_bytes": total}
+    if total < need:
+        raise ScratchTooSmall(
+            f"{name} needs about {need / gib:.1f} GiB of scratch space, more than the job's "
+            f"whole volume ({total / gib:.1f} GiB)",
+            code="volume_too_small",
+            **details,
+        )
+    if free < need:
+        raise ScratchFull(
+            f"not enough scratch space for {name}: {free / gib:.1f} GiB free, "
+            f"{need / gib:.1f} GiB needed",
+            code="scratch_full",
+            **details,
+        )

@@ -77,3 +77,17 @@ def done_by(sink: ResultSink, run_id: str | None, *, done: str = SUMMARY_JSON) -
     """Whether the done-marker there belongs to ``run_id`` (an exactly-once check)."""
     found = sink.read_json(done)
     return bool(isinstance(found, dict) and run_id and found.get("run_id") == run_id)
+
+
+def current(sink: ResultSink, *, done: str = SUMMARY_JSON) -> dict[str, Any] | None:
+    """The done-marker's document there, or None (absent, or not a JSON object)."""
+    found = sink.read_json(done)
+    return found if isinstance(found, dict) else None
+
+
+def republish(sink: ResultSink, document: Mapping[str, Any], *, done: str = SUMMARY_JSON) -> str:
+    """Rewrite the done-marker over result files that are already there (a reused result:
+    the same input bytes and model version as the result in place). The files are not
+    touched; the marker is replaced in one write, so a reader sees the old complete
+    result or the new one, never a partial one. Returns its location."""
+    return sink.put_json(done, dict(document))

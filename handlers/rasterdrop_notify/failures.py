@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rasterdrop_notify.capacity import NO_CAPACITY, no_capacity_reason, runnable_cancel_reason
+from rasterdrop_notify.decisions import EXIT_INVALID_INPUT, EXIT_MODEL_ERROR
 from rasterdrop_notify.events import BatchJobDetail
 
 #: Categories that describe how the last attempt died; they win over an older error.json.
@@ -21,7 +22,7 @@ INFRASTRUCTURE = frozenset(
     {"out_of_memory", "instance_reclaimed", "timeout", "image_pull", NO_CAPACITY}
 )
 #: The job's exit codes (docs/contracts.md).
-EXIT_CATEGORIES = {2: "invalid_input", 3: "model_error"}
+EXIT_CATEGORIES = {EXIT_INVALID_INPUT: "invalid_input", EXIT_MODEL_ERROR: "model_error"}
 
 
 @dataclass(frozen=True)

@@ -57,3 +57,13 @@ class Outcome:
     results_prefix: str | None = None
     metrics: tuple[tuple[str, float], ...] = ()
     promoted: bool | None = None
+    #: the row of ``decisions.DECISIONS`` (None: the failure category, or ``succeeded``)
+    decision: str | None = None
+    reused_from_version: str | None = None  # a reused result: the version that was computed
+
+    @property
+    def name(self) -> str:
+        """The outcome's row in the decision table."""
+        if self.decision:
+            return self.decision
+        return SUCCEEDED if self.status == SUCCEEDED else (self.category or "internal")

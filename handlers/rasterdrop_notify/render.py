@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from rasterdrop_notify.decisions import decide, failure_decision
 from rasterdrop_notify.layout import INPUT_PREFIX
 from rasterdrop_notify.outcome import REJECTED, SUCCEEDED, TRAIN, Link, Outcome
 from rasterdrop_notify.paths import file_name, tenant_of
@@ -30,60 +31,6 @@ SUBJECT_LIMIT = 99
 LABEL_WIDTH = 12
 WRAP = 76
 MAX_CLASS_ROWS = 40
-
-#: category → (short label for the subject, what the user can do about it)
-CATEGORIES: dict[str, tuple[str, str]] = {
-    "invalid_input": (
-        "invalid input",
-        "Fix the file and upload it again; a new upload starts a new job.",
-    ),
-    "model_error": (
-        "model error",
-        "Your file is not the problem: the model or the configuration is. Ask the operators "
-        "to fix it (quote the job id), then upload the file again.",
-    ),
-    "out_of_memory": (
-        "out of memory",
-        "The job ran out of memory. Split the raster into smaller tiles and upload those, "
-        "or ask the operators for more job memory.",
-    ),
-    "instance_reclaimed": (
-        "interrupted",
-        "The machine running the job was taken back by AWS (Spot) on its last attempt. "
-        "Nothing is wrong with your file: upload it again to retry.",
-    ),
-    "timeout": (
-        "timed out",
-        "The job ran longer than its time limit. Split the raster into smaller tiles, "
-        "or ask the operators to raise the limit.",
-    ),
-    "image_pull": (
-        "could not start",
-        "The job's container image could not be pulled: a deployment problem, not your "
-        "file. Tell the operators (quote the job id) and upload again once it is fixed.",
-    ),
-    "no_capacity": (
-        "no capacity",
-        "Nothing is wrong with your file: no machine could be started for the job before its "
-        "waiting time ran out. Operators: raise the region's EC2 vCPU quota (Spot, or "
-        "On-Demand with spot: false) to at least max_vcpus, widen instance_types, or set "
-        "spot: false; `make doctor` shows which. Then upload the file again.",
-    ),
-    "unsupported_name": (
-        "unsupported name",
-        'Rename the file without double quotes ("), backslashes (\\) or control characters '
-        "(such as tabs) and upload it again.",
-    ),
-    "too_large": (
-        "too large",
-        "Split the raster into tiles under the limit (or compress it) and upload those.",
-    ),
-    "internal": (
-        "internal error",
-        "Something broke on our side. Upload the file again; if it fails again, tell the "
-        "operators and quote the job id.",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -123,11 +70,13 @@ def render_message(
 
 
 def category_label(category: str | None) -> str:
-    return CATEGORIES.get(category or "internal", CATEGORIES["internal"])[0]
+    """The subject's words for a failure category (the decision table's row)."""
+    return failure_decision(category).label
 
 
 def category_advice(category: str | None) -> str:
-    return CATEGORIES.get(category or "internal", CATEGORIES["internal"])[1]
+    """What the email tells the user to do about a failure category."""
+    return failure_decision(category).advice
 
 
 # --- subject ---------------------------------------------------------------------------------
@@ -142,7 +91,7 @@ def _subject(o: Outcome) -> str:
         return fit_subject("rasterdrop: training ", name, f" failed ({label})")
     name = file_name(o.key)
     if o.status == SUCCEEDED:
-        return fit_subject("rasterdrop: ", name, " ready")
+        return fit_subject("rasterdrop: ", name, " " + decide(o.name).label)
     if o.status == REJECTED:
         return fit_subject("rasterdrop: ", name, f" rejected ({label})")
     return fit_subject("rasterdrop: ", name, f" failed ({label})")
@@ -183,9 +132,14 @@ def _body(o: Outcome, links: Sequence[Link], expires: datetime | None) -> str:
 
 def _success_body(o: Outcome, name: str, links: Sequence[Link], expires: datetime | None) -> str:
     lines = [f"{name} is ready.", ""]
+    note = decide(o.name).advice
+    if note:
+        lines += [*textwrap.wrap(note, width=WRAP), ""]
     lines += _field("Input", _s3_uri(o.bucket, o.key))
     if o.version:
         lines += _field("", f"version {o.version}")
+    if o.reused_from_version:
+        lines += _field("Reused", f"the results of version {o.reused_from_version}")
     outcome = "succeeded"
     if o.width and o.height:
         outcome += f": {o.width:,} x {o.height:,} pixels"

@@ -16,6 +16,9 @@ from rasterdrop_notify.service import Clients
 from rasterdrop_notify.settings import Settings, get_settings
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+# No automatic retries for SNS: a retried Publish whose first answer was lost is a duplicate
+# email; markers.publish_once retries only what certainly sent nothing.
+_SNS_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1})
 # SigV4 and virtual-hosted style give presigned URLs on the regional endpoint
 # (https://<bucket>.s3.<region>.amazonaws.com/...), which never redirect.
 _S3_CONFIG = _CONFIG.merge(Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
@@ -31,7 +34,7 @@ def settings() -> Settings:
 def clients() -> Clients:
     return Clients(
         s3=boto3.client("s3", config=_S3_CONFIG),
-        sns=boto3.client("sns", config=_CONFIG),
+        sns=boto3.client("sns", config=_SNS_CONFIG),
         secrets=boto3.client("secretsmanager", config=_CONFIG),
     )
 

@@ -15,6 +15,12 @@ from rasterdrop_notify import markers
 from rasterdrop_notify.absent import optional
 from rasterdrop_notify.assessments import assessment_outcome, is_assessment_key
 from rasterdrop_notify.clock import Clock, system_clock
+from rasterdrop_notify.decisions import (
+    EXIT_OUTCOMES,
+    SUPERSEDED,
+    decide,
+    succeeded_outcome,
+)
 from rasterdrop_notify.events import BatchJobDetail, BatchJobStateChangeEvent, S3ObjectCreatedEvent
 from rasterdrop_notify.failures import choose_failure, classify_job
 from rasterdrop_notify.key_transport import untransportable, untransportable_reason
@@ -125,7 +131,11 @@ def notify_job(
             return deliver(prepared, clients, settings, now=now)
         prepared = _predict_outcome(detail, clients, settings, bucket, key, version, results, now)
     if prepared is None:
-        return Result(SKIPPED, "the report belongs to another version of the input")
+        return Result(SKIPPED, decide(SUPERSEDED).why)
+    decision = decide(prepared.outcome.name)
+    if not decision.send:
+        log.info("%s: no message (%s)", prepared.outcome.name, decision.why)
+        return Result(SKIPPED, f"{prepared.outcome.name}: {decision.why}", outcome=prepared.outcome)
     return deliver(prepared, clients, settings, now=now)
 
 
@@ -189,21 +199,44 @@ def deliver(prepared: Prepared, clients: Clients, settings: Settings, *, now: da
     if not got.won:
         return Result(DUPLICATE, "already published", message, marker=mkey, outcome=o)
     try:
-        resp = clients.sns.publish(
-            TopicArn=settings.topic_arn,
-            Subject=message.subject,
-            Message=message.body,
-            MessageAttributes=message.sns_attributes(),
+        resp = markers.publish_once(
+            lambda: clients.sns.publish(
+                TopicArn=settings.topic_arn,
+                Subject=message.subject,
+                Message=message.body,
+                MessageAttributes=message.sns_attributes(),
+            )
         )
-    except Exception:
-        markers.release(clients.s3, o.bucket, mkey)
+    except Exception as exc:
+        if markers.certainly_unsent(exc):
+            markers.release(clients.s3, o.bucket, mkey)
+        else:  # the answer was lost: SNS may have sent it; the retry sends (and counts it)
+            markers.mark_uncertain(clients.s3, o.bucket, mkey, record, etag=got.etag,
+                                   ambiguous=got.ambiguous + 1, now=now)  # fmt: skip
         raise
     message_id = resp["MessageId"]
-    if not markers.mark_published(
-        clients.s3, o.bucket, mkey, record, etag=got.etag, message_id=message_id, now=now
-    ):
-        log.warning("marker %s changed while publishing %s", mkey, message_id)
+    _mark_published(clients, o.bucket, mkey, record, got, message_id, now)
     return Result(PUBLISHED, "", message, message_id, mkey, o)
+
+
+def _mark_published(
+    clients: Clients,
+    bucket: str,
+    mkey: str,
+    record: dict[str, Any],
+    got: markers.Claim,
+    message_id: str,
+    now: datetime,
+) -> None:
+    """Record the publish; never raises: the message is out, and a raise would make Lambda
+    retry and publish it again (see ``markers``)."""
+    try:
+        if not markers.mark_published(clients.s3, bucket, mkey, record, etag=got.etag,
+                                      message_id=message_id, now=now,
+                                      ambiguous=got.ambiguous):  # fmt: skip
+            log.warning("marker %s changed while publishing %s", mkey, message_id)
+    except Exception:
+        log.error("published %s but could not mark %s", message_id, mkey, exc_info=True)
 
 
 # --- building outcomes -----------------------------------------------------------------------
@@ -223,9 +256,12 @@ def _predict_outcome(
     if detail.status == "SUCCEEDED":
         summary = get_json(clients.s3, bucket, results + SUMMARY_JSON)
         if summary is not None and not same_version(summary, version):
-            return None
+            return None  # a newer version's result is in place: superseded
         if summary is not None:
             return _success(summary, clients, settings, results, now, common, detail)
+        error_doc = get_json(clients.s3, bucket, results + ERROR_JSON)
+        if error_doc is not None and not same_version(error_doc, version):
+            return None  # a newer version's failure is in place: superseded
         return Prepared(
             Outcome(
                 status=FAILED,
@@ -235,10 +271,21 @@ def _predict_outcome(
                 **common,
             )
         )
+    job = classify_job(detail)
+    if job.exit_code in EXIT_OUTCOMES:  # superseded / in progress: the job wrote nothing
+        return Prepared(
+            Outcome(
+                status=FAILED,
+                decision=EXIT_OUTCOMES[job.exit_code],
+                exit_code=job.exit_code,
+                attempts=job.attempts,
+                **common,
+            )
+        )
     error_doc = get_json(clients.s3, bucket, results + ERROR_JSON)
     if error_doc is not None and not same_version(error_doc, version):
         error_doc = None
-    failure = choose_failure(classify_job(detail), error_doc)
+    failure = choose_failure(job, error_doc)
     model_name, model_version = model_of(error_doc)
     return Prepared(
         Outcome(
@@ -279,8 +326,11 @@ def _success(summary, clients, settings, results, now, common, detail) -> Prepar
     raster = summary.get("raster") or {}
     timings = summary.get("timings_s") or {}
     model_name, model_version = model_of(summary)
+    reused = summary.get("reused_from") if isinstance(summary.get("reused_from"), dict) else {}
     outcome = Outcome(
         status=SUCCEEDED,
+        decision=succeeded_outcome(summary, detail.jobId),
+        reused_from_version=optional(reused.get("version_id")),
         model_name=model_name,
         model_version=model_version,
         classes=class_shares(summary, raster.get("area_unit")),

@@ -4,14 +4,30 @@
 (default ``partial/*``): after the N-th successful S3 write (PutObject /
 CompleteMultipartUpload) of a key matching the glob, the process SIGKILLs itself, as a
 reclaimed spot instance would end it: no cleanup, no exit handler, whatever it was doing
-half done. The job code is not changed.
+half done. ``N`` may be ``random:MAX``: a point drawn from 1..MAX, seeded by the Batch job
+id and ``RASTERDROP_SANDBOX_KILL_SEED``, so every job dies somewhere else and a run can be
+repeated (a job that makes fewer writes than its point is not killed). The job code is
+not changed.
 """
 
 import os
 import signal
 
-_LIMIT = int(os.environ.get("RASTERDROP_SANDBOX_KILL_AFTER_PUTS", "0") or 0)
+_SPEC = os.environ.get("RASTERDROP_SANDBOX_KILL_AFTER_PUTS", "0") or "0"
 _KEYS = os.environ.get("RASTERDROP_SANDBOX_KILL_KEYS", "partial/*")
+
+
+def _limit(spec: str) -> int:
+    if spec.startswith("random:"):
+        import random
+
+        seed = f"{os.environ.get('RASTERDROP_SANDBOX_KILL_SEED', '')}/"
+        seed += os.environ.get("AWS_BATCH_JOB_ID", "")
+        return random.Random(seed).randint(1, max(1, int(spec.split(":", 1)[1])))  # noqa: S311
+    return int(spec)
+
+
+_LIMIT = _limit(_SPEC)
 
 if _LIMIT > 0:
     import fnmatch

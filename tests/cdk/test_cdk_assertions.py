@@ -83,7 +83,7 @@ def test_job_definition_retry_strategy(tpl: Template) -> None:
                     [
                         {"Action": "EXIT", "OnExitCode": "2"},
                         {"Action": "EXIT", "OnExitCode": "3"},
-                        {"Action": "RETRY", "OnStatusReason": "Host EC2*"},
+                        {"Action": "EXIT", "OnExitCode": "5"},
                     ]
                 ),
             },

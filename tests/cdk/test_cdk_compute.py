@@ -14,9 +14,9 @@ EXPECTED_RETRY = {
     "EvaluateOnExit": [
         {"Action": "EXIT", "OnExitCode": "2"},
         {"Action": "EXIT", "OnExitCode": "3"},
+        {"Action": "EXIT", "OnExitCode": "4"},
+        {"Action": "EXIT", "OnExitCode": "5"},
         {"Action": "EXIT", "OnReason": "OutOfMemoryError*"},
-        {"Action": "RETRY", "OnStatusReason": "Host EC2*"},
-        {"Action": "RETRY", "OnReason": "CannotPullContainerError*"},
     ],
 }
 

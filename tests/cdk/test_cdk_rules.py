@@ -169,6 +169,22 @@ def test_job_state_events(patterns: dict, event: dict, expected: set) -> None:
     assert matching_rules(patterns, event) == expected
 
 
+@pytest.mark.parametrize(
+    ("exit_code", "counted"),
+    [(1, True), (137, True), (2, True), (None, True), (4, False), (5, False)],
+)
+def test_superseded_and_in_progress_jobs_are_not_counted_as_failed(
+    patterns: dict, exit_code: int | None, counted: bool
+) -> None:
+    event = job_event("FAILED")
+    event["detail"].setdefault("container", {}).pop("exitCode", None)
+    if exit_code is not None:
+        event["detail"]["container"]["exitCode"] = exit_code
+    hits = matching_rules(patterns, event)
+    assert C.ID_JOB_STATE_RULE in hits  # the notifier still sees it (and sends nothing)
+    assert (C.ID_JOB_FAILED_RULE in hits) is counted
+
+
 def test_job_state_rules_are_limited_to_our_queues(template: dict) -> None:
     for rule in (C.ID_JOB_STATE_RULE, C.ID_JOB_FAILED_RULE):
         pattern = props(template, rule)["EventPattern"]

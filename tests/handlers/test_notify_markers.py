@@ -163,3 +163,96 @@ def test_marker_key_depends_on_all_four_values():
         marker_key("b/input", "a.tif", "v1", "m1"),
     }
     assert base not in others and len(others) == 5
+
+
+# --- the lost-response windows (markers' docstring), counted ------------------------------
+
+
+def test_a_lost_claim_response_is_still_our_claim(aws):
+    # botocore retries a PutObject whose answer was lost and gets 412 from our own write
+    first = markers.claim(aws.s3, BUCKET, MKEY, RECORD, now=NOW, lease_s=90, claim_id="c1")
+    again = markers.claim(aws.s3, BUCKET, MKEY, RECORD, now=NOW, lease_s=90, claim_id="c1")
+    assert first.won and again.won
+    with pytest.raises(NotificationInProgress):  # anybody else still waits
+        markers.claim(aws.s3, BUCKET, MKEY, RECORD, now=NOW, lease_s=90, claim_id="c2")
+
+
+class LostAnswerSns:
+    """SNS accepts the message, then the connection drops before the answer arrives."""
+
+    def __init__(self, sns, times: int = 1) -> None:
+        self.sns, self.times, self.calls = sns, times, 0
+
+    def publish(self, **kwargs):
+        from botocore.exceptions import ReadTimeoutError
+
+        self.calls += 1
+        self.sns.publish(**kwargs)
+        if self.calls <= self.times:
+            raise ReadTimeoutError(endpoint_url="https://sns.eu-west-1.amazonaws.com/")
+        return {"MessageId": "after-retry"}
+
+
+def test_a_lost_publish_answer_is_the_one_counted_duplicate(aws):
+    settings = _settings(aws)
+    sns = LostAnswerSns(aws.sns)
+    from botocore.exceptions import ReadTimeoutError
+
+    # the request went out, the answer was lost: no in-process retry (it could duplicate)
+    with pytest.raises(ReadTimeoutError):
+        deliver(_rejection(), Clients(s3=aws.s3, sns=sns), settings, now=NOW)
+    assert sns.calls == 1
+    marker = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="notified/")["Contents"][0]["Key"]
+    body = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=marker)["Body"].read())
+    assert (body["state"], body["ambiguous_publishes"]) == ("uncertain", 1)
+    # Lambda's retry publishes at once (no lease wait: the first invocation is over)
+    retry = deliver(_rejection(), Clients(s3=aws.s3, sns=sns), settings, now=NOW)
+    assert retry.action == "published"
+    body = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=marker)["Body"].read())
+    assert (body["state"], body["ambiguous_publishes"]) == ("published", 1)
+    # two messages went out, and the marker counts the one that may be a duplicate
+    assert len(aws.messages()) == 2
+    # any later delivery sends nothing
+    assert deliver(_rejection(), Clients(s3=aws.s3, sns=sns), settings, now=NOW).action == (
+        "duplicate"
+    )
+    assert aws.messages() == []
+
+
+class ThrottledOnceSns:
+    def __init__(self, sns) -> None:
+        self.sns, self.calls = sns, 0
+
+    def publish(self, **kwargs):
+        self.calls += 1
+        if self.calls == 1:
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "slow"}}, "Publish")
+        return self.sns.publish(**kwargs)
+
+
+def test_a_certain_publish_failure_is_retried_in_process_without_duplicate(aws):
+    sns = ThrottledOnceSns(aws.sns)
+    out = deliver(_rejection(), Clients(s3=aws.s3, sns=sns), _settings(aws), now=NOW)
+    assert out.action == "published" and sns.calls == 2
+    assert len(aws.messages()) == 1
+    marker = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=out.marker)["Body"].read())
+    assert (marker["state"], marker["ambiguous_publishes"]) == ("published", 0)
+
+
+def test_a_failed_published_write_is_not_raised_to_lambda(aws, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ClientError({"Error": {"Code": "InternalError", "Message": "S3 down"}}, "PutObject")
+
+    monkeypatch.setattr(markers, "mark_published", broken)
+    out = deliver(_rejection(), Clients(s3=aws.s3, sns=aws.sns), _settings(aws), now=NOW)
+    assert out.action == "published"  # a raise here would make Lambda publish again
+    assert len(aws.messages()) == 1
+
+
+def test_the_sns_client_does_no_retries_of_its_own(aws):
+    from rasterdrop_notify import runtime
+
+    runtime.reset()
+    sns = runtime.clients().sns
+    assert sns.meta.config.retries["total_max_attempts"] == 1
+    runtime.reset()

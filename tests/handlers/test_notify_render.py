@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from rasterdrop_notify.decisions import DECISIONS
 from rasterdrop_notify.outcome import ClassShare, Link, Outcome
-from rasterdrop_notify.render import CATEGORIES, fit_subject, render_message
+from rasterdrop_notify.render import fit_subject, render_message
 from rasterdrop_notify.text import (
     ascii_clean,
     format_area,
@@ -16,6 +17,9 @@ from rasterdrop_notify.text import (
     format_share,
 )
 
+CATEGORIES = {
+    k: (d.label, d.advice) for k, d in DECISIONS.items() if d.status in ("failed", "rejected")
+}
 B = "rasterdrop-data-123456789012"
 
 

@@ -97,3 +97,40 @@ def test_sequencers_increase_and_reason_is_checked() -> None:
     assert reason_for_etag('"d41d8cd98f00b204e9800998ecf8427e-12"') == "CompleteMultipartUpload"
     with pytest.raises(ValueError):
         object_created_event(bucket="b", key="k", head=head, region="r", account="1", reason="Nope")
+
+
+def test_the_tap_turns_every_write_into_one_event_as_it_happens(s3) -> None:
+    from sandbox.s3events import S3EventTap
+
+    got: list[dict] = []
+    tap = S3EventTap([BUCKET], region="eu-west-1", account="123456789012", deliver=got.append)
+    tap.install()
+    try:
+        put = s3.put_object(Bucket=BUCKET, Key="input/tapped.tif", Body=b"y" * 10)
+        # delivered before the writer got its answer: no listing, no polling
+        assert [e["detail"]["object"]["key"] for e in got] == ["input/tapped.tif"]
+        obj = got[0]["detail"]["object"]
+        head = s3.head_object(Bucket=BUCKET, Key="input/tapped.tif")
+        assert obj["version-id"] == put["VersionId"] == head["VersionId"]
+        assert (obj["size"], obj["etag"]) == (10, head["ETag"].strip('"'))
+        assert got[0]["detail"]["reason"] == "PutObject"
+        assert tap.event_for(BUCKET, "input/tapped.tif", put["VersionId"]) is got[0]
+        s3.copy_object(Bucket=BUCKET, Key="input/copied.tif",
+                       CopySource={"Bucket": BUCKET, "Key": "input/tapped.tif"})  # fmt: skip
+        assert got[-1]["detail"]["reason"] == "CopyObject"
+        upload = s3.create_multipart_upload(Bucket=BUCKET, Key="input/parts.tif")
+        part = s3.upload_part(Bucket=BUCKET, Key="input/parts.tif", UploadId=upload["UploadId"],
+                              PartNumber=1, Body=b"p" * 10)  # fmt: skip
+        s3.complete_multipart_upload(
+            Bucket=BUCKET, Key="input/parts.tif", UploadId=upload["UploadId"],
+            MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
+        )  # fmt: skip
+        assert got[-1]["detail"]["reason"] == "CompleteMultipartUpload"
+        assert len(got) == 3  # one event for the multipart object, not two
+        s3.delete_object(Bucket=BUCKET, Key="input/copied.tif")  # not an Object Created
+        s3.list_object_versions(Bucket=BUCKET)  # listings are not events
+        assert len(got) == 3
+    finally:
+        tap.uninstall()
+    s3.put_object(Bucket=BUCKET, Key="input/after.tif", Body=b"z")
+    assert len(got) == 3  # uninstalled: nothing more

@@ -18,6 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -27,10 +28,17 @@ import rasterio
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from batch_image.errors import ConfigError, InternalError, InvalidInputError
+from batch_image.errors import (
+    ConfigError,
+    InternalError,
+    InvalidInputError,
+    ScratchFull,
+    ScratchTooSmall,
+)
 from batch_image.jobs import predict_job
 from batch_image.jobs.request import JobRequest
 from batch_image.jobs.settings import Settings
+from batch_image.predict.documents import InputRef
 from batch_image.predict.pipeline import PredictOptions, predict_file
 from tests.conftest import make_model, make_scene
 
@@ -300,11 +308,13 @@ def test_two_jobs_at_once_compute_once(world: World) -> None:
         for i in range(2)
     ]
     results = [(p.wait(timeout=180), p.stdout.read(), p.stderr.read()) for p in procs]
-    # Both exit 0: one computed; the other found the run done, or waited on its lease
-    # until the result existed (so both jobs' notifications find summary.json)
-    assert [rc for rc, _, _ in results] == [0, 0], results
-    statuses = sorted(out.split(":")[0] for _, out, _ in results)
-    assert statuses == ["duplicate", "succeeded"], results
+    # One computed (exit 0); the other found the run done (duplicate, exit 0) or leased
+    # by the live one and ended at once (in_progress, exit 5: final, no email)
+    ended = sorted((out.split(":")[0], rc) for rc, out, _ in results)
+    assert ended in (
+        [("duplicate", 0), ("succeeded", 0)],
+        [("in_progress", 5), ("succeeded", 0)],
+    ), results
     # and there is one set of outputs: every output object was written once
     for name in OUTPUTS:
         assert world.versions(f"output/twice/{name}") == 1
@@ -326,40 +336,36 @@ def _wait_for_line(path: Path, text: str, proc: subprocess.Popen[Any]) -> None:
 
 
 @pytest.mark.slow
-def test_job_waits_for_a_live_lease_holder_and_writes_nothing(world: World) -> None:
+def test_a_live_lease_holder_ends_the_duplicate_at_once_and_writes_nothing(world: World) -> None:
     key = "input/leased.tif"
     put = world.put(key, world.assets.scene)
     rid = _summary_run_id(world, key, put)
     lease_key = f"partial/{rid}/lease.json"
     body = {"owner": "x", "job_id": "other-job", "attempt": 1, "ttl_s": 3600}
     world.s3.put_object(Bucket=world.bucket, Key=lease_key, Body=json.dumps(body).encode())
-    log = world.tmp / "leased.log"
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            world.cmd(world.args(key, put)),
-            env=world.env(AWS_BATCH_JOB_ID="this-job", RASTERDROP_LEASE_SECONDS="10"),
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-        )
-        # When the job finds the run leased by a live job, it waits
-        _wait_for_line(log, "waiting: job other-job", proc)
-        assert proc.poll() is None
-        assert world.json(lease_key)["job_id"] == "other-job"  # untouched
-        # and when the holder finishes (summary last, then its lease goes)
-        done = {"status": "succeeded", "run_id": rid}
-        world.s3.put_object(
-            Bucket=world.bucket, Key="output/leased/summary.json", Body=json.dumps(done).encode()
-        )
-        world.s3.delete_object(Bucket=world.bucket, Key=lease_key)
-        before = world.objects("output/")
-        rc = proc.wait(timeout=120)
-    # Then it exits 0 as a duplicate without writing anything
-    assert rc == 0, log.read_text()
-    assert proc.stdout is not None and proc.stdout.read().startswith("duplicate:")
+    chunk = f"partial/{rid}/chunks/p/00000000-00000007.npz"
+    world.s3.put_object(Bucket=world.bucket, Key=chunk, Body=b"holder's checkpoint")
+    # When a duplicate job finds the run leased by a live job
+    first = world.run(world.args(key, put), AWS_BATCH_JOB_ID="this-job")
+    # Then it ends at once with exit 5 (final, no email), touching nothing
+    assert first.returncode == 5, first.stderr
+    assert first.stdout.startswith("in_progress:")
+    assert world.json(lease_key)["job_id"] == "other-job"
+    assert world.exists(chunk)
+    assert world.objects("output/") == {}
+    # And once the holder's summary.json exists (killed before its cleanup)
+    done = {"status": "succeeded", "run_id": rid}
+    world.s3.put_object(
+        Bucket=world.bucket, Key="output/leased/summary.json", Body=json.dumps(done).encode()
+    )
+    before = world.objects("output/")
+    again = world.run(world.args(key, put), AWS_BATCH_JOB_ID="third-job")
+    # Then a later job is a duplicate (exit 0) that writes no result and removes the
+    # leftover partials the holder could not
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("duplicate:")
     assert world.objects("output/") == before
-    assert list(before) == ["output/leased/summary.json"]
+    assert world.objects("partial/") == {}
 
 
 @pytest.mark.slow
@@ -367,31 +373,13 @@ def test_lease_of_a_dead_job_is_taken_over_after_it_expires(world: World) -> Non
     key = "input/stale.tif"
     put = world.put(key, world.assets.scene)
     lease_key = f"partial/{_summary_run_id(world, key, put)}/lease.json"
-    body = json.dumps({"owner": "x", "job_id": "dead-job", "attempt": 1, "ttl_s": 3}).encode()
+    body = json.dumps({"owner": "x", "job_id": "dead-job", "attempt": 1, "ttl_s": 1}).encode()
     world.s3.put_object(Bucket=world.bucket, Key=lease_key, Body=body)
-    log = world.tmp / "stale.log"
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            world.cmd(world.args(key, put)),
-            env=world.env(AWS_BATCH_JOB_ID="successor", RASTERDROP_LEASE_SECONDS="10"),
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-        )
-        # the holder renews its lease until the job has seen it live and waits ...
-        deadline = time.monotonic() + 120
-        while "waiting: job dead-job" not in log.read_text() and time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()
-            world.s3.put_object(Bucket=world.bucket, Key=lease_key, Body=body)
-            time.sleep(0.3)
-        # ... then dies: the job takes the lease over only after it expired
-        rc = proc.wait(timeout=120)
-    text = log.read_text()
-    assert rc == 0, text
-    assert "took over the lease of an expired job dead-job" in text
-    assert text.index("waiting: job dead-job") < text.index("took over the lease")
-    assert proc.stdout is not None and proc.stdout.read().startswith("succeeded:")
+    time.sleep(2.5)  # S3's clock: Date − LastModified > ttl_s (second resolution)
+    run = world.run(world.args(key, put), AWS_BATCH_JOB_ID="successor")
+    assert run.returncode == 0, run.stderr
+    assert "took over the lease of an expired job dead-job" in run.stderr
+    assert run.stdout.startswith("succeeded:")
     np.testing.assert_array_equal(world.classes("output/stale/classes.tif"), world.assets.ref_small)
     assert world.objects("partial/") == {}
 
@@ -494,11 +482,112 @@ def test_sigterm_exits_retryable_and_cleans_scratch(world: World) -> None:
     assert not world.exists("output/termed/error.json")  # a retry follows
     saved = _partials(world)
     assert saved >= 1
-    # the retry resumes from what the terminated attempt saved
-    again = world.run(world.args(key, put), **CHUNKY, AWS_BATCH_JOB_ID="job-t")
+    # the lease was released on the way out: nobody waits out its ttl
+    assert not [k for k in world.objects("partial/") if k.endswith("/lease.json")]
+    # so even another job (not only the retry) starts at once and resumes from what the
+    # terminated attempt saved
+    again = world.run(world.args(key, put), **CHUNKY, AWS_BATCH_JOB_ID="job-u")
     assert again.returncode == 0, again.stderr
     summary = _assert_one_clean_result(world, "output/termed/", world.assets.ref_big)
     assert summary["resumed_windows"] >= saved
+
+
+# --- the same bytes again: reuse ------------------------------------------------------------
+
+
+def test_same_bytes_and_model_again_reuse_the_result_at_no_compute(world: World) -> None:
+    key = "input/again.tif"
+    settings = Settings(model_uri=f"s3://{world.bucket}/models/{MODEL}/",
+                        scratch_dir=world.tmp / "s")  # fmt: skip
+    first_put = world.put(key, world.assets.scene)
+    first = predict_job.run(JobRequest(world.bucket, key, first_put["VersionId"]), settings,
+                            s3=world.s3, workers=1)  # fmt: skip
+    assert first.status == "succeeded"
+    # When the same bytes are uploaded again under the same key (a new version)
+    second_put = world.put(key, world.assets.scene)
+    s3 = Recorder(world.s3)
+    second = predict_job.run(JobRequest(world.bucket, key, second_put["VersionId"]), settings,
+                             s3=s3, workers=1)  # fmt: skip
+    # Then the result in place is reused: exit 0, nothing downloaded or recomputed,
+    # the result files untouched, summary.json names the new version and the old one
+    assert (second.status, second.exit_code) == ("reused", 0)
+    assert s3.reads_of(key) == []
+    for name in OUTPUTS:
+        assert world.versions(f"output/again/{name}") == (2 if name == "summary.json" else 1)
+    summary = world.json("output/again/summary.json")
+    assert summary["input"]["version_id"] == second_put["VersionId"]
+    assert summary["reused_from"]["version_id"] == first_put["VersionId"]
+    assert summary["reused_from"]["run_id"] == first.summary["run_id"]
+    assert summary["run_id"] != first.summary["run_id"]
+    assert summary["created_at"] == first.summary["created_at"]  # the files' age
+    np.testing.assert_array_equal(world.classes("output/again/classes.tif"), world.assets.ref_small)
+    assert world.objects("partial/") == {}
+    # And a duplicate event of the new version is a plain duplicate
+    third = predict_job.run(JobRequest(world.bucket, key, second_put["VersionId"]), settings,
+                            s3=world.s3, workers=1)  # fmt: skip
+    assert (third.status, third.exit_code) == ("duplicate", 0)
+
+
+def test_the_reuse_rule_needs_same_bytes_and_same_model_version() -> None:
+    card: Any = SimpleNamespace(name=MODEL, version="v1")  # reusable reads name and version
+    done = {
+        "status": "succeeded",
+        "input": {"version_id": "a", "etag": "e1", "size_bytes": 10},
+        "model": {"name": MODEL, "version": "v1"},
+    }
+    same = InputRef(version_id="b", etag="e1", size_bytes=10)
+    assert predict_job.reusable(done, same, card) is done
+    for other in (
+        InputRef(version_id="b", etag="e2", size_bytes=10),  # other bytes
+        InputRef(version_id="b", etag="e1", size_bytes=11),
+        InputRef(version_id="a", etag="e1", size_bytes=10),  # the same version: done_by's job
+        InputRef(version_id="b", etag=None, size_bytes=10),
+    ):
+        assert predict_job.reusable(done, other, card) is None, other
+    assert predict_job.reusable({**done, "status": "failed"}, same, card) is None
+    newer_model = {**done, "model": {"name": MODEL, "version": "v0"}}
+    assert predict_job.reusable(newer_model, same, card) is None  # a new model recomputes
+    assert predict_job.reusable(None, same, card) is None
+
+
+# --- scratch space ---------------------------------------------------------------------------
+
+
+def test_input_bigger_than_the_scratch_volume_is_final_and_says_so(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(predict_job.shutil, "disk_usage", lambda p: usage(10**6, 0, 10**6))
+    key = "input/huge for the disk.tif"
+    world.put(key, world.assets.scene)
+    settings = _settings(world, max_attempts=3, attempt=1)
+    with pytest.raises(ScratchTooSmall) as info:
+        predict_job.run(JobRequest(world.bucket, key), settings, s3=world.s3, workers=1)
+    # final (exit 3, not retried) even on attempt 1, with error.json saying scratch_full
+    assert info.value.exit_code == 3 and info.value.final
+    err = world.json("output/huge for the disk/error.json")
+    assert (err["category"], err["code"]) == ("scratch_full", "volume_too_small")
+    assert "huge for the disk.tif" in err["message"] and "/tmp" not in err["message"]
+    assert world.objects("partial/") == {}  # a final error ends the run
+
+
+def test_scratch_taken_by_other_jobs_is_retried_with_its_category(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(predict_job.shutil, "disk_usage", lambda p: usage(10**12, 10**12, 10))
+    key = "input/busy disk.tif"
+    world.put(key, world.assets.scene)
+    with pytest.raises(ScratchFull) as info:
+        predict_job.run(JobRequest(world.bucket, key), _settings(world, max_attempts=3,
+                        attempt=1), s3=world.s3, workers=1)  # fmt: skip
+    assert info.value.exit_code == 1 and info.value.category == "scratch_full"
+    assert not world.exists("output/busy disk/error.json")  # a retry follows
+    assert not [k for k in world.objects("partial/") if k.endswith("lease.json")]
 
 
 # --- bad inputs ------------------------------------------------------------------------------
@@ -680,7 +769,7 @@ def test_older_version_of_a_key_is_superseded(world: World) -> None:
     outcome = predict_job.run(
         JobRequest(world.bucket, key, old["VersionId"]), _settings(world), s3=world.s3
     )
-    assert (outcome.status, outcome.exit_code) == ("superseded", 0)
+    assert (outcome.status, outcome.exit_code) == ("superseded", 4)
     assert world.objects("output/") == {}
 
 
@@ -711,7 +800,7 @@ def test_newer_version_arriving_mid_run_is_not_overwritten(world: World) -> None
     outcome = predict_job.run(
         JobRequest(world.bucket, key, old["VersionId"]), _settings(world), s3=s3, workers=1
     )
-    assert (outcome.status, outcome.exit_code) == ("superseded", 0)
+    assert (outcome.status, outcome.exit_code) == ("superseded", 4)
     assert world.objects("output/") == {}  # the newer version's job owns output/racing/
     assert world.objects("partial/") == {}
 

@@ -1,6 +1,6 @@
-"""The predict job's end of a run: partials deleted and lease released exactly when the
-run is over (success, duplicate, superseded, final error), never when a retry or a
-takeover may still need them."""
+"""The predict job's end of a run: partials deleted exactly when the run is over (success,
+duplicate, superseded, final error), never when a retry or a takeover may still need them;
+the lease released on every way out but a lost lease (it belongs to its taker) and SIGKILL."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from batch_image.predict.documents import InputRef
 
 class FakeLease:
     key = "partial/r1/lease.json"
+    ttl = 300.0
 
     def __init__(self, calls: list[str]) -> None:
         self.calls = calls
@@ -64,10 +65,33 @@ def test_a_final_error_ends_the_run(calls: list[str], exc: Exception) -> None:
     assert calls == OVER
 
 
+class Terminated(BaseException):
+    """Like the CLI's SIGTERM exception: not an Exception."""
+
+
 @pytest.mark.parametrize(
-    "exc", [InternalError("disk"), LeaseLost("taken"), ValueError("bug"), KeyboardInterrupt()]
+    "exc", [InternalError("disk"), ValueError("bug"), KeyboardInterrupt(), Terminated()]
 )
-def test_a_retry_or_takeover_keeps_the_partials(calls: list[str], exc: BaseException) -> None:
+def test_a_retry_keeps_the_partials_and_releases_the_lease(
+    calls: list[str], exc: BaseException
+) -> None:
     with pytest.raises(type(exc)), predict_job._run_ends_with(_state(), FakeLease(calls)):
         raise exc
-    assert calls == ["stop"]  # heartbeat stopped; checkpoints and lease stay
+    # checkpoints stay for the retry; nobody (retry or new job) waits for the lease
+    assert calls == ["release", "stop"]
+
+
+def test_a_lost_lease_is_left_to_its_taker(calls: list[str]) -> None:
+    with pytest.raises(LeaseLost), predict_job._run_ends_with(_state(), FakeLease(calls)):
+        raise LeaseLost("taken")
+    assert calls == ["stop"]
+
+
+def test_a_release_that_fails_never_hides_the_error(calls: list[str]) -> None:
+    class Stubborn(FakeLease):
+        def release(self) -> None:
+            raise OSError("connection reset")
+
+    with pytest.raises(InternalError), predict_job._run_ends_with(_state(), Stubborn(calls)):
+        raise InternalError("disk")
+    assert calls == ["stop"]

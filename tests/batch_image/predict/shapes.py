@@ -49,8 +49,9 @@ SUMMARY = {
 # the S3 job's summary: the same, plus its own fields at the ends of their parts
 S3_SUMMARY = {
     **SUMMARY,
-    "": [*SUMMARY[""], "run_id"],
+    "": [*SUMMARY[""], "run_id", "job"],
     "model": ["name", "version", "uri"],
+    "job": ["id", "attempt"],  # the Batch job that wrote it (the notifier reads it)
     "timings_s": [*SUMMARY["timings_s"], "checks", "job_total"],
 }
 ERROR = {
