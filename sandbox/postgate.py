@@ -160,10 +160,13 @@ class PostPolicyGate:
                 resp = conn.getresponse()
                 data = resp.read()
                 self.send_response(resp.status)
+                length = str(len(data))
                 for k, v in resp.getheaders():
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    if k.lower() == "content-length" and self.command == "HEAD":
+                        length = v  # a HEAD answer states the object's length, with no body
+                    elif k.lower() not in ("content-length", "transfer-encoding", "connection"):
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Content-Length", length)
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
