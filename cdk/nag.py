@@ -122,7 +122,11 @@ def acknowledgements(config: RasterdropConfig) -> list[Ack]:
     acks += [
         Ack(*ack)
         for ack in api_acknowledgements(
-            api=config.api, waf=config.api_waf, r_xray=R_XRAY, r_runtime=R_RUNTIME
+            api=config.api,
+            waf=config.api_waf,
+            stack_name=config.stack_name,
+            r_xray=R_XRAY,
+            r_runtime=R_RUNTIME,
         )
     ]
     if config.destroy_on_delete:

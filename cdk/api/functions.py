@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Arn, ArnFormat, Aws, Stack
+from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -85,11 +85,9 @@ class ApiFunctions(Construct):
 
     def _grant(self, bucket: s3.IBucket, secret: secretsmanager.ISecret, prefix: str) -> None:
         arn = bucket.bucket_arn
-        parameters = Arn.format(
-            {"service": "ssm", "resource": "parameter", "resource_name": prefix.strip("/") + "/*",
-             "arn_format": ArnFormat.SLASH_RESOURCE_NAME},
-            Stack.of(self),
-        )  # fmt: skip
+        parameters = (
+            f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}:parameter/{prefix.strip('/')}/*"
+        )
         self.authorizer.add_to_role_policy(
             iam.PolicyStatement(
                 sid="ReadTokenRecords", actions=["ssm:GetParameter"], resources=[parameters]

@@ -140,9 +140,7 @@ class Api(Construct):
             request_validator=validator,
             request_parameters={"method.request.querystring.key": True},
         )
-        v1.add_resource("usage").add_method(
-            "GET", _proxy(fns.usage), request_validator=validator
-        )
+        v1.add_resource("usage").add_method("GET", _proxy(fns.usage), request_validator=validator)
 
     def _gateway_responses(self) -> None:
         headers = {"Content-Type": "'application/json'", "Cache-Control": "'no-store'"}

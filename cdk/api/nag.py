@@ -25,10 +25,16 @@ R_USAGE_PLANS = (
 )
 PREFIX = "AwsSolutions-IAM5[Resource::<DataBucket.Arn>/"
 USAGE = "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::/usageplans/"
+R_TOKENS = (
+    "One SSM parameter per token under the stack's token prefix (tokens are issued at run "
+    "time by the operator's admin tool); the authorizer may read only that path."
+)
 FUNCTIONS = ("Authorizer", "Uploads", "Results", "Usage")
 
 
-def api_acknowledgements(*, api: bool, waf: bool, r_xray: str, r_runtime: str) -> list[tuple]:
+def api_acknowledgements(
+    *, api: bool, waf: bool, stack_name: str, r_xray: str, r_runtime: str
+) -> list[tuple]:
     """(path, rule, reason) tuples for cdk/nag.py's list."""
     if not api:
         return []
@@ -48,4 +54,10 @@ def api_acknowledgements(*, api: bool, waf: bool, r_xray: str, r_runtime: str) -
     acks.append(("Api/Functions/UploadsRole", f"{PREFIX}input/*]", R_API_PREFIX))
     for suffix in ("*]", "*/usage]"):
         acks.append(("Api/Functions/UsageRole", USAGE + suffix, R_USAGE_PLANS))
+    acks.append((
+        "Api/Functions/AuthorizerRole",
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:"
+        f"parameter/rasterdrop/{stack_name}/api/tokens/*]",
+        R_TOKENS,
+    ))  # fmt: skip
     return acks

@@ -34,6 +34,7 @@ def token_parameter_prefix(stack_name: str) -> str:
     """SSM path of the token records: ``/rasterdrop/<stack>/api/tokens/``."""
     return f"/rasterdrop/{stack_name}/api/tokens/"
 
+
 #: API Gateway refuses (401) an Authorization header not of this shape before invoking the
 #: authorizer; the handlers' ``rasterdrop_api.credentials.HEADER_REGEX`` (a test pins them equal)
 TOKEN_HEADER_REGEX = r"^Bearer rdt_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$"
