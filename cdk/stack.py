@@ -183,7 +183,7 @@ class RasterdropStack(Stack):
         CfnOutput(self, "LinkUrl", value=self.notifications.link_url.url)
         CfnOutput(self, "JobQueueArn", value=self.compute.job_queue.job_queue_arn)
 
-    def _api(self, cfg: RasterdropConfig, handlers_directory: str, retention) -> Api:  # noqa: ANN001
+    def _api(self, cfg: RasterdropConfig, handlers_directory: str, retention) -> Api:
         """The tenants' API (`cdk/api/`): the handlers' code and layer, the notifier's env."""
         settings = HandlerSettings(
             bucket_name=self.storage.bucket.bucket_name,

@@ -4,7 +4,6 @@ import os
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from rasterdrop_api import authorizer, runtime
 
 logger = Logger()

@@ -3,7 +3,6 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from rasterdrop_api import responses, runtime, status
 from rasterdrop_api.request import BadRequest, query, tenant_of
 

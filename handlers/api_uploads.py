@@ -1,10 +1,9 @@
-"""``POST /v1/uploads``: a presigned POST into ``input/<tenant>/`` (logic: rasterdrop_api.uploads)."""
+"""``POST /v1/uploads``: a presigned POST into ``input/<tenant>/`` (rasterdrop_api.uploads)."""
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from rasterdrop_api import responses, runtime, uploads
 from rasterdrop_api.request import BadRequest, json_body, tenant_of
 

@@ -119,7 +119,7 @@ class ApiFrontDoor:
         while not self._stop.is_set():
             try:
                 self.sb.run_until_idle(timeout=1800)
-            except Exception as exc:  # recorded; the pump keeps going  # noqa: BLE001
+            except Exception as exc:  # recorded; the pump keeps going
                 self.pump_errors.append(exc)
             self._stop.wait(0.2)
 

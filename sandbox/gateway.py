@@ -106,7 +106,7 @@ class Gateway:
         self._write_log(ctx, answer)
         return answer
 
-    def _pipeline(self, method, path, query, headers, body, ctx) -> Answer:  # noqa: ANN001
+    def _pipeline(self, method, path, query, headers, body, ctx) -> Answer:
         stage, _, resource = path.partition("/")
         route = self._route(method, resource) if stage == self.api.stage else None
         if route is None:
@@ -144,7 +144,7 @@ class Gateway:
                 return route
         return None
 
-    def _authorize(self, route, headers, method_arn, ctx) -> dict[str, Any] | Answer:  # noqa: ANN001
+    def _authorize(self, route, headers, method_arn, ctx) -> dict[str, Any] | Answer:
         if route.authorizer is None:
             return {}
         authorizer = self.api.authorizers[route.authorizer]
@@ -220,7 +220,7 @@ class Gateway:
         body = body.replace("$context.error.message", default)
         return Answer(status_t, body, {"Content-Type": "application/json"}, kind)
 
-    def _proxy_event(self, route, method, path, query, headers, body, auth, ctx):  # noqa: ANN001
+    def _proxy_event(self, route, method, path, query, headers, body, auth, ctx):
         now = self.clock()
         authorizer = {"principalId": auth.get("principalId", ""), **(auth.get("context") or {})}
         if auth.get("usageIdentifierKey"):

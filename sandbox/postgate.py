@@ -97,7 +97,9 @@ def _check(condition: Any, values: dict[str, str], size: int) -> None:
             )
         if size < low:
             raise PolicyRefused(
-                400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size"
+                400,
+                "EntityTooSmall",
+                "Your proposed upload is smaller than the minimum allowed size",
             )
         return
     name = str(args[0]).lstrip("$").lower()
@@ -113,7 +115,9 @@ def _check(condition: Any, values: dict[str, str], size: int) -> None:
 def _require(ok: bool, condition: str) -> None:
     if not ok:
         raise PolicyRefused(
-            403, "AccessDenied", f"Invalid according to Policy: Policy Condition failed: {condition}"
+            403,
+            "AccessDenied",
+            f"Invalid according to Policy: Policy Condition failed: {condition}",
         )
 
 
@@ -146,7 +150,9 @@ class PostPolicyGate:
                     bucket = path.strip("/").split("/", 1)[0]
                     try:
                         fields, data = parse_form(ctype, body)
-                        check_policy(bucket, fields, len(data), secret=gate.secret, now=gate.clock())
+                        check_policy(
+                            bucket, fields, len(data), secret=gate.secret, now=gate.clock()
+                        )
                     except PolicyRefused as exc:
                         gate.refusals.append((exc.code, str(exc)))
                         return self._answer(exc.status, error_xml(exc.code, str(exc)))

@@ -62,7 +62,9 @@ def run_serve(
     return 0
 
 
-def show_client_path(sb: Any, scene: Path, out: Path, echo: Echo, tenant: str = DEMO_TENANT) -> None:
+def show_client_path(
+    sb: Any, scene: Path, out: Path, echo: Echo, tenant: str = DEMO_TENANT
+) -> None:
     """The same scene through the API: submit → wait → download, with the client library."""
     from rasterdrop_client import Client
 

@@ -69,7 +69,7 @@ class ApiFunctions(Construct):
         )  # fmt: skip
         self._grant(bucket, link_secret, props.token_parameter_prefix)
 
-    def _fn(self, id, logical_id, handler, description, env, props, timeout=None):  # noqa: ANN001
+    def _fn(self, id, logical_id, handler, description, env, props, timeout=None):
         return python_handler(
             self,
             id,

@@ -21,7 +21,7 @@ ID_WEB_ACL = "ApiWebAcl"
 
 OUTPUT_URL = "ApiUrl"
 OUTPUT_TENANTS = "ApiTenants"
-OUTPUT_TOKEN_PREFIX = "ApiTokenParameterPrefix"
+OUTPUT_TOKEN_PREFIX = "ApiTokenParameterPrefix"  # noqa: S105 (an output name)
 
 #: the stage's own cap over all tenants (each tenant's usage plan is below it)
 STAGE_RATE_PER_S = 100
@@ -37,4 +37,4 @@ def token_parameter_prefix(stack_name: str) -> str:
 
 #: API Gateway refuses (401) an Authorization header not of this shape before invoking the
 #: authorizer; the handlers' ``rasterdrop_api.credentials.HEADER_REGEX`` (a test pins them equal)
-TOKEN_HEADER_REGEX = r"^Bearer rdt_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$"
+TOKEN_HEADER_REGEX = r"^Bearer rdt_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$"  # noqa: S105 (a pattern)

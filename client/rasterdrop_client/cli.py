@@ -19,7 +19,7 @@ def _client() -> Client:
     return Client(s.api_url, s.token)
 
 
-def _run(fn) -> None:  # noqa: ANN001
+def _run(fn) -> None:
     try:
         code = fn() or 0
     except ClientError as exc:
@@ -56,7 +56,7 @@ def submit(files: tuple[Path, ...], wait_: bool, out: Path | None, timeout: floa
                 result = sub.wait(timeout=timeout)
                 click.echo(f"{sub.key}: {result.status} ({_summary_line(result.doc)})")
                 if out:
-                    stem = (sub.path.stem if sub.path else Path(sub.key).stem)
+                    stem = sub.path.stem if sub.path else Path(sub.key).stem
                     for f in result.download(out / stem):
                         click.echo(f"  {f}")
             except ClientError as exc:
@@ -121,7 +121,8 @@ def usage() -> None:
         doc = _client().usage()
         click.echo(
             f"{doc['tenant']}: {doc['uploads']} of {doc['quota']} uploads today ({doc['date']} "
-            f"UTC), {doc['remaining']} left; rate {doc.get('rate_per_s')}/s, burst {doc.get('burst')}"
+            f"UTC), {doc['remaining']} left; "
+            f"rate {doc.get('rate_per_s')}/s, burst {doc.get('burst')}"
         )
         return 0
 

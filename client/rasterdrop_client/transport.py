@@ -46,6 +46,8 @@ class Retry:
 
 class Transport:
     def __init__(self, url: str, token: str, *, retry: Retry | None = None, timeout: float = 60):
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ClientError(f"the API URL must be http(s)://..., got {url!r}")
         self.base = url if url.endswith("/") else url + "/"
         self.token = token
         self.retry = retry or Retry()
@@ -60,7 +62,7 @@ class Transport:
         if data is not None:
             headers["Content-Type"] = "application/json"
         for attempt in range(self.retry.attempts):
-            request = urllib.request.Request(
+            request = urllib.request.Request(  # noqa: S310 (http(s) only: checked in __init__)
                 self.base + path, data=data, headers=headers, method=method
             )
             try:
@@ -173,7 +175,9 @@ def download(url: str, dest: Path, timeout: float = 600) -> Path:
     """GET ``url`` (the link endpoint redirects to S3) into ``dest``, atomically."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".part")
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ClientError(f"not an http(s) link: {url!r}")
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp, partial.open("wb") as f:  # noqa: S310
             while chunk := resp.read(CHUNK):

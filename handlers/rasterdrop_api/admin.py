@@ -22,7 +22,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rasterdrop_api import credentials
-from rasterdrop_api.store import KINDS, TokenRecord, UsageKey, all_records, read_record, write_record
+from rasterdrop_api.store import (
+    KINDS,
+    TokenRecord,
+    UsageKey,
+    all_records,
+    read_record,
+    write_record,
+)
 
 OUTPUT_PREFIX = "ApiTokenParameterPrefix"
 OUTPUT_TENANTS = "ApiTenants"

@@ -86,7 +86,9 @@ def _policy(principal: str, effect: str, method_arn: str) -> dict[str, Any]:
         "principalId": principal,
         "policyDocument": {
             "Version": "2012-10-17",
-            "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": method_arn}],
+            "Statement": [
+                {"Action": "execute-api:Invoke", "Effect": effect, "Resource": method_arn}
+            ],
         },
     }
 

@@ -80,8 +80,13 @@ def result(
     if summary is not None and _same_input(summary, version, identity):
         links, expires = _links(summary, secrets, settings, now)
         return responses.ok(
-            {**doc, "status": "succeeded", "summary": summary, "links": links,
-             "links_expire_at": expires}  # fmt: skip
+            {
+                **doc,
+                "status": "succeeded",
+                "summary": summary,
+                "links": links,
+                "links_expire_at": expires,
+            }
         )
     error = _get_json(s3, base.bucket, out_prefix + ERROR_JSON)
     if error is not None and _same_input(error, version, identity):

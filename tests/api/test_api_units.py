@@ -8,11 +8,11 @@ import hmac
 import boto3
 import pytest
 from moto import mock_aws
+from rasterdrop_api import authorizer, credentials, status
+from rasterdrop_api.store import TokenRecord, UsageKey, write_record
 
 from batch_image.jobs.request import run_id as job_run_id
 from cdk.api import names
-from rasterdrop_api import authorizer, credentials, status
-from rasterdrop_api.store import TokenRecord, UsageKey, write_record
 
 PREFIX = "/rasterdrop/Test/api/tokens/"
 ARN = "arn:aws:execute-api:eu-west-1:123456789012:abc/api/"
@@ -22,7 +22,7 @@ def test_the_hash_comparison_is_hmac_compare_digest(monkeypatch) -> None:
     calls = []
     real = hmac.compare_digest
 
-    def spy(a, b):  # noqa: ANN001
+    def spy(a, b):
         calls.append((a, b))
         return real(a, b)
 
@@ -100,8 +100,14 @@ def test_authorizer_allows_with_the_plan_key_of_the_route(ssm) -> None:
 
 def test_authorizer_refuses_unknown_wrong_and_revoked(ssm) -> None:
     token = _issue(ssm)
-    for bad in ("", "Bearer", "Basic abc", f"Bearer {token[:-1]}B", "Bearer rdt_" + "0" * 16 + "_" + "A" * 43):
-        with pytest.raises(authorizer.Unauthorized, match="^Unauthorized$"):
+    for bad in (
+        "",
+        "Bearer",
+        "Basic abc",
+        f"Bearer {token[:-1]}B",
+        "Bearer rdt_" + "0" * 16 + "_" + "A" * 43,
+    ):
+        with pytest.raises(authorizer.Unauthorized, match=r"^Unauthorized$"):
             authorizer.authorize({"authorizationToken": bad, "methodArn": ARN}, ssm, PREFIX)
     revoked = _issue(ssm, revoked="2026-12-01T01:00:00Z")
     answer = authorizer.authorize(

@@ -23,9 +23,7 @@ TENANTS = {
 @pytest.fixture(scope="module")
 def api_template() -> dict[str, Any]:
     """Two tenants and the WAF on, cdk-nag enforcing."""
-    return synth_template(
-        load_config({**cdk_json_context(), "tenants": TENANTS, "api_waf": True})
-    )
+    return synth_template(load_config({**cdk_json_context(), "tenants": TENANTS, "api_waf": True}))
 
 
 def test_default_stack_has_a_regional_api_with_authorizer_keys(template) -> None:
@@ -122,7 +120,9 @@ def test_access_logs_and_stage_settings(api_template) -> None:
     (stage,) = resources(api_template, "AWS::ApiGateway::Stage").values()
     p = stage["Properties"]
     fields = json.loads(p["AccessLogSetting"]["Format"])
-    assert fields["tenant"] == "$context.authorizer.tenant" and fields["status"] == "$context.status"
+    assert (
+        fields["tenant"] == "$context.authorizer.tenant" and fields["status"] == "$context.status"
+    )
     assert p["TracingEnabled"] is True
     (settings,) = p["MethodSettings"]
     assert settings["LoggingLevel"] == "ERROR" and settings["DataTraceEnabled"] is False
