@@ -65,7 +65,12 @@ class RasterdropStack(Stack):
             notified_retention_days=cfg.notified_retention_days,
             output_retention_days=cfg.output_retention_days,
             access_log_retention_days=cfg.access_log_retention_days,
-            allowed_uploader_arns=cfg.allowed_uploader_arns,
+            allowed_uploader_arns=(
+                # the API's presigned POSTs are signed by its uploads role: let them through
+                (*cfg.allowed_uploader_arns, API.uploads_role_arn(cfg.stack_name))
+                if cfg.allowed_uploader_arns and cfg.api
+                else cfg.allowed_uploader_arns
+            ),
         )
         bucket = self.storage.bucket
         self.dead_letters = DeadLetterQueues(self, "DeadLetters")

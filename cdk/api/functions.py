@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Aws
+from aws_cdk import Aws, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -67,6 +67,8 @@ class ApiFunctions(Construct):
             "Usage", N.ID_USAGE_FUNCTION, N.HANDLER_USAGE,
             "rasterdrop API: today's uploads against the quota", env, props,
         )  # fmt: skip
+        cfn_role = self.uploads.role.node.default_child  # type: ignore[union-attr]
+        cfn_role.role_name = N.uploads_role_name(Stack.of(self).stack_name)
         self._grant(bucket, link_secret, props.token_parameter_prefix)
 
     def _fn(self, id, logical_id, handler, description, env, props, timeout=None):

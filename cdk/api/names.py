@@ -30,6 +30,20 @@ AUTHORIZER_TIMEOUT_SECONDS = 5
 API_LAMBDA_TIMEOUT_SECONDS = 10
 
 
+def uploads_role_name(stack_name: str) -> str:
+    """A fixed name for the uploads function's role (IAM is global: the region is in it), so
+    the bucket's ``allowed_uploader_arns`` deny can let the presigned POSTs through."""
+    from aws_cdk import Aws
+
+    return f"{stack_name[:24]}-api-uploads-{Aws.REGION}"
+
+
+def uploads_role_arn(stack_name: str) -> str:
+    from aws_cdk import Aws
+
+    return f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{uploads_role_name(stack_name)}"
+
+
 def token_parameter_prefix(stack_name: str) -> str:
     """SSM path of the token records: ``/rasterdrop/<stack>/api/tokens/``."""
     return f"/rasterdrop/{stack_name}/api/tokens/"

@@ -23,7 +23,16 @@ TENANTS = {
 @pytest.fixture(scope="module")
 def api_template() -> dict[str, Any]:
     """Two tenants and the WAF on, cdk-nag enforcing."""
-    return synth_template(load_config({**cdk_json_context(), "tenants": TENANTS, "api_waf": True}))
+    return synth_template(
+        load_config(
+            {
+                **cdk_json_context(),
+                "tenants": TENANTS,
+                "api_waf": True,
+                "allowed_uploader_arns": ["arn:aws:iam::111122223333:role/uploader"],
+            }
+        )
+    )
 
 
 def test_default_stack_has_a_regional_api_with_authorizer_keys(template) -> None:
@@ -159,3 +168,18 @@ def test_upload_role_may_only_sign_into_input(api_template) -> None:
 def test_bad_tenants_are_refused(tenants) -> None:
     with pytest.raises(ConfigError, match="tenants"):
         load_config({**cdk_json_context(), "tenants": tenants})
+
+
+def test_the_upload_restriction_lets_the_api_uploads_role_through(api_template) -> None:
+    deny = [
+        st
+        for policy in resources(api_template, "AWS::S3::BucketPolicy").values()
+        for st in policy["Properties"]["PolicyDocument"]["Statement"]
+        if st.get("Sid") == "OnlyAllowedUploadersWriteInput"
+    ]
+    allowed = json.dumps(deny[0]["Condition"]["ArnNotLike"]["aws:PrincipalArn"])
+    assert "role/uploader" in allowed and "Rasterdrop-api-uploads-" in allowed
+    role = props(api_template, next(
+        k for k in resources(api_template, "AWS::IAM::Role") if k.startswith("ApiFunctionsUploadsRole")
+    ))  # fmt: skip
+    assert "Rasterdrop-api-uploads-" in json.dumps(role["RoleName"])
