@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # Node 20 is what this machine has; jsii still runs on it (aws-cdk-lib synth is tested).
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup test test-future lint unit demo synth bench clean
+.PHONY: setup test test-future lint unit demo serve token synth bench clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,14 @@ test-future: setup
 demo: setup
 	$(PY) -m sandbox demo --out demo-out
 
+# the whole flow plus the tenants' API on this machine; prints RASTERDROP_API_URL/TOKEN
+serve: setup
+	$(PY) -m sandbox serve
+
+# tenants' API tokens of the deployed stack: make token ARGS="issue acme" | "list" | "revoke ID"
+token: setup
+	PYTHONPATH=handlers $(PY) -m rasterdrop_api.admin $(if $(STACK),--stack $(STACK)) $(ARGS)
+
 synth: setup
 	CDK_OUTDIR=cdk.out $(PY) app.py
 
@@ -45,4 +53,4 @@ bench: setup
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf cdk.out demo-out .pytest_cache .ruff_cache bench/work
+	rm -rf cdk.out demo-out serve-out .pytest_cache .ruff_cache bench/work
