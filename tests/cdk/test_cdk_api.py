@@ -179,7 +179,6 @@ def test_the_upload_restriction_lets_the_api_uploads_role_through(api_template) 
     ]
     allowed = json.dumps(deny[0]["Condition"]["ArnNotLike"]["aws:PrincipalArn"])
     assert "role/uploader" in allowed and "Rasterdrop-api-uploads-" in allowed
-    role = props(api_template, next(
-        k for k in resources(api_template, "AWS::IAM::Role") if k.startswith("ApiFunctionsUploadsRole")
-    ))  # fmt: skip
+    roles = resources(api_template, "AWS::IAM::Role")
+    role = props(api_template, next(k for k in roles if k.startswith("ApiFunctionsUploadsRole")))
     assert "Rasterdrop-api-uploads-" in json.dumps(role["RoleName"])
