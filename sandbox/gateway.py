@@ -27,12 +27,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.apigateway import RestApi, Route, UsagePlan
+from sandbox.httpd import LocalServer, QuietHandler
 
 Invoke = Callable[[str, dict[str, Any]], tuple[Any, BaseException | None]]
 Clock = Callable[[], datetime]
@@ -356,9 +356,7 @@ class GatewayServer:
         self.gateway = gateway
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -383,20 +381,13 @@ class GatewayServer:
 
             do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        host, port = self._server.server_address[:2]
-        self.endpoint = f"http://{host}:{port}"
+        self._http = LocalServer(Handler)
+        self.endpoint = self._http.endpoint
         self.url = f"{self.endpoint}/{gateway.api.stage}/"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def start(self) -> GatewayServer:
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()

@@ -16,14 +16,14 @@ import hashlib
 import hmac
 import http.client
 import json
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from sandbox.httpd import LocalServer, QuietHandler
 
 Clock = Callable[[], datetime]
 
@@ -138,9 +138,7 @@ class PostPolicyGate:
         self.refusals: list[tuple[str, str]] = []  # (code, message), for tests and the demo
         gate = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -187,19 +185,12 @@ class PostPolicyGate:
 
             do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _serve
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        host, port = self._server.server_address[:2]
-        self.endpoint = f"http://{host}:{port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._http = LocalServer(Handler)
+        self.endpoint = self._http.endpoint
 
     def start(self) -> PostPolicyGate:
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
