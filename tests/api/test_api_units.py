@@ -115,3 +115,34 @@ def test_authorizer_refuses_unknown_wrong_and_revoked(ssm) -> None:
     )
     assert answer["policyDocument"]["Statement"][0]["Effect"] == "Deny"
     assert "usageIdentifierKey" not in answer
+
+
+def test_token_admin_issue_list_revoke(ssm) -> None:
+    import argparse
+
+    from rasterdrop_api.admin import AdminError, TokenAdmin, run
+
+    apigw = boto3.client("apigateway", region_name="eu-west-1")
+    keys = {k: apigw.create_api_key(name=f"acme-{k}", enabled=True) for k in ("uploads", "reads")}
+    tenants = {"acme": {k: {"plan_id": f"p-{k}", "key_id": v["id"]} for k, v in keys.items()}}
+    admin = TokenAdmin(ssm=ssm, apigateway=apigw, parameter_prefix=PREFIX, tenants=tenants)
+    lines: list[str] = []
+    args = argparse.Namespace(command="issue", tenant="acme", label="ci")
+    assert run(admin, "https://api.example/api/", args, lines.append) == 0
+    assert lines[1] == "RASTERDROP_API_URL=https://api.example/api/"
+    token = lines[2].removeprefix("RASTERDROP_TOKEN=")
+    parsed = credentials.parse(token)
+    stored = ssm.get_parameter(Name=PREFIX + parsed.token_id, WithDecryption=True)["Parameter"]
+    assert stored["Type"] == "SecureString" and parsed.secret not in stored["Value"]
+    (record,) = admin.list("acme")
+    assert record.usage["uploads"].key == keys["uploads"]["value"] and record.revoked_at is None
+    answer = authorizer.authorize(
+        {"authorizationToken": f"Bearer {token}", "methodArn": ARN + "POST/v1/uploads"}, ssm, PREFIX
+    )
+    assert answer["usageIdentifierKey"] == keys["uploads"]["value"]
+    assert admin.revoke(parsed.token_id).revoked_at
+    assert admin.list()[0].revoked_at
+    with pytest.raises(AdminError, match="no tenant 'nobody'"):
+        admin.issue("nobody")
+    with pytest.raises(AdminError, match="no token"):
+        admin.revoke("0" * 16)
