@@ -83,7 +83,19 @@ def show_client_path(
         echo(f"  {result.status} after {time.perf_counter() - t:.1f} s, {sub.polls} status polls")
         for f in files:
             echo(f"  downloaded {f}")
+        reference = out / "classes.tif"  # the direct upload's result, copied by the demo
+        if reference.exists():
+            same = _same_pixels(reference, out / "api" / "classes.tif")
+            echo(f"  classes.tif identical to the direct upload's: {'yes' if same else 'NO'}")
         usage = client.usage()
         echo(f"  usage: {usage['uploads']} of {usage['quota']} uploads today")
         if door.pump_errors:
             raise SandboxError(f"the flow failed behind the API: {door.pump_errors[0]}")
+
+
+def _same_pixels(a: Path, b: Path) -> bool:
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(a) as ra, rasterio.open(b) as rb:
+        return bool(np.array_equal(ra.read(), rb.read()))
