@@ -43,9 +43,37 @@ def test_default_stack_has_a_regional_api_with_authorizer_keys(template) -> None
     assert set(template["Outputs"]) >= {N.OUTPUT_URL, N.OUTPUT_TENANTS, N.OUTPUT_TOKEN_PREFIX}
 
 
-def test_api_off_means_no_api() -> None:
+def test_api_off_means_no_api_and_no_stale_acknowledgement() -> None:
+    from cdk import nag
+    from cdk.synth import build_app
+
     config = load_config({**cdk_json_context(), "api": False})
-    assert config.api is False  # the synth of this variant is covered by test_cdk_lint's list
+    _, stack = build_app(config, nag=False)
+    assert stack.api is None
+    assert not any(a.path.startswith("Api/") for a in nag.acknowledgements(config))
+    assert nag.unused_paths(stack, config) == []
+
+
+def test_api_acknowledgements_match_constructs_with_tenants_and_waf() -> None:
+    from cdk import nag
+    from cdk.synth import build_app
+
+    config = load_config({**cdk_json_context(), "tenants": TENANTS, "api_waf": True})
+    _, stack = build_app(config, nag=False)
+    assert nag.unused_paths(stack, config) == []
+    assert not any(a.rule == "AwsSolutions-APIG3" for a in nag.acknowledgements(config))
+
+
+def test_cfn_lint_reports_no_errors_with_tenants_and_waf(api_template) -> None:
+    import time_machine
+    from cfnlint.api import ManualArgs, lint
+
+    from tests.cdk.test_cdk_lint import LINT_AS_OF, REGIONS
+
+    with time_machine.travel(LINT_AS_OF, tick=False):
+        matches = lint(json.dumps(api_template), config=ManualArgs(regions=REGIONS))
+    errors = [f"{m.rule.id} {m.message}" for m in matches if m.rule.id.startswith("E")]
+    assert errors == []
 
 
 def test_every_method_is_authorized_keyed_and_validated(api_template) -> None:
