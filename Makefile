@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt batch_image/requirements.txt constraints.txt
+$(STAMP): requirements.txt requirements-dev.txt batch_image/requirements.txt constraints.txt client/pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt

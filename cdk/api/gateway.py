@@ -29,6 +29,7 @@ from cdk.api.functions import ApiFunctions, ApiHandlerProps
 from cdk.api.models import GATEWAY_RESPONSES, UPLOAD_REQUEST_SCHEMA, response_template
 from cdk.api.plans import TenantPlans
 from cdk.api.waf import ApiFirewall
+from cdk.config import TenantPlan
 
 
 class Api(Construct):
@@ -42,7 +43,7 @@ class Api(Construct):
         bucket: s3.IBucket,
         link_secret: secretsmanager.ISecret,
         handlers: ApiHandlerProps,
-        tenants: Mapping[str, object],
+        tenants: Mapping[str, TenantPlan],
         waf: bool,
         waf_rate_per_5min: int,
     ) -> None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,10 @@ def sb(data: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture(scope="module")
 def door(sb: Sandbox) -> Iterator[ApiFrontDoor]:
-    with ApiFrontDoor(sb) as front:
+    # the gateway's quota day and the POST gate's "now" stay at the module's start: a run
+    # that crosses midnight UTC must not reset a quota halfway through a test
+    started = datetime.now(UTC)
+    with ApiFrontDoor(sb, clock=lambda: started) as front:
         yield front
 
 
