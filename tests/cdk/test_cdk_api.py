@@ -210,3 +210,59 @@ def test_the_upload_restriction_lets_the_api_uploads_role_through(api_template) 
     roles = resources(api_template, "AWS::IAM::Role")
     role = props(api_template, next(k for k in roles if k.startswith("ApiFunctionsUploadsRole")))
     assert "Rasterdrop-api-uploads-" in json.dumps(role["RoleName"])
+
+
+def test_the_api_construct_in_a_bare_stack() -> None:
+    """`Api` on its own (no app, no config, no cdk-nag): one tenant, WAF off."""
+    from aws_cdk import Stack
+    from aws_cdk import aws_lambda as lambda_
+    from aws_cdk import aws_logs as logs
+    from aws_cdk import aws_s3 as s3
+    from aws_cdk import aws_secretsmanager as secretsmanager
+    from aws_cdk.assertions import Match, Template
+
+    from cdk.api import Api
+    from cdk.api.functions import ApiHandlerProps
+    from cdk.config import TenantPlan
+
+    stack = Stack()
+    bucket = s3.Bucket.from_bucket_name(stack, "Bucket", "data-bucket")
+    secret = secretsmanager.Secret.from_secret_name_v2(stack, "Secret", "link")
+    layer_arn = "arn:aws:lambda:eu-west-1:017000801446:layer:Powertools:1"
+    Api(
+        stack,
+        "Api",
+        bucket=bucket,
+        link_secret=secret,
+        handlers=ApiHandlerProps(
+            code=lambda_.Code.from_inline("def handler(event, context):\n    return None\n"),
+            layer=lambda_.LayerVersion.from_layer_version_arn(stack, "Layer", layer_arn),
+            log_retention=logs.RetentionDays.ONE_WEEK,
+            environment={"RASTERDROP_BUCKET": "data-bucket"},
+            model_name="landcover",
+            upload_url_seconds=120,
+            token_parameter_prefix="/rasterdrop/X/api/tokens/",
+        ),
+        tenants={"acme": TenantPlan(rate_per_s=3, burst=6, uploads_per_day=7)},
+        waf=False,
+        waf_rate_per_5min=1000,
+    )
+    tpl = Template.from_stack(stack)
+    tpl.resource_count_is("AWS::Lambda::Function", 4)
+    tpl.resource_count_is("AWS::ApiGateway::UsagePlan", 2)
+    tpl.resource_count_is("AWS::WAFv2::WebACL", 0)
+    tpl.has_resource_properties(
+        "AWS::ApiGateway::UsagePlan",
+        {"Quota": {"Limit": 7, "Period": "DAY"}, "Throttle": {"RateLimit": 3, "BurstLimit": 6}},
+    )
+    tpl.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": N.HANDLER_UPLOADS,
+            "Environment": {
+                "Variables": Match.object_like(
+                    {"RASTERDROP_UPLOAD_URL_SECONDS": "120", "RASTERDROP_MODEL_NAME": "landcover"}
+                )
+            },
+        },
+    )
