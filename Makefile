@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # Node 20 is what this machine has; jsii still runs on it (aws-cdk-lib synth is tested).
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup test test-future lint unit demo serve token synth bench clean
+.PHONY: setup test test-future lint unit demo serve token synth bench clean doctor bootstrap-model smoke
 
 setup: $(STAMP)
 
@@ -44,6 +44,16 @@ token: setup
 
 synth: setup
 	CDK_OUTDIR=cdk.out $(PY) app.py
+
+# Against the AWS account and region of your credentials (AWS_PROFILE, AWS_REGION); CDK=-c k=v
+doctor: setup
+	$(PY) -m ops doctor $(CDK)
+
+bootstrap-model: setup
+	$(PY) -m ops bootstrap-model $(if $(MODEL),--model $(MODEL)) $(CDK)
+
+smoke: setup
+	$(PY) -m ops smoke $(CDK)
 
 bench: setup
 	$(PY) -m pip install --quiet -r bench/requirements.txt -c constraints.txt

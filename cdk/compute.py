@@ -18,7 +18,53 @@ from constructs import Construct
 from cdk import constants as C
 from cdk.naming import fix_logical_id, list_prefix_conditions, object_arns
 
-ROOT_VOLUME_GIB = 100  # scratch for inputs up to the size cap plus outputs
+# The instance's root volume holds the OS, the image and every running job's scratch
+# (Docker's storage is on the root volume of the ECS-optimized Amazon Linux 2023 AMI).
+BASE_VOLUME_GIB = 30  # the ECS AL2023 AMI's own 30 GiB root (OS, Docker, our ~1 GB image)
+MAX_GP3_GIB = 16_384  # gp3 volume size limit
+GIB = 1024**3
+
+# Batch cancels a job left RUNNABLE this long for one of these reasons and marks it FAILED
+# with "Canceled by JobStateTimeLimit action due to reason: <reason>"; the notifier emails
+# it as `no_capacity`. These are the reasons that support the action; the others
+# (MISCONFIGURATION:SERVICE_ROLE_PERMISSIONS, ACTION_REQUIRED, UNDETERMINED) "require manual
+# investigation": the blocked-queue alarm (cdk/monitoring.py) reports them to ops.
+# https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_time_limit_actions.html
+RUNNABLE_TIME_LIMIT_REASONS = (
+    batch.JobStateTimeLimitActionsReason.INSUFFICIENT_INSTANCE_CAPACITY,
+    batch.JobStateTimeLimitActionsReason.COMPUTE_ENVIRONMENT_MAX_RESOURCE,
+    batch.JobStateTimeLimitActionsReason.JOB_RESOURCE_REQUIREMENT,
+)
+
+
+def root_volume_gib(
+    *, max_vcpus: int, smallest_job_vcpus: int, max_input_bytes: int, max_pixels: int
+) -> int:
+    """Root volume size: the AMI's base plus worst-case scratch for every job one instance
+    can hold at once.
+
+    Rule: jobs per instance = max_vcpus // smallest job's vCPUs (Batch never places more
+    vCPUs on an instance than the environment's maxvCpus allows); each job may hold its
+    input (up to `max_input_bytes`) and its two uint8 outputs uncompressed (2 bytes per
+    pixel, up to `max_pixels`). Defaults: 64 // 4 = 16 jobs x (4 GiB + 3.7 GiB) + 30 GiB =
+    158 GiB of gp3 (about $0.017 an hour per running instance, nothing when idle).
+    """
+    jobs = max(1, max_vcpus // max(1, smallest_job_vcpus))
+    per_job = -(-(max_input_bytes + 2 * max_pixels) // GIB)
+    return min(MAX_GP3_GIB, BASE_VOLUME_GIB + jobs * per_job)
+
+
+def runnable_time_limits(minutes: int) -> list[batch.JobStateTimeLimitAction]:
+    """CANCEL after `minutes` RUNNABLE for each capacity/misconfiguration reason."""
+    return [
+        batch.JobStateTimeLimitAction(
+            action=batch.JobStateTimeLimitActionsAction.CANCEL,
+            max_time=Duration.minutes(minutes),
+            reason=reason,
+            state=batch.JobStateTimeLimitActionsState.RUNNABLE,
+        )
+        for reason in RUNNABLE_TIME_LIMIT_REASONS
+    ]
 
 
 def instance_class(family: str) -> ec2.InstanceClass:
@@ -191,6 +237,8 @@ class Compute(Construct):
         attempts: int,
         environment: Mapping[str, str],
         log_retention: logs.RetentionDays,
+        runnable_timeout_minutes: int = 60,
+        root_volume_size_gib: int = BASE_VOLUME_GIB,
     ) -> None:
         super().__init__(scope, id)
         launch_template = ec2.LaunchTemplate(
@@ -202,7 +250,7 @@ class Compute(Construct):
                 ec2.BlockDevice(
                     device_name="/dev/xvda",
                     volume=ec2.BlockDeviceVolume.ebs(
-                        ROOT_VOLUME_GIB,
+                        root_volume_size_gib,
                         encrypted=True,
                         volume_type=ec2.EbsDeviceVolumeType.GP3,
                         delete_on_termination=True,
@@ -228,6 +276,10 @@ class Compute(Construct):
             minv_cpus=0,
             maxv_cpus=max_vcpus,
             launch_template=launch_template,
+            # Pinned instead of Batch's default image type, which has changed over time
+            # (ECS_AL2 -> ECS_AL2023); Amazon Linux 2 reaches end of support in 2026.
+            # https://docs.aws.amazon.com/batch/latest/APIReference/API_Ec2Configuration.html
+            images=[batch.EcsMachineImage(image_type=batch.EcsMachineImageType.ECS_AL2023)],
             replace_compute_environment=False,
             update_to_latest_image_version=True,
         )
@@ -236,6 +288,7 @@ class Compute(Construct):
             self,
             "Queue",
             priority=1,
+            job_state_time_limit_actions=runnable_time_limits(runnable_timeout_minutes),
             compute_environments=[
                 batch.OrderedComputeEnvironment(
                     compute_environment=self.compute_environment, order=1

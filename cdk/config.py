@@ -85,6 +85,8 @@ class RasterdropConfig:
     allowed_uploader_arns: tuple[str, ...] = ()
     failed_jobs_alarm_threshold: int = 5
     powertools_layer_version: int = 27
+    runnable_timeout_minutes: int = 60
+    link_reserved_concurrency: int = 10
     api: bool = True
     tenants: Mapping[str, TenantPlan] = field(default_factory=dict)
     api_upload_url_seconds: int = 300
@@ -297,6 +299,9 @@ _PARSERS: dict[str, _Parser] = {
     "allowed_uploader_arns": lambda k, v: _str_list(k, v, _IAM_PRINCIPAL_ARN, "IAM role/user ARNs"),
     "failed_jobs_alarm_threshold": lambda k, v: _int(k, v, low=1),
     "powertools_layer_version": lambda k, v: _int(k, v, low=1),
+    # Batch's JobStateTimeLimitAction.maxTimeSeconds: 600..86400 (API_JobStateTimeLimitAction)
+    "runnable_timeout_minutes": lambda k, v: _int(k, v, low=10, high=1440),
+    "link_reserved_concurrency": lambda k, v: _int(k, v, low=1, high=1000),
     "api": _bool,
     "tenants": _tenants,
     "api_upload_url_seconds": lambda k, v: _int(k, v, low=30, high=3600),
@@ -416,6 +421,14 @@ DESCRIPTIONS: dict[str, str] = {
     ),
     "failed_jobs_alarm_threshold": "alarm when this many jobs fail within an hour",
     "powertools_layer_version": "version of the public Powertools for AWS Lambda v3 layer",
+    "runnable_timeout_minutes": (
+        "a job left RUNNABLE this long for want of capacity (quota, instance types, max_vcpus) "
+        "is cancelled and its uploader emailed (`no_capacity`); 10 to 1440"
+    ),
+    "link_reserved_concurrency": (
+        "reserved concurrency of the public link function, so a flood of clicks cannot "
+        "starve notify and reject (the account needs this + 10 unreserved)"
+    ),
     "api": "the tenants' HTTPS API (API Gateway, Lambda authorizer, usage plans); false: none",
     "tenants": (
         "API tenants: `{name: {rate_per_s, burst, uploads_per_day, emails}}`; each gets a usage "

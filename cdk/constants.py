@@ -41,6 +41,8 @@ ID_OVERSIZE_RULE = "OversizeRule"
 ID_TRAIN_RULE = "TrainRule"
 ID_JOB_STATE_RULE = "JobStateRule"
 ID_JOB_FAILED_RULE = "JobFailedRule"
+ID_JOB_QUEUE_BLOCKED_RULE = "JobQueueBlockedRule"
+ID_BLOCKED_JOBS_QUEUE = "BlockedJobsQueue"
 ID_JOB_QUEUE = "JobQueue"
 ID_COMPUTE_ENVIRONMENT = "ComputeEnvironment"
 ID_PREDICT_JOB = "PredictJobDefinition"
@@ -81,7 +83,15 @@ LINK_LAMBDA_TIMEOUT_SECONDS = 10
 # Powertools for AWS Lambda (Python) v3 public layer, published by AWS in
 # account 017000801446 in every commercial region:
 # arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-{python}-{arch}:{version}
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"  # every commercial region
+# Outside the commercial partition the layer is published by other accounts, one per region
+# (https://docs.aws.amazon.com/powertools/python/latest/ "AWS China regions", "AWS GovCloud
+# regions"); cn-northwest-1 has no published layer.
+POWERTOOLS_LAYER_ACCOUNTS_BY_REGION = {
+    "cn-north-1": "498634801083",
+    "us-gov-east-1": "165087284144",
+    "us-gov-west-1": "165093116878",
+}
 POWERTOOLS_LAYER_PYTHON = "python313"
 POWERTOOLS_LAYER_ARCH = "x86_64"
 POWERTOOLS_SERVICE_NAME = "rasterdrop"

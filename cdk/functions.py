@@ -26,6 +26,7 @@ def python_handler(
     log_retention: logs.RetentionDays,
     timeout_seconds: int = C.LAMBDA_TIMEOUT_SECONDS,
     async_dead_letter_queue: sqs.IQueue | None = None,
+    reserved_concurrency: int | None = None,
 ) -> lambda_.Function:
     """python3.13 + Powertools layer, X-Ray active, its own log group with retention and
     its own role (only its log group; callers add the rest): `<id>`, `<id>Role`, `<id>Logs`.
@@ -63,6 +64,12 @@ def python_handler(
         role=role,
         dead_letter_queue=async_dead_letter_queue,
         retry_attempts=C.LAMBDA_ASYNC_RETRY_ATTEMPTS if async_dead_letter_queue else None,
+        # Reserved concurrency is both a guarantee and a cap: a public function capped this
+        # way cannot use up the account's pool that notify and reject draw from. Lambda keeps
+        # at least 10 executions unreserved, so the account's limit must exceed the sum by 10
+        # (`make doctor` checks it).
+        # https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+        reserved_concurrent_executions=reserved_concurrency,
     )
     fix_logical_id(fn, logical_id)
     return fn

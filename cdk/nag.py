@@ -50,6 +50,11 @@ R_FAILED_JOBS_QUEUE = (
     "Audit queue of FAILED Batch job events for operators (14 days retention); nothing consumes "
     "it, so a redrive DLQ would never receive anything. Undeliverable events go to the events DLQ."
 )
+R_BLOCKED_JOBS_QUEUE = (
+    "Audit queue of 'Batch Job Queue Blocked' events (why a job waits in RUNNABLE) for operators; "
+    "nothing consumes it, so a redrive DLQ would never receive anything. Undeliverable events go "
+    "to the events DLQ."
+)
 R_HMAC_KEY = (
     "HMAC key of the emailed links: rotating it would invalidate every link still within its "
     "lifetime (link_ttl_days); rotate by hand after the lifetime has passed (README, Deploy)."
@@ -117,6 +122,7 @@ def acknowledgements(config: RasterdropConfig) -> list[Ack]:
         ),
         Ack("DeadLetters/Events", "AwsSolutions-SQS3", R_EVENTS_DLQ),
         Ack("Monitoring/FailedJobsQueue", "AwsSolutions-SQS3", R_FAILED_JOBS_QUEUE),
+        Ack("Monitoring/BlockedJobsQueue", "AwsSolutions-SQS3", R_BLOCKED_JOBS_QUEUE),
         Ack("Notifications/Topic/LinkSecret", "AwsSolutions-SMG4", R_HMAC_KEY),
     ]
     acks += [

@@ -45,3 +45,12 @@ def job_state_pattern(queue_arns: Sequence[str], statuses: Sequence[str]) -> eve
         detail_type=["Batch Job State Change"],
         detail={"status": list(statuses), "jobQueue": list(queue_arns)},
     )
+
+
+def job_queue_blocked_pattern(queue_arns: Sequence[str]) -> events.EventPattern:
+    """Batch "Job Queue Blocked" (a RUNNABLE job at the head of one of our queues)."""
+    return events.EventPattern(
+        source=["aws.batch"],
+        detail_type=["Batch Job Queue Blocked"],
+        detail={"jobQueue": list(queue_arns)},
+    )

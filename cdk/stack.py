@@ -13,7 +13,7 @@ from cdk import constants as C
 from cdk.api import Api
 from cdk.api import names as API
 from cdk.api.functions import ApiHandlerProps
-from cdk.compute import Compute, JobSize, job_environment
+from cdk.compute import Compute, JobSize, job_environment, root_volume_gib
 from cdk.config import RasterdropConfig
 from cdk.monitoring import Monitoring
 from cdk.naming import fix_logical_id
@@ -109,6 +109,13 @@ class RasterdropStack(Stack):
                 attempts=cfg.job_attempts,
             ),
             log_retention=retention,
+            runnable_timeout_minutes=cfg.runnable_timeout_minutes,
+            root_volume_size_gib=root_volume_gib(
+                max_vcpus=cfg.max_vcpus,
+                smallest_job_vcpus=min(cfg.job_vcpus, cfg.large_job_vcpus, cfg.train_vcpus),
+                max_input_bytes=cfg.max_input_bytes,
+                max_pixels=cfg.max_pixels,
+            ),
         )
         self.topic_key = kms.Key(
             self,
@@ -144,6 +151,7 @@ class RasterdropStack(Stack):
             log_retention=retention,
             powertools_layer_version=cfg.powertools_layer_version,
             removal_policy=removal,
+            link_reserved_concurrency=cfg.link_reserved_concurrency,
         )
         self.rules = Rules(
             self,
@@ -170,6 +178,7 @@ class RasterdropStack(Stack):
             functions={**self.notifications.functions, **api_functions},
             job_queues=self.compute.queues,
             failed_jobs_threshold=cfg.failed_jobs_alarm_threshold,
+            runnable_timeout_minutes=cfg.runnable_timeout_minutes,
         )
         CfnOutput(self, "BucketName", value=bucket.bucket_name, description="Upload bucket")
         CfnOutput(

@@ -1,7 +1,8 @@
-"""Lambda: S3 "Object Created" of an input TIFF → one rejection message if it is over the limit.
+"""Lambda: S3 "Object Created" of an input TIFF → one rejection message if no job can run on it.
 
 The rule sends every upload (EventBridge cannot compare sizes above 5e9); ``notify_rejection``
-returns ``skipped`` for sizes within ``RASTERDROP_MAX_INPUT_BYTES``.
+rejects keys the event cannot carry to the job (``"``, ``\\``, control characters) and sizes
+over ``RASTERDROP_MAX_INPUT_BYTES``, and returns ``skipped`` for everything else.
 """
 
 from aws_lambda_powertools import Logger, Metrics, Tracer

@@ -111,5 +111,14 @@ def serve(work: Path, size: str, trees: int, tenant: str) -> None:
     sys.exit(code)
 
 
+@main.command("no-capacity")
+def no_capacity() -> None:
+    """A job that can get no instance: held RUNNABLE, cancelled by the queue's time limit,
+    emailed as `no_capacity` (what a fresh account's 5-vCPU Spot quota does)."""
+    from sandbox.capacity import run_no_capacity
+
+    sys.exit(run_no_capacity(echo=click.echo))
+
+
 if __name__ == "__main__":
     main()

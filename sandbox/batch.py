@@ -25,6 +25,13 @@ from sandbox.retry import AttemptOutcome, decide
 from sandbox.stack import JobDefinition
 
 STATUS_REASON_EXITED = "Essential container in task exited"
+# AWS's texts for a job that cannot be placed and for its cancellation by the queue's time
+# limit (https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_capacity.html)
+NO_CAPACITY = (
+    "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested "
+    "for instance type [c6i.2xlarge]"
+)
+CANCELED_BY_TIME_LIMIT = "Canceled by JobStateTimeLimit action due to reason: {reason}"
 STATUS_REASON_TIMEOUT = "Job attempt duration exceeded timeout"
 FAULTS_DIR = Path(__file__).resolve().parent / "faults"
 
@@ -94,6 +101,12 @@ class BatchRunner:
     faults: dict[int, dict[str, str]] = field(default_factory=dict)
     on_state: Callable[[Job], None] | None = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # Capacity emulation: a statusReason (e.g. NO_CAPACITY) that keeps every job RUNNABLE, the
+    # queues' time limits (queue ARN -> reason -> seconds, `queue_time_limits`), and where the
+    # "Batch Job Queue Blocked" event goes.
+    hold_runnable: str | None = None
+    time_limits: dict[str, dict[str, int]] = field(default_factory=dict)
+    on_event: Callable[[dict[str, Any]], None] | None = None
 
     def submit(
         self,
@@ -133,6 +146,8 @@ class BatchRunner:
         """Move the job through its states and attempts until SUCCEEDED or FAILED."""
         for status in ("SUBMITTED", "PENDING", "RUNNABLE"):
             self._state(job, status)
+        if self.hold_runnable:
+            return self._held(job, self.hold_runnable)
         attempt = 1
         while True:
             self._state(job, "STARTING")
@@ -149,6 +164,23 @@ class BatchRunner:
             job.stopped_ms = record.stopped_ms
             self._state(job, verdict)
             return job
+
+    def _held(self, job: Job, status_reason: str) -> Job:
+        """No instance can be had: Batch reports the blocked queue, then the queue's time limit
+        for that reason cancels the job (FAILED, no attempts). The wait itself is not slept:
+        the sandbox moves the clock on. Without a matching time limit the job stays RUNNABLE,
+        as in Batch, where it would wait forever."""
+        job.status_reason = status_reason
+        self._state(job, "RUNNABLE")
+        if self.on_event:
+            self.on_event(job_queue_blocked_event(job, region=self.region, account=self.account))
+        reason = status_reason.split(" - ", 1)[0].strip()
+        if reason not in self.time_limits.get(job.queue_arn, {}):
+            return job
+        job.status_reason = CANCELED_BY_TIME_LIMIT.format(reason=reason)
+        job.stopped_ms = now_ms()
+        self._state(job, "FAILED")
+        return job
 
     def _attempt(self, job: Job, number: int) -> Attempt:
         task_id = uuid.uuid4().hex
@@ -292,3 +324,25 @@ def job_state_event(job: Job, *, region: str, account: str) -> dict[str, Any]:
         "resources": [job.arn],
         "detail": detail,
     }
+
+
+def job_queue_blocked_event(job: Job, *, region: str, account: str) -> dict[str, Any]:
+    """Batch's "Job Queue Blocked" event: the RUNNABLE job at the head of the queue, its
+    reason in ``statusReason`` (batch-job-queue-blocked-events.html)."""
+    event = job_state_event(job, region=region, account=account)
+    event["detail-type"] = "Batch Job Queue Blocked"
+    event["resources"] = [job.arn, job.queue_arn]
+    return event
+
+
+def queue_time_limits(template: dict[str, Any], resolve: Callable[[Any], Any]) -> dict:
+    """Queue ARN -> {reason: seconds} of the template's CANCEL-in-RUNNABLE time limits."""
+    limits: dict[str, dict[str, int]] = {}
+    for logical_id, res in template.get("Resources", {}).items():
+        if res.get("Type") != "AWS::Batch::JobQueue":
+            continue
+        arn = resolve({"Ref": logical_id})
+        for action in res.get("Properties", {}).get("JobStateTimeLimitActions", []):
+            if action.get("Action") == "CANCEL" and action.get("State") == "RUNNABLE":
+                limits.setdefault(arn, {})[action["Reason"]] = int(action["MaxTimeSeconds"])
+    return limits

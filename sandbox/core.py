@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import stack as st
-from sandbox.batch import BatchRunner, Job
+from sandbox.batch import BatchRunner, Job, queue_time_limits
 from sandbox.bus import Delivery, EventBus, async_retries
 from sandbox.cfn import Resolver
 from sandbox.dockerfile import read_entrypoint
@@ -132,6 +132,8 @@ class Sandbox:
             job_concurrency=self.options.job_concurrency,
             on_invoked=self._collect_messages,
         )
+        self.runner.time_limits = queue_time_limits(self.template, self.resolver.resolve)
+        self.runner.on_event = self._bus.put
         self.watcher.scan()  # everything present now is history, not news
         return self
 
@@ -344,26 +346,12 @@ class Sandbox:
         raise SandboxError("no rule of the template starts a train job from a key pattern")
 
     def publish_model(self, model_dir: Path, name: str | None = None, promote: bool = True) -> str:
-        """Put a local model directory under ``models/<name>/<version>/`` (+ ``current.json``)."""
-        card = json.loads((Path(model_dir) / "model.json").read_text())
+        """Put a local model directory under ``models/<name>/<version>/`` (+ ``current.json``)
+        the way ``make bootstrap-model`` does (``ops.bootstrap``: the train job's model store)."""
+        from ops.bootstrap import publish_model
+
         name = name or self.config.model_name
-        version = card["version"]
-        prefix = f"{self.prefix('models')}{name}/{version}/"
-        files = sorted(p for p in Path(model_dir).rglob("*") if p.is_file())
-        files.sort(key=lambda p: p.name == "model.json")  # its presence means complete
-        for path in files:
-            self.s3.put_object(
-                Bucket=self.bucket,
-                Key=prefix + path.relative_to(model_dir).as_posix(),
-                Body=path.read_bytes(),
-            )
-        if promote:
-            self.s3.put_object(
-                Bucket=self.bucket,
-                Key=f"{self.prefix('models')}{name}/current.json",
-                Body=json.dumps({"version": version}).encode(),
-            )
-        return version
+        return publish_model(self.s3, self.bucket, Path(model_dir), name, promote=promote).version
 
     # --------------------------------------------------------------- outputs
     def _collect_messages(self) -> None:

@@ -52,6 +52,7 @@ class Notifications(Construct):
         log_retention: logs.RetentionDays,
         powertools_layer_version: int,
         removal_policy: RemovalPolicy,
+        link_reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, id)
         events_dlq, handlers_dlq = dead_letter_queues
@@ -65,7 +66,7 @@ class Notifications(Construct):
         )
         self.topic, self.secret = topic.topic, topic.secret
         self.layer = lambda_.LayerVersion.from_layer_version_arn(
-            self, "Powertools", powertools_layer_arn(powertools_layer_version)
+            self, "Powertools", powertools_layer_arn(self, powertools_layer_version)
         )
         runtime = HandlerRuntime(
             code=lambda_.Code.from_asset(
@@ -82,7 +83,13 @@ class Notifications(Construct):
             output_retention_days=output_retention_days,
         )
         link = LinkEndpoint(
-            self, "Link", bucket=bucket, secret=self.secret, runtime=runtime, settings=settings
+            self,
+            "Link",
+            bucket=bucket,
+            secret=self.secret,
+            runtime=runtime,
+            settings=settings,
+            reserved_concurrency=link_reserved_concurrency,
         )
         self.link_function, self.link_url = link.function, link.url
         senders = NotificationSenders(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Aws
+from aws_cdk import Aws, CfnCondition, Fn, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from constructs import Construct
 
 from cdk import constants as C
 
@@ -21,10 +22,25 @@ LINK_VARIABLES = (
 )
 
 
-def powertools_layer_arn(version: int) -> str:
+def powertools_layer_account(scope: Construct) -> str:
+    """The account publishing the Powertools layer in the deploying region: one of
+    `C.POWERTOOLS_LAYER_ACCOUNTS_BY_REGION` (China, GovCloud), else the commercial one.
+    Chosen at deploy time (`Fn::If` on `AWS::Region`), so one template serves every partition."""
+    stack = Stack.of(scope)
+    account: str = C.POWERTOOLS_LAYER_ACCOUNT
+    for region, owner in sorted(C.POWERTOOLS_LAYER_ACCOUNTS_BY_REGION.items()):
+        cond_id = "PowertoolsIn" + "".join(part.title() for part in region.split("-"))
+        condition = stack.node.try_find_child(cond_id) or CfnCondition(
+            stack, cond_id, expression=Fn.condition_equals(Aws.REGION, region)
+        )
+        account = Fn.condition_if(condition.logical_id, owner, account).to_string()
+    return account
+
+
+def powertools_layer_arn(scope: Construct, version: int) -> str:
     """The public Powertools v3 layer in the stack's own partition and region."""
     return (
-        f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{C.POWERTOOLS_LAYER_ACCOUNT}:layer:"
+        f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{powertools_layer_account(scope)}:layer:"
         f"AWSLambdaPowertoolsPythonV3-{C.POWERTOOLS_LAYER_PYTHON}-{C.POWERTOOLS_LAYER_ARCH}:"
         f"{version}"
     )

@@ -28,6 +28,7 @@ class LinkEndpoint(Construct):
         secret: secretsmanager.ISecret,
         runtime: HandlerRuntime,
         settings: HandlerSettings,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, id)
         # "Default": the URL and the invoke permissions (children of the function) keep
@@ -43,6 +44,7 @@ class LinkEndpoint(Construct):
             environment=settings.link_environment(),
             log_retention=runtime.log_retention,
             timeout_seconds=C.LINK_LAMBDA_TIMEOUT_SECONDS,
+            reserved_concurrency=reserved_concurrency,
         )
         self._keep_sibling_ids()
         self.url = self.function.add_function_url(

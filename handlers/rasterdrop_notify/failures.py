@@ -13,10 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rasterdrop_notify.capacity import NO_CAPACITY, no_capacity_reason, runnable_cancel_reason
 from rasterdrop_notify.events import BatchJobDetail
 
 #: Categories that describe how the last attempt died; they win over an older error.json.
-INFRASTRUCTURE = frozenset({"out_of_memory", "instance_reclaimed", "timeout", "image_pull"})
+INFRASTRUCTURE = frozenset(
+    {"out_of_memory", "instance_reclaimed", "timeout", "image_pull", NO_CAPACITY}
+)
 #: The job's exit codes (docs/contracts.md).
 EXIT_CATEGORIES = {2: "invalid_input", 3: "model_error"}
 
@@ -44,6 +47,10 @@ def classify_job(detail: BatchJobDetail) -> JobFailure:
 
     def first(pred: Callable[[str], bool]) -> str | None:
         return next((t for t in texts if pred(t)), None)
+
+    cancelled = runnable_cancel_reason(detail.statusReason)
+    if cancelled:  # never placed: cancelled in RUNNABLE by the queue's time limit
+        return JobFailure(NO_CAPACITY, no_capacity_reason(cancelled), exit_code, attempts)
 
     checks = (
         ("out_of_memory", lambda t: t.startswith("OutOfMemoryError")),

@@ -62,6 +62,18 @@ CATEGORIES: dict[str, tuple[str, str]] = {
         "The job's container image could not be pulled: a deployment problem, not your "
         "file. Tell the operators (quote the job id) and upload again once it is fixed.",
     ),
+    "no_capacity": (
+        "no capacity",
+        "Nothing is wrong with your file: no machine could be started for the job before its "
+        "waiting time ran out. Operators: raise the region's EC2 vCPU quota (Spot, or "
+        "On-Demand with spot: false) to at least max_vcpus, widen instance_types, or set "
+        "spot: false; `make doctor` shows which. Then upload the file again.",
+    ),
+    "unsupported_name": (
+        "unsupported name",
+        'Rename the file without double quotes ("), backslashes (\\) or control characters '
+        "(such as tabs) and upload it again.",
+    ),
     "too_large": (
         "too large",
         "Split the raster into tiles under the limit (or compress it) and upload those.",

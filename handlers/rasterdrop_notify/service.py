@@ -16,6 +16,7 @@ from rasterdrop_notify.absent import optional
 from rasterdrop_notify.clock import Clock, system_clock
 from rasterdrop_notify.events import BatchJobDetail, BatchJobStateChangeEvent, S3ObjectCreatedEvent
 from rasterdrop_notify.failures import choose_failure, classify_job
+from rasterdrop_notify.key_transport import untransportable, untransportable_reason
 from rasterdrop_notify.keyring import load_keys
 from rasterdrop_notify.layout import ERROR_JSON, SUMMARY_JSON
 from rasterdrop_notify.links import link_expiry, link_url
@@ -102,6 +103,8 @@ def notify_job(
     version = optional(params.get("version"))
     if not bucket or not key:
         return Result(SKIPPED, "job has no bucket/key parameters")
+    if untransportable(key):  # one email per upload: the reject handler has told the uploader
+        return Result(SKIPPED, "the key cannot be carried by the event; rejected on upload")
     if settings.bucket and bucket != settings.bucket:
         return Result(SKIPPED, f"job names bucket {bucket!r}, not this stack's")
     name = training_name(key)
@@ -128,24 +131,34 @@ def notify_rejection(
     *,
     clock: Clock = system_clock,
 ) -> Result:
-    """Publish the rejection for an upload over the size limit (no job was started)."""
+    """Publish the rejection for an upload no job can run on: a key the event cannot carry
+    to the job (``key_transport``), or a size over the limit."""
     settings.require("topic_arn")
     now = clock()
     obj = event.detail.object
     size = int(obj.size or 0)
-    if size <= settings.max_input_bytes:
-        return Result(SKIPPED, f"{size} bytes is within the limit: not a rejection")
     if settings.bucket and event.detail.bucket.name != settings.bucket:
         return Result(SKIPPED, "upload to another bucket")
+    common = {
+        "status": REJECTED,
+        "bucket": event.detail.bucket.name,
+        "key": obj.key,  # raw, exactly as delivered: never unquote_plus-ed
+        "version": optional(obj.version_id),
+    }
+    unsafe = untransportable(obj.key)
+    if unsafe:
+        outcome = Outcome(
+            category="unsupported_name", reason=untransportable_reason(unsafe), **common
+        )
+        return deliver(Prepared(outcome), clients, settings, now=now)
+    if size <= settings.max_input_bytes:
+        return Result(SKIPPED, f"{size} bytes is within the limit: not a rejection")
     outcome = Outcome(
-        status=REJECTED,
-        bucket=event.detail.bucket.name,
-        key=obj.key,  # raw, exactly as delivered: never unquote_plus-ed
-        version=optional(obj.version_id),
         category="too_large",
         reason="The file is larger than the upload size limit, so no job was started.",
         size_bytes=size,
         max_bytes=settings.max_input_bytes,
+        **common,
     )
     return deliver(Prepared(outcome), clients, settings, now=now)
 

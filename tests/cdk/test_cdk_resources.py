@@ -72,7 +72,9 @@ def test_variant_expires_outputs_and_destroys(variant_template: dict) -> None:
 
 def test_queues_are_encrypted_and_tls_only(template: dict) -> None:
     queues = resources(template, "AWS::SQS::Queue")
-    assert set(queues) == {C.ID_EVENTS_DLQ, C.ID_HANDLER_DLQ, "FailedJobsQueue"}
+    assert set(queues) == {
+        C.ID_EVENTS_DLQ, C.ID_HANDLER_DLQ, "FailedJobsQueue", C.ID_BLOCKED_JOBS_QUEUE
+    }  # fmt: skip
     for q in queues.values():
         assert q["Properties"]["SqsManagedSseEnabled"] is True
     tls_guarded = {
@@ -93,10 +95,13 @@ def test_topics_use_the_customer_key_and_tls(template: dict) -> None:
             p for p in resources(template, "AWS::SNS::TopicPolicy").values()
             if p["Properties"]["Topics"] == [{"Ref": topic}]
         ]  # fmt: skip
-        (st,) = policy["Properties"]["PolicyDocument"]["Statement"]
+        st = policy["Properties"]["PolicyDocument"]["Statement"][0]
         assert st["Effect"] == "Deny" and st["Condition"] == {
             "Bool": {"aws:SecureTransport": "false"}
         }
+        # the ops topic also lets this account's alarms publish (test_cdk_first_deploy)
+        allows = [x["Sid"] for x in policy["Properties"]["PolicyDocument"]["Statement"][1:]]
+        assert allows == (["AllowThisAccountsAlarmsToPublish"] if topic == C.ID_OPS_TOPIC else [])
     assert props(template, C.ID_TOPIC_KEY)["EnableKeyRotation"] is True
 
 
@@ -136,8 +141,9 @@ def test_handlers(template: dict, function: str, handler: str, config) -> None:
     assert fn["TracingConfig"] == {"Mode": "Active"}
     (layer,) = fn["Layers"]
     joined = "".join(p if isinstance(p, str) else "{}" for p in layer["Fn::Join"][1])
+    # the publishing account is chosen per region (test_cdk_first_deploy resolves it)
     assert joined == (
-        "arn:{}:lambda:{}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:"
+        "arn:{}:lambda:{}:{}:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:"
         f"{config.powertools_layer_version}"
     )
     log_group = fn["LoggingConfig"]["LogGroup"]["Ref"]
@@ -209,6 +215,7 @@ def test_alarms_go_to_the_ops_topic(template: dict, config) -> None:
         ("AWS/Lambda", "Errors", C.ID_REJECT_FUNCTION),
         ("AWS/Lambda", "Errors", C.ID_LINK_FUNCTION),
         ("AWS/SQS", "NumberOfMessagesSent", "FailedJobsQueue"),
+        ("AWS/SQS", "NumberOfMessagesSent", C.ID_BLOCKED_JOBS_QUEUE),
         *(
             ("AWS/Lambda", "Errors", fn)
             for fn in (

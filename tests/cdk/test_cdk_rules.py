@@ -200,7 +200,7 @@ def test_targets_point_where_the_rule_says(template: dict) -> None:
 
 def test_every_rule_target_retries_and_dead_letters(template: dict) -> None:
     rules = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Events::Rule"}
-    assert len(rules) == 6
+    assert len(rules) == 7
     for logical_id, rule in rules.items():
         for target in rule["Properties"]["Targets"]:
             assert target["RetryPolicy"] == {
