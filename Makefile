@@ -8,11 +8,11 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # Node 20 is what this machine has; jsii still runs on it (aws-cdk-lib synth is tested).
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup test test-future lint unit demo synth bench clean doctor bootstrap-model smoke
+.PHONY: setup test test-future lint unit demo serve token synth bench clean doctor bootstrap-model smoke
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt batch_image/requirements.txt constraints.txt
+$(STAMP): requirements.txt requirements-dev.txt batch_image/requirements.txt constraints.txt client/pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
@@ -33,6 +33,14 @@ test-future: setup
 
 demo: setup
 	$(PY) -m sandbox demo --out demo-out
+
+# the whole flow plus the tenants' API on this machine; prints RASTERDROP_API_URL/TOKEN
+serve: setup
+	$(PY) -m sandbox serve
+
+# tenants' API tokens of the deployed stack: make token ARGS="issue acme" | "list" | "revoke ID"
+token: setup
+	PYTHONPATH=handlers $(PY) -m rasterdrop_api.admin $(if $(STACK),--stack $(STACK)) $(ARGS)
 
 synth: setup
 	CDK_OUTDIR=cdk.out $(PY) app.py
@@ -55,4 +63,4 @@ bench: setup
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf cdk.out demo-out .pytest_cache .ruff_cache bench/work
+	rm -rf cdk.out demo-out serve-out .pytest_cache .ruff_cache bench/work

@@ -39,6 +39,17 @@ GIB = 1024**3
 
 
 @dataclass(frozen=True)
+class TenantPlan:
+    """One API tenant: its usage plan (API Gateway enforces rate, burst and the daily
+    quota of upload requests) and the addresses its notifications go to."""
+
+    rate_per_s: float = 1.0
+    burst: int = 5
+    uploads_per_day: int = 100
+    emails: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RasterdropConfig:
     """Every knob of the stack. Defaults are the values in `DEFAULTS` (and cdk.json)."""
 
@@ -80,6 +91,21 @@ class RasterdropConfig:
     accuracy_sample_n: int = 0
     runnable_timeout_minutes: int = 60
     link_reserved_concurrency: int = 10
+    api: bool = True
+    tenants: Mapping[str, TenantPlan] = field(default_factory=dict)
+    api_upload_url_seconds: int = 300
+    api_waf: bool = False
+    api_waf_rate_per_5min: int = 1000
+
+    @property
+    def notification_routing(self) -> dict[str, tuple[str, ...]]:
+        """tenant -> addresses: `tenant_routing` plus each API tenant's `emails`."""
+        routing = {t: tuple(e) for t, e in self.tenant_routing.items()}
+        for tenant, plan in self.tenants.items():
+            if plan.emails:
+                merged = (*routing.get(tenant, ()), *plan.emails)
+                routing[tenant] = tuple(dict.fromkeys(merged))
+        return routing
 
     @property
     def large_jobs_enabled(self) -> bool:
@@ -91,7 +117,7 @@ class RasterdropConfig:
 
     @property
     def all_emails(self) -> tuple[str, ...]:
-        routed = [e for emails in self.tenant_routing.values() for e in emails]
+        routed = [e for emails in self.notification_routing.values() for e in emails]
         return tuple(dict.fromkeys([*self.notification_emails, *routed]))
 
 
@@ -196,6 +222,51 @@ def _tenant_routing(key: str, value: Any) -> dict[str, tuple[str, ...]]:
     return routing
 
 
+_TENANT_FIELDS = {"rate_per_s", "burst", "uploads_per_day", "emails"}
+
+
+def _tenants(key: str, value: Any) -> dict[str, TenantPlan]:
+    """`{tenant: {rate_per_s, burst, uploads_per_day, emails}}` (every field optional)."""
+    value = _parse_json_if_str(key, value)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(key, f"expected a map of tenant -> plan, got {value!r}")
+    plans: dict[str, TenantPlan] = {}
+    for tenant, plan in value.items():
+        _str(key, tenant, _TENANT, "tenant names of letters, digits, '.', '_', '-'")
+        if not isinstance(plan, dict):
+            raise ConfigError(key, f"tenant {tenant!r}: expected a map, got {plan!r}")
+        unknown = sorted(set(plan) - _TENANT_FIELDS)
+        if unknown:
+            raise ConfigError(key, f"tenant {tenant!r}: unknown fields {unknown}")
+        default = TenantPlan()
+        plans[tenant] = TenantPlan(
+            rate_per_s=_rate(f"{key}.{tenant}.rate_per_s", plan.get("rate_per_s", 1.0)),
+            burst=_int(f"{key}.{tenant}.burst", plan.get("burst", default.burst), low=1, high=5000),
+            uploads_per_day=_int(
+                f"{key}.{tenant}.uploads_per_day",
+                plan.get("uploads_per_day", default.uploads_per_day),
+                low=1,
+                high=10_000_000,
+            ),
+            emails=_str_list(f"{key}.{tenant}.emails", plan.get("emails", []), _EMAIL, "emails"),
+        )
+    return plans
+
+
+def _rate(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(key, f"expected a number of requests per second, got {value!r}")
+    try:
+        rate = float(value)
+    except ValueError:
+        raise ConfigError(key, f"expected a number of requests per second, got {value!r}") from None
+    if not 0 < rate <= 10_000:
+        raise ConfigError(key, f"must be in (0, 10000], got {rate}")
+    return rate
+
+
 _Parser = Callable[[str, Any], Any]
 _PARSERS: dict[str, _Parser] = {
     "stack_name": lambda k, v: _str(k, v, _STACK_NAME, "a CloudFormation stack name"),
@@ -239,6 +310,11 @@ _PARSERS: dict[str, _Parser] = {
     # Batch's JobStateTimeLimitAction.maxTimeSeconds: 600..86400 (API_JobStateTimeLimitAction)
     "runnable_timeout_minutes": lambda k, v: _int(k, v, low=10, high=1440),
     "link_reserved_concurrency": lambda k, v: _int(k, v, low=1, high=1000),
+    "api": _bool,
+    "tenants": _tenants,
+    "api_upload_url_seconds": lambda k, v: _int(k, v, low=30, high=3600),
+    "api_waf": _bool,
+    "api_waf_rate_per_5min": lambda k, v: _int(k, v, low=10, high=2_000_000_000),
 }
 assert set(_PARSERS) == set(CONTEXT_KEYS), "every config field needs a parser"
 
@@ -378,6 +454,15 @@ DESCRIPTIONS: dict[str, str] = {
         "reserved concurrency of the public link function, so a flood of clicks cannot "
         "starve notify and reject (the account needs this + 10 unreserved)"
     ),
+    "api": "the tenants' HTTPS API (API Gateway, Lambda authorizer, usage plans); false: none",
+    "tenants": (
+        "API tenants: `{name: {rate_per_s, burst, uploads_per_day, emails}}`; each gets a usage "
+        "plan (429 above rate/burst and above the daily upload quota) and its uploads land in "
+        "`input/<name>/`; `emails` are added to its notification routing"
+    ),
+    "api_upload_url_seconds": "lifetime of the presigned POST an upload request returns",
+    "api_waf": "attach a WAF web ACL with a per-IP rate-based rule to the API (costs money)",
+    "api_waf_rate_per_5min": "requests per client IP per 5 minutes the WAF rule allows",
 }
 assert set(DESCRIPTIONS) == set(CONTEXT_KEYS), "every config key needs a description"
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from aws_cdk import Acknowledgment, Stack, Validations
 from constructs import IConstruct
 
+from cdk.api.nag import api_acknowledgements
 from cdk.config import RasterdropConfig
 
 PACK = "AwsSolutions::"
@@ -127,6 +128,16 @@ def acknowledgements(config: RasterdropConfig) -> list[Ack]:
         Ack("Monitoring/FailedJobsQueue", "AwsSolutions-SQS3", R_FAILED_JOBS_QUEUE),
         Ack("Monitoring/BlockedJobsQueue", "AwsSolutions-SQS3", R_BLOCKED_JOBS_QUEUE),
         Ack("Notifications/Topic/LinkSecret", "AwsSolutions-SMG4", R_HMAC_KEY),
+    ]
+    acks += [
+        Ack(*ack)
+        for ack in api_acknowledgements(
+            api=config.api,
+            waf=config.api_waf,
+            stack_name=config.stack_name,
+            r_xray=R_XRAY,
+            r_runtime=R_RUNTIME,
+        )
     ]
     if config.destroy_on_delete:
         provider = "Custom::S3AutoDeleteObjectsCustomResourceProvider"

@@ -5,10 +5,14 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk import constants as C
+from cdk.api import Api
+from cdk.api import names as API
+from cdk.api.functions import ApiHandlerProps
 from cdk.assessment import postprocess_environment
 from cdk.compute import Compute, JobSize, job_environment, root_volume_gib
 from cdk.config import RasterdropConfig
@@ -16,6 +20,7 @@ from cdk.monitoring import Monitoring
 from cdk.naming import fix_logical_id
 from cdk.network import Network
 from cdk.notifications import Notifications
+from cdk.notifications.environment import HandlerSettings
 from cdk.queues import DeadLetterQueues
 from cdk.rules import Rules
 from cdk.storage import Storage
@@ -61,7 +66,12 @@ class RasterdropStack(Stack):
             notified_retention_days=cfg.notified_retention_days,
             output_retention_days=cfg.output_retention_days,
             access_log_retention_days=cfg.access_log_retention_days,
-            allowed_uploader_arns=cfg.allowed_uploader_arns,
+            allowed_uploader_arns=(
+                # the API's presigned POSTs are signed by its uploads role: let them through
+                (*cfg.allowed_uploader_arns, API.uploads_role_arn(cfg.stack_name))
+                if cfg.allowed_uploader_arns and cfg.api
+                else cfg.allowed_uploader_arns
+            ),
         )
         bucket = self.storage.bucket
         self.dead_letters = DeadLetterQueues(self, "DeadLetters")
@@ -141,7 +151,7 @@ class RasterdropStack(Stack):
             job_queues=self.compute.queues,
             dead_letter_queues=(self.dead_letters.events, self.dead_letters.handlers),
             emails=cfg.notification_emails,
-            tenant_routing=cfg.tenant_routing,
+            tenant_routing=cfg.notification_routing,
             link_ttl_days=cfg.link_ttl_days,
             max_input_bytes=cfg.max_input_bytes,
             output_retention_days=cfg.output_retention_days,
@@ -164,6 +174,8 @@ class RasterdropStack(Stack):
             max_input_bytes=cfg.max_input_bytes,
             large_threshold_bytes=cfg.large_job_threshold_bytes,
         )
+        self.api = self._api(cfg, handlers_directory, retention) if cfg.api else None
+        api_functions = self.api.functions.all if self.api else {}
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -171,7 +183,7 @@ class RasterdropStack(Stack):
             ops_email=cfg.ops_email,
             dead_letter_queues=self.dead_letters.all,
             events_dead_letter_queue=self.dead_letters.events,
-            functions=self.notifications.functions,
+            functions={**self.notifications.functions, **api_functions},
             job_queues=self.compute.queues,
             failed_jobs_threshold=cfg.failed_jobs_alarm_threshold,
             runnable_timeout_minutes=cfg.runnable_timeout_minutes,
@@ -192,3 +204,36 @@ class RasterdropStack(Stack):
         CfnOutput(self, "OpsTopicArn", value=self.monitoring.topic.topic_arn)
         CfnOutput(self, "LinkUrl", value=self.notifications.link_url.url)
         CfnOutput(self, "JobQueueArn", value=self.compute.job_queue.job_queue_arn)
+
+    def _api(self, cfg: RasterdropConfig, handlers_directory: str, retention) -> Api:
+        """The tenants' API (`cdk/api/`): the handlers' code and layer, the notifier's env."""
+        settings = HandlerSettings(
+            bucket_name=self.storage.bucket.bucket_name,
+            secret_arn=self.notifications.secret.secret_arn,
+            link_ttl_days=cfg.link_ttl_days,
+            max_input_bytes=cfg.max_input_bytes,
+            output_retention_days=cfg.output_retention_days,
+        )
+        return Api(
+            self,
+            "Api",
+            bucket=self.storage.bucket,
+            link_secret=self.notifications.secret,
+            handlers=ApiHandlerProps(
+                code=lambda_.Code.from_asset(
+                    handlers_directory, exclude=list(C.HANDLER_ASSET_EXCLUDES)
+                ),
+                layer=self.notifications.layer,
+                log_retention=retention,
+                environment={
+                    **settings.environment(),
+                    "RASTERDROP_LINK_BASE_URL": self.notifications.link_url.url,
+                },
+                model_name=cfg.model_name,
+                upload_url_seconds=cfg.api_upload_url_seconds,
+                token_parameter_prefix=API.token_parameter_prefix(cfg.stack_name),
+            ),
+            tenants=cfg.tenants,
+            waf=cfg.api_waf,
+            waf_rate_per_5min=cfg.api_waf_rate_per_5min,
+        )

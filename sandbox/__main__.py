@@ -93,6 +93,24 @@ def upload(
     sys.exit(code)
 
 
+@main.command()
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("serve-out"))
+@click.option("--size", default="800x600", show_default=True, help="Sample scene size.")
+@click.option("--trees", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--tenant", default="demo-tenant", show_default=True)
+def serve(work: Path, size: str, trees: int, tenant: str) -> None:
+    """The flow plus the tenants' API; prints RASTERDROP_API_URL and RASTERDROP_TOKEN."""
+    from sandbox.errors import SandboxError
+    from sandbox.serve import run_serve
+
+    try:
+        code = run_serve(work, size=_size(size), trees=trees, tenant=tenant, echo=click.echo)
+    except SandboxError as exc:
+        click.echo(f"sandbox: {exc}", err=True)
+        code = 1
+    sys.exit(code)
+
+
 @main.command("no-capacity")
 def no_capacity() -> None:
     """A job that can get no instance: held RUNNABLE, cancelled by the queue's time limit,

@@ -16,6 +16,7 @@ from pathlib import Path
 from sandbox.core import REPO_ROOT, Message, Options, Sandbox
 from sandbox.email import format_email
 from sandbox.errors import SandboxError
+from sandbox.serve import api_context, show_client_path
 from sandbox.server import leak_free_environ
 
 Echo = Callable[[str], None]
@@ -178,7 +179,7 @@ def run_demo(
     echo("rasterdrop demo: the stack's flow on this machine (moto server as S3, SNS, SQS)")
     data = prepare_data(work, scene, labels, size, echo)
     t = time.perf_counter()
-    with Sandbox(Options(work_dir=work)) as sb:
+    with Sandbox(Options(work_dir=work, context=api_context())) as sb:
         echo(
             f"  stack synthesized and embedded AWS up in {time.perf_counter() - t:.1f} s: "
             f"{len(sb.rules)} rules, {len(sb.job_definitions)} job definitions, "
@@ -213,6 +214,7 @@ def run_demo(
             f"Outputs copied to {out}/: "
             + ", ".join(sorted({p.relative_to(out).parts[0] for p in copied}))
         )
+        show_client_path(sb, data.scene, out, echo)
         echo(f"Logs of the job and handlers: {work / 'logs'}/")
         if keep_running:
             wait_until_interrupted(echo)

@@ -66,6 +66,8 @@ class LambdaRuntime:
         self.lock = threading.RLock()
         self.invocations: list[Invocation] = []
         self._log: Any = None  # one stream for the runtime's life: loggers keep a reference
+        # logical id -> extra variables (the API's functions reach S3 through the POST gate)
+        self.overrides: dict[str, dict[str, str]] = {}
 
     def close(self) -> None:
         """Close the log; handlers the functions attached to it write to stdout again."""
@@ -99,6 +101,7 @@ class LambdaRuntime:
         return {
             **fn.environment,
             **self.aws_env,
+            **self.overrides.get(fn.logical_id, {}),
             "AWS_REGION": region,
             "AWS_LAMBDA_FUNCTION_NAME": fn.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_mib),

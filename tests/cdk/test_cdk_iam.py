@@ -174,6 +174,8 @@ def test_uploader_restriction(variant_template: dict) -> None:
     assert deny["Effect"] == "Deny"
     assert deny["Action"] == "s3:PutObject"
     assert object_prefixes(deny) == {"input/*"}
-    assert deny["Condition"] == {
-        "ArnNotLike": {"aws:PrincipalArn": ["arn:aws:iam::111122223333:role/uploader"]}
-    }
+    allowed = deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+    assert list(deny["Condition"]) == ["ArnNotLike"]
+    assert allowed[0] == "arn:aws:iam::111122223333:role/uploader"
+    # and the API's uploads role, which signs the tenants' presigned POSTs (cdk/api/)
+    assert len(allowed) == 2 and ":role/RasterdropVariant-api-uploads-" in str(allowed[1])

@@ -216,7 +216,14 @@ def test_alarms_go_to_the_ops_topic(template: dict, config) -> None:
         ("AWS/Lambda", "Errors", C.ID_LINK_FUNCTION),
         ("AWS/SQS", "NumberOfMessagesSent", "FailedJobsQueue"),
         ("AWS/SQS", "NumberOfMessagesSent", C.ID_BLOCKED_JOBS_QUEUE),
-    }
+        *(
+            ("AWS/Lambda", "Errors", fn)
+            for fn in (
+                "ApiAuthorizerFunction", "ApiUploadsFunction", "ApiResultsFunction",
+                "ApiUsageFunction",
+            )
+        ),
+    }  # fmt: skip
     failed = by_metric[("AWS/SQS", "NumberOfMessagesSent", "FailedJobsQueue")]
     assert failed["Threshold"] == config.failed_jobs_alarm_threshold
     assert failed["Period"] == 3600

@@ -1,0 +1,3 @@
+from rasterdrop_client.cli import main
+
+main()
