@@ -269,4 +269,4 @@ def test_cli_refuses_a_wrong_extension_with_exit_2(door, tokens, tmp_path: Path)
     bad.write_bytes(b"not a tiff")
     proc = cli(door, tokens["acme"], "submit", str(bad))
     assert proc.returncode == 2
-    assert "does not end in .tif or .tiff" in proc.stderr
+    assert "does not end in .tif, .tiff or .vrt" in proc.stderr
