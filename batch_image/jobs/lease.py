@@ -34,6 +34,9 @@ Why this is safe
 * **A lost answer to the acquiring write** (S3 created the lease, the response
   never came, botocore retried and got 412): the lease names our ``job_id``, so
   :meth:`Lease.acquire` takes it over at once as "an earlier attempt of this job".
+  A lost answer to the *take-over* write (``If-Match``) is recognised the same way:
+  the 412 of botocore's retry is followed by a read, and a lease that names our
+  ``owner`` (this process's uuid) is ours.
 * **Somebody else holds a live lease**: :meth:`Lease.acquire` returns False and
   the predict job ends at once (``in_progress``, exit 5) instead of waiting: the
   holder's own job reports the run.
@@ -155,7 +158,8 @@ class Lease:
                 )
                 self.took_over = body
                 return False
-            if self._write(if_match=etag):
+            sent = self.clock()
+            if self._write(if_match=etag) or self._ours_after_lost_answer(sent):
                 self.took_over = body
                 log.info(
                     "took over the lease of %s job %s",
@@ -165,6 +169,18 @@ class Lease:
                 return self._started()
             return False  # another successor won the conditional write
         return False
+
+    def _ours_after_lost_answer(self, sent: float) -> bool:
+        """A conditional write refused (412) may be the retry of our own write whose answer
+        was lost after S3 acted: the lease then names our ``owner`` (a uuid only this
+        process knows). Valid from when the first write was sent, as after any write."""
+        current = self.holder()
+        if current is None or current[0].get("owner") != self.owner:
+            return False
+        with self._lock:
+            self.etag = current[1]
+            self.valid_until = sent + self.ttl - self.margin
+        return True
 
     def _started(self) -> bool:
         self._thread = threading.Thread(target=self._heartbeat, name="lease", daemon=True)

@@ -98,6 +98,34 @@ def test_lease_of_an_earlier_attempt_of_the_same_job_is_taken_over_at_once(
     second.release()
 
 
+def test_a_lost_answer_to_the_take_over_write_is_still_our_lease(
+    s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 acted on the If-Match take-over, the answer was lost, botocore's retry got 412:
+    the successor must hold the lease (it names our owner), not end ``in_progress``."""
+    key = "partial/lost/lease.json"
+    first = Lease(s3, bucket, key, ttl=300, job_id="job-1", attempt=1)
+    assert first.acquire()
+    first.stop()
+    second = Lease(s3, bucket, key, ttl=300, job_id="job-1", attempt=2)
+    real_write = second._write
+
+    def write_then_lose_the_answer(*, if_match: str | None) -> bool:
+        if if_match is None:
+            return real_write(if_match=None)
+        assert real_write(if_match=if_match)  # S3 acted ...
+        return False  # ... and the retry of the lost answer got 412
+
+    monkeypatch.setattr(second, "_write", write_then_lose_the_answer)
+    assert second.acquire()
+    assert second.took_over is not None and second.took_over["attempt"] == 1
+    body, etag, _ = second.holder()
+    assert body["owner"] == second.owner and etag == second.etag
+    monkeypatch.setattr(second, "_write", real_write)
+    second.release()
+    assert second.holder() is None
+
+
 def test_expired_lease_has_one_successor(s3: Any, bucket: str) -> None:
     key = "partial/e/lease.json"
     s3io.put_json(s3, bucket, key, {"job_id": "dead", "ttl_s": 0})
