@@ -225,7 +225,8 @@ def _attempt(state: _Run, scratch: Path, workers: int | None) -> Outcome:
     state.run_id = run_id(state.req.bucket, state.req.key, identity, card.name, card.version)
     if done_by(state.results(), state.run_id):
         return _already_done(state)
-    previous = reusable(current(state.results()), state.input, card)
+    # a VRT is never reused: its band files can change under the same VRT bytes
+    previous = None if state.vrt else reusable(current(state.results()), state.input, card)
     pixels = 0 if previous else _check_header(state, card, scratch)
     checks = time.perf_counter() - t0
     lease = Lease(

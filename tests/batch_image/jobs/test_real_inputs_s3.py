@@ -77,6 +77,28 @@ def test_vrt_over_band_files_predicts_in_s3(world, tmp_path: Path) -> None:
     assert not list((tmp_path / "scratch").iterdir())  # scratch removed
 
 
+def test_a_vrt_uploaded_again_after_its_band_files_changed_is_recomputed(
+    world, tmp_path: Path
+) -> None:
+    """The reuse rule compares the VRT's own bytes; its band files can change under the
+    same VRT text, so a VRT is never reused (docs/contracts.md, predict order)."""
+    s3, bucket = world
+    truth = _upload_stack(s3, bucket, tmp_path, "input/l/")
+    model = rf.fit_model(tmp_path, truth, name="rgbn", band_names=rf.RGBN)
+    uri = _upload_model(s3, bucket, model)
+    request = JobRequest(bucket, "input/l/stack.vrt")
+    assert predict_job.run(request, _settings(tmp_path, uri), s3=s3).status == "succeeded"
+    bands = sorted((tmp_path / "stack.bands").iterdir())
+    s3.upload_file(str(bands[1]), bucket, f"input/l/stack.bands/{bands[0].name}")  # new content
+    s3.upload_file(str(tmp_path / "stack.vrt"), bucket, "input/l/stack.vrt")  # same VRT bytes
+    again = predict_job.run(request, _settings(tmp_path, uri), s3=s3)
+    assert again.status == "succeeded"
+    summary = json.loads(
+        s3.get_object(Bucket=bucket, Key="output/l/stack/summary.json")["Body"].read()
+    )
+    assert "reused_from" not in summary
+
+
 def test_vrt_with_a_missing_band_file_is_refused_before_download(world, tmp_path: Path) -> None:
     s3, bucket = world
     truth = _upload_stack(s3, bucket, tmp_path, "input/l/")
