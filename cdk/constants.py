@@ -107,37 +107,11 @@ POWERTOOLS_METRICS_NAMESPACE = "Rasterdrop"
 BATCH_IMAGE_DIR = "batch_image"
 BATCH_IMAGE_EXCLUDES = ("**/__pycache__", "**/*.pyc", "tests", ".pytest_cache")
 JOB_PARAMETER_NAMES = ("bucket", "key", "version", "etag", "size")
-PREDICT_COMMAND = (
-    "predict",
-    "--bucket",
-    "Ref::bucket",
-    "--key",
-    "Ref::key",
-    "--version-id",
-    "Ref::version",
-    "--etag",
-    "Ref::etag",
-    "--size",
-    "Ref::size",
-)
-TRAIN_COMMAND = (
-    "train",
-    "--bucket",
-    "Ref::bucket",
-    "--key",
-    "Ref::key",
-    "--version-id",
-    "Ref::version",
-)
-ASSESS_COMMAND = (
-    "assess",
-    "--bucket",
-    "Ref::bucket",
-    "--key",
-    "Ref::key",
-    "--version-id",
-    "Ref::version",
-)
+# every job reads one S3 object version, passed as the job's parameters
+_OBJECT_ARGS = ("--bucket", "Ref::bucket", "--key", "Ref::key", "--version-id", "Ref::version")
+PREDICT_COMMAND = ("predict", *_OBJECT_ARGS, "--etag", "Ref::etag", "--size", "Ref::size")
+TRAIN_COMMAND = ("train", *_OBJECT_ARGS)
+ASSESS_COMMAND = ("assess", *_OBJECT_ARGS)
 ASSESSMENT_SEGMENT = _layout.ASSESSMENT_SEGMENT
 SAMPLE_SUFFIX = _layout.SAMPLE_SUFFIX
 JOB_NAME_ASSESS = "rasterdrop-assess"
