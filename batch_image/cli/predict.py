@@ -102,6 +102,11 @@ EXIT_TERMINATED = 128 + signal.SIGTERM
     help="Also draw sample.gpkg, a stratified random sample of N points to label in QGIS.",
 )
 @click.option(
+    "--probabilities",
+    is_flag=True,
+    help="Also write probabilities.tif: every class's probability (0-100), one band each.",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Progress bar [default: when stderr is a terminal].",
@@ -123,11 +128,13 @@ def predict(
     connectivity: str,
     polygons: bool,
     accuracy_sample_n: int,
+    probabilities: bool,
     progress: bool | None,
     log_format: str | None,
 ) -> None:
     """Predict every pixel of INPUT.tif into OUT (classes.tif, confidence.tif, preview.png,
-    summary.json), or of the S3 object --bucket/--key into output/<path>/.
+    summary.json; a regression model: prediction.tif and for forests uncertainty.tif), or
+    of the S3 object --bucket/--key into output/<path>/.
 
     Exit codes: 0 done (or already done, or reused), 2 bad input, 3 model or configuration
     error, 4 superseded by a newer version, 5 in progress in another job, anything else:
@@ -154,6 +161,7 @@ def predict(
             accuracy_sample_n=accuracy_sample_n,
             source="command line",
         ),
+        probabilities=probabilities,
     )
     predict_local(input_path, model_dir, out_dir, options, log_format=log_format)
 

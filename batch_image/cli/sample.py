@@ -39,6 +39,11 @@ from batch_image.errors import RasterdropError
 @click.option(
     "--truth", is_flag=True, help="Also write truth.tif, every pixel's true class (0 on nodata)."
 )
+@click.option(
+    "--values",
+    is_flag=True,
+    help="Also write values.tif: biomass (t/ha) on the labelled pixels, for a regression.",
+)
 def sample(
     out_dir: Path,
     width: int,
@@ -49,6 +54,7 @@ def sample(
     nodata_fraction: float,
     compress: str,
     truth: bool,
+    values: bool,
 ) -> None:
     """Write DIR/scene.tif (multi-band, UTM, 10 m) and DIR/labels.tif (sparse classes)."""
     from batch_image.synthetic.scene import make_sample
@@ -65,6 +71,7 @@ def sample(
             nodata_fraction=nodata_fraction,
             compress=None if compress == "none" else compress,
             truth=truth,
+            values=values,
         )
     except RasterdropError as exc:
         click.echo(f"error: {exc.message}", err=True)

@@ -63,6 +63,9 @@ class QuickOptions:
     max_per_class: int = DEFAULT_MAX_SAMPLES_PER_CLASS
     cv_block: int = DEFAULT_CV_BLOCK_SIZE
     folds: int = DEFAULT_CV_FOLDS
+    task: str = "classification"
+    target: str | None = None  # regression: the target's name (default "value")
+    unit: str = ""
 
 
 def _echo_err(msg: str) -> None:
@@ -125,7 +128,7 @@ def train_quick(
     from batch_image.jobs.settings import workers_from_env
     from batch_image.model.stores import DirectoryStore
     from batch_image.train.fetchers import local_fetcher
-    from batch_image.train.manifest import quick_manifest
+    from batch_image.train.manifest import quick_manifest, target_from
     from batch_image.train.trainer import train_model
 
     workers = workers_from_env()
@@ -138,6 +141,8 @@ def train_quick(
         max_samples_per_class=options.max_per_class,
         cv_block_size=options.cv_block,
         cv_folds=options.folds,
+        task=options.task,
+        target=target_from({"name": options.target or "value", "unit": options.unit}),
     )
     store = DirectoryStore(out)
     return train_model(spec, local_fetcher(Path.cwd()), store, log=log, workers=workers).location
@@ -192,6 +197,14 @@ def _quick_option(*decls: str, **kw: Any) -> Callable[[Any], Any]:
     type=click.IntRange(*CV_FOLDS_RANGE),
     help="Quick form: cross-validation folds (each scheme).",
 )
+@_quick_option(
+    "--task",
+    type=click.Choice(["classification", "regression"]),
+    default="classification",
+    help="Quick form: class ids in the labels, or continuous values (regression).",
+)
+@click.option("--target", default=None, help="Quick form, regression: the target's name.")
+@click.option("--unit", default="", help="Quick form, regression: the target's unit (t/ha).")
 def train(
     manifest: ManifestFile | None,
     out: Path | None,
@@ -207,14 +220,18 @@ def train(
     max_per_class: int,
     cv_block: int,
     folds: int,
+    task: str,
+    target: str | None,
+    unit: str,
 ) -> None:
-    """Train a pixel classifier; report blocked and random CV metrics.
+    """Train a pixel classifier or regressor; report blocked and random CV metrics.
 
     \b
     train MANIFEST.yaml [--out models] [--promote]
         writes <out>/<name>/<version>/ (model, card, report); --promote moves current.json
     train --image scene.tif --labels labels.tif --out MODEL_DIR [--name N]
         one image, a label raster, the model straight into MODEL_DIR
+        (--task regression --target biomass --unit t/ha: the labels are values)
     train --bucket B --key training/<name>/manifest.json [--version-id V]
         S3 mode (the Batch job): models/<name>/<version>/ and runs/<V>/summary.json
 
@@ -240,7 +257,8 @@ def train(
         else:
             assert image and labels and out
             quick = QuickOptions(
-                name or DEFAULT_QUICK_NAME, trees, seed, max_per_class, cv_block, folds
-            )
+                name or DEFAULT_QUICK_NAME, trees, seed, max_per_class, cv_block, folds,
+                task, target, unit,
+            )  # fmt: skip
             line = train_quick(image, labels, out, quick, _echo_err)
     click.echo(line)

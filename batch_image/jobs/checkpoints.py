@@ -3,7 +3,8 @@
 Layout: ``partial/<run-id>/chunks/<plan>/<first>-<last>.npz``, where ``<plan>``
 fingerprints the window plan (so chunks of a different plan are never mixed in)
 and each object holds the consecutive windows ``first..last``: per window its
-bounds, class ids, confidence, class counts and confidence sums, saved with
+bounds, its layers (class ids, confidence, probabilities; or predicted values and
+uncertainty), its counts and sums (:class:`~batch_image.predict.engine.ChunkResult`), saved with
 ``numpy.savez_compressed`` and read back with ``allow_pickle=False``. Windows
 are batched until about ``batch_pixels`` pixels, then uploaded on a background
 thread (one upload in flight) so the prediction pipeline does not wait on S3.
@@ -50,10 +51,10 @@ def encode(chunks: list[tuple[int, ChunkResult]]) -> bytes:
         "window": np.array([_bounds(r.window) for _, r in chunks], dtype=np.int64),
     }
     for k, (_, r) in enumerate(chunks):
-        arrays[f"classes_{k}"] = r.classes
-        arrays[f"confidence_{k}"] = r.confidence
+        for name, layer in r.layers.items():
+            arrays[f"layer_{name}_{k}"] = layer
         arrays[f"counts_{k}"] = np.asarray(r.counts, dtype=np.int64)
-        arrays[f"conf_sums_{k}"] = np.asarray(r.conf_sums, dtype=np.float64)
+        arrays[f"sums_{k}"] = np.asarray(r.sums, dtype=np.float64)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return buf.getvalue()
@@ -64,14 +65,16 @@ def decode(data: bytes) -> dict[int, ChunkResult]:
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         index = npz["index"]
         bounds = npz["window"]
+        names = npz.files
         for k, i in enumerate(index.tolist()):
             col, row, width, height = (int(v) for v in bounds[k])
+            layers = {
+                n.rpartition("_")[0][len("layer_") :]: npz[n]
+                for n in names
+                if n.startswith("layer_") and n.rpartition("_")[2] == str(k)
+            }
             out[int(i)] = ChunkResult(
-                Window(col, row, width, height),
-                npz[f"classes_{k}"],
-                npz[f"confidence_{k}"],
-                npz[f"counts_{k}"],
-                npz[f"conf_sums_{k}"],
+                Window(col, row, width, height), layers, npz[f"counts_{k}"], npz[f"sums_{k}"]
             )
     return out
 
@@ -91,6 +94,7 @@ class CheckpointStore:
         self.s3, self.bucket, self.base = s3, bucket, prefix
         self.batch_pixels = max(1, batch_pixels)
         self.guard = guard
+        self.layers: tuple[str, ...] | None = None  # the run's layer names, when known
         self.prefix = prefix
         self.windows: list[Window] = []
         self.ranges: list[tuple[int, int, str]] = []
@@ -132,8 +136,10 @@ class CheckpointStore:
         result = self.cache.pop(i, None)
         if result is None or _bounds(result.window) != _bounds(window):
             return None
-        if result.classes.shape != (int(window.height), int(window.width)):
+        if result.shape != (int(window.height), int(window.width)):
             return None
+        if self.layers is not None and set(result.layers) != set(self.layers):
+            return None  # another set of outputs (e.g. probabilities switched on)
         self.restored.add(i)
         return result
 

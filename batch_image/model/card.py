@@ -2,12 +2,13 @@
 
 A model directory holds exactly two things predict needs:
 
-* ``model.skops``: the fitted scikit-learn classifier (or pipeline), saved with
-  skops. It is loaded with skops' trusted-type check: only types on
+* ``model.skops``: the fitted scikit-learn classifier or regressor (or pipeline),
+  saved with skops. It is loaded with skops' trusted-type check: only types on
   :data:`TRUSTED_PREFIXES` are accepted; anything else is refused as a
   :class:`~batch_image.errors.ModelError`. Plain pickle is never used.
-* ``model.json``: the card: name, version, classes (id, name, colour), the
-  input bands and dtype, the feature recipe, and provenance (estimator,
+* ``model.json``: the card: name, version, task (``classification``: classes with
+  id, name, colour; ``regression``: the target's name and unit), the input bands and
+  dtype, the feature recipe, and provenance (estimator,
   metrics, data hashes, library versions). Unknown keys are kept as ``extra``
   so the train action can add to it without breaking predict.
 """
@@ -26,6 +27,9 @@ CARD_NAME = "model.json"
 ESTIMATOR_NAME = "model.skops"
 SCHEMA = "rasterdrop.model/1"
 NODATA_CLASS = 255
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+TASKS = (CLASSIFICATION, REGRESSION)
 MAX_MODEL_BYTES = 2 * 1024**3
 
 # skops reports every type in a file; we accept scikit-learn's own estimators and
@@ -53,6 +57,14 @@ class ModelClass:
     def rgb(self) -> tuple[int, int, int]:
         c = self.colour.lstrip("#")
         return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a regression model predicts: a name (``biomass``) and its unit (``t/ha``)."""
+
+    name: str
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,12 @@ class ModelCard:
     versions: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     alpha: tuple[int, ...] = ()  # the training file's alpha bands (1-based): never features
+    task: str = CLASSIFICATION
+    target: Target | None = None  # regression only
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task == REGRESSION
 
     @property
     def data_bands(self) -> tuple[int, ...]:
@@ -134,7 +152,10 @@ class ModelCard:
                 "names": self.features.names(self.band_names),
             },
             "versions": dict(self.versions),
+            "task": self.task,
         }
+        if self.target is not None:
+            out["target"] = asdict(self.target)
         out.update(self.extra)
         return out
 
@@ -142,7 +163,8 @@ class ModelCard:
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:
         try:
             classes = tuple(
-                ModelClass(int(c["id"]), str(c["name"]), str(c["colour"])) for c in data["classes"]
+                ModelClass(int(c["id"]), str(c["name"]), str(c["colour"]))
+                for c in data.get("classes") or ()
             )
             bands = data["bands"]
             band_count = int(bands["count"])
@@ -156,6 +178,8 @@ class ModelCard:
                 ),
             )
             known = {"schema", "name", "version", "classes", "bands", "features", "versions"}
+            known |= {"task", "target"}
+            target = data.get("target")
             card = cls(
                 name=str(data["name"]),
                 version=str(data["version"]),
@@ -167,6 +191,10 @@ class ModelCard:
                 versions=dict(data.get("versions") or {}),
                 extra={k: v for k, v in data.items() if k not in known},
                 alpha=tuple(int(b) for b in bands.get("alpha") or ()),
+                task=str(data.get("task") or CLASSIFICATION),
+                target=Target(str(target["name"]), str(target.get("unit") or ""))
+                if target
+                else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(
@@ -176,8 +204,7 @@ class ModelCard:
         return card
 
     def validate(self) -> None:
-        if not self.classes:
-            raise ModelError("model.json lists no classes", code="model_card_malformed")
+        self._validate_task()
         ids = [c.id for c in self.classes]
         if len(set(ids)) != len(ids):
             raise ModelError("model.json repeats a class id", code="model_card_malformed")
@@ -212,6 +239,27 @@ class ModelCard:
                         f"derived feature {nd.name!r} names unknown band {n!r}",
                         code="model_card_malformed",
                     )
+
+    def _validate_task(self) -> None:
+        """A classifier lists its classes; a regressor names its target and lists none."""
+        if self.task not in TASKS:
+            raise ModelError(
+                f"model.json task {self.task!r} is not one of {', '.join(TASKS)}",
+                code="model_card_malformed",
+            )
+        if self.is_regression:
+            if self.target is None or not self.target.name:
+                raise ModelError(
+                    "model.json of a regression model names no target (target.name)",
+                    code="model_card_malformed",
+                )
+            if self.classes:
+                raise ModelError(
+                    "model.json of a regression model lists classes", code="model_card_malformed"
+                )
+            return
+        if not self.classes:
+            raise ModelError("model.json lists no classes", code="model_card_malformed")
 
 
 def library_versions() -> dict[str, str]:
@@ -304,21 +352,46 @@ def load_estimator(directory: Path, card: ModelCard | None = None) -> Any:
         estimator = sio.load(path, trusted=found)
     except Exception as exc:
         raise ModelError(f"{path} could not be loaded: {exc}", code="model_corrupt") from exc
-    if not hasattr(estimator, "predict_proba") or not hasattr(estimator, "classes_"):
+    release_freed_memory()
+    check_estimator(estimator, card, path.name)
+    return estimator
+
+
+def check_estimator(estimator: Any, card: ModelCard | None, name: str) -> None:
+    """What predict relies on: a classifier has ``predict_proba`` and ``classes_`` (all in
+    the card), a regressor ``predict`` and no classes; ``n_features_in_`` (when the
+    estimator records it) equals the card's feature count. Refused as ``ModelError``."""
+    regression = card is not None and card.is_regression
+    kind = type(estimator).__name__
+    if regression:
+        if not hasattr(estimator, "predict") or hasattr(estimator, "classes_"):
+            raise ModelError(
+                f"{name} holds {kind}, not a fitted regressor with predict (the card says "
+                "task: regression)",
+                code="model_unsupported",
+            )
+    elif not hasattr(estimator, "predict_proba") or not hasattr(estimator, "classes_"):
         raise ModelError(
-            f"{path.name} holds {type(estimator).__name__}, not a fitted classifier "
-            "with predict_proba",
+            f"{name} holds {kind}, not a fitted classifier with predict_proba",
             code="model_unsupported",
         )
-    release_freed_memory()
-    if card is not None:
+    if card is None:
+        return
+    expected = len(card.features.names(card.band_names))
+    got = getattr(estimator, "n_features_in_", None)
+    if got is not None and int(got) != expected:
+        raise ModelError(
+            f"{name} expects {int(got)} features, the card's recipe gives {expected} "
+            f"({', '.join(card.features.names(card.band_names))})",
+            code="model_card_mismatch",
+        )
+    if not regression:
         classes = [int(c) for c in estimator.classes_]
         if not set(classes) <= set(card.class_ids):
             raise ModelError(
                 f"model classes {classes} are not all listed in model.json {card.class_ids}",
                 code="model_card_mismatch",
             )
-    return estimator
 
 
 def load_model(directory: Path) -> tuple[Any, ModelCard]:

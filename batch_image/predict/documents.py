@@ -24,7 +24,14 @@ from batch_image import __version__, clock
 from batch_image.errors import RasterdropError
 from batch_image.model.card import ModelCard, library_versions
 from batch_image.predict.engine import EngineStats
-from batch_image.predict.outputs import CLASSES_QML, CLASSES_TIF, CONFIDENCE_TIF, PREVIEW_PNG
+from batch_image.predict.outputs import (
+    CLASSES_QML,
+    CLASSES_TIF,
+    CONFIDENCE_TIF,
+    LAYER_FILES,
+    PREDICTION_QML,
+    PREVIEW_PNG,
+)
 from batch_image.raster.checks import RasterInfo
 
 SUMMARY_SCHEMA = "rasterdrop.summary/1"
@@ -116,12 +123,23 @@ class ClassPart:
 class Outputs:
     """Label → where the file is: its name in the output directory, or its S3 key."""
 
-    classes: str = CLASSES_TIF
-    confidence: str = CONFIDENCE_TIF
+    classes: str | None = CLASSES_TIF  # None: a regression
+    confidence: str | None = CONFIDENCE_TIF
     preview: str = PREVIEW_PNG
     qgis_style: str = CLASSES_QML
     polygons: str | None = None  # classes.gpkg, when post-processing wrote it
     accuracy_sample: str | None = None  # sample.gpkg, when the stack asks for one
+    probabilities: str | None = None  # probabilities.tif, when asked for
+    prediction: str | None = None  # regression: prediction.tif
+    uncertainty: str | None = None  # regression with a forest: uncertainty.tif
+
+    @classmethod
+    def for_layers(cls, layers: tuple[str, ...]) -> Outputs:
+        """The files of the engine's layers (``classes``… or ``prediction``…)."""
+        files = {name: LAYER_FILES[name] for name in layers}
+        if "prediction" in files:
+            return cls(classes=None, confidence=None, qgis_style=PREDICTION_QML, **files)
+        return cls(**files)
 
     def names(self) -> tuple[str, ...]:
         """The files in publishing order (the done-marker comes after all of them)."""
@@ -183,6 +201,8 @@ class Summary:
     created_at: str
     run_id: str | None = None  # S3 mode
     postprocess: Mapping[str, Any] | None = None  # minimum mapping unit, polygons, sample
+    task: str | None = None  # "regression"; absent for a classification
+    values: Mapping[str, Any] | None = None  # regression: the predicted values' statistics
 
     def for_job(self, *, run_id: str, model_uri: str, checks: float, outputs: Outputs) -> Summary:
         """The S3 job's summary: its run, the resolved model version, its checks' time and
@@ -206,7 +226,9 @@ class Summary:
             "input": self.input.to_dict(),
             "raster": self.raster.to_dict(),
             "model": self.model.to_dict(),
+            **({"task": self.task} if self.task else {}),
             "classes": [c.to_dict() for c in self.classes],
+            **({"values": dict(self.values)} if self.values is not None else {}),
             "outputs": self.outputs.to_dict(),
             "timings_s": self.timings.to_dict(),
             "workers": self.workers,
@@ -278,8 +300,14 @@ def summarize(
     facts: RunFacts,
     timings: Timings,
     peak_rss_mb: float,
+    *,
+    layers: tuple[str, ...] = ("classes", "confidence"),
+    values: Mapping[str, Any] | None = None,
 ) -> Summary:
-    """The summary of a finished run (local file names as outputs, no S3 fields yet)."""
+    """The summary of a finished run (local file names as outputs, no S3 fields yet).
+
+    ``layers`` are the engine's outputs; a regression's ``values`` (its statistics)
+    replace the class rows."""
     area, unit = pixel_area(facts.transform, facts.crs)
     return Summary(
         input=input_ref,
@@ -296,8 +324,8 @@ def summarize(
             nodata_pixels=stats.nodata_pixels,
         ),
         model=ModelRef.of(card),
-        classes=class_parts(card, stats, area),
-        outputs=Outputs(),
+        classes=() if card.is_regression else class_parts(card, stats, area),
+        outputs=Outputs.for_layers(layers),
         timings=timings,
         workers=facts.workers,
         parallel=facts.parallel,
@@ -306,6 +334,8 @@ def summarize(
         peak_rss_mb=round(peak_rss_mb, 1),
         versions={"rasterdrop": __version__, **library_versions()},
         created_at=clock.iso_stamp(),
+        task=card.task if card.is_regression else None,
+        values=values,
     )
 
 

@@ -37,11 +37,52 @@ _ARGMAX_EXACT = (
 
 @dataclass
 class ChunkResult:
+    """One window's outputs: ``layers`` by name (``classes``, ``confidence``,
+    ``probabilities``; or ``prediction``, ``uncertainty``), each ``(h, w)`` or
+    ``(bands, h, w)``, nodata where the input is invalid; plus its statistics.
+
+    Classification: ``counts`` pixels per class (model class order), ``sums`` the
+    confidence sums per class. Regression: ``counts`` ``[valid pixels]``, ``sums``
+    ``[sum, sum of squares, min, max]`` of the predicted values (min/max ±inf when none).
+    """
+
     window: Window
-    classes: np.ndarray  # (h, w) uint8, 255 where invalid
-    confidence: np.ndarray  # (h, w) uint8 0..100, 255 where invalid
-    counts: np.ndarray  # pixels per class, in model class order
-    conf_sums: np.ndarray  # sum of confidence per class
+    layers: dict[str, np.ndarray]
+    counts: np.ndarray
+    sums: np.ndarray
+
+    @property
+    def classes(self) -> np.ndarray:
+        return self.layers["classes"]
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return self.layers["confidence"]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        first = next(iter(self.layers.values()))
+        return int(first.shape[-2]), int(first.shape[-1])
+
+
+@dataclass(frozen=True)
+class ValueStats:
+    """Exact statistics of the predicted values over the valid pixels (regression)."""
+
+    n: int = 0
+    total: float = 0.0
+    squares: float = 0.0
+    low: float = float("inf")
+    high: float = float("-inf")
+
+    def add(self, sums: np.ndarray, n: int) -> ValueStats:
+        return ValueStats(
+            self.n + n,
+            self.total + float(sums[0]),
+            self.squares + float(sums[1]),
+            min(self.low, float(sums[2])),
+            max(self.high, float(sums[3])),
+        )
 
 
 @dataclass
@@ -52,6 +93,7 @@ class EngineStats:
     conf_sums: dict[int, float] = field(default_factory=dict)
     model_seconds: float = 0.0
     restored_windows: int = 0
+    values: ValueStats | None = None  # regression
 
 
 def final_estimator(estimator: Any) -> Any:
@@ -80,15 +122,27 @@ def configure_threads(estimator: Any, workers: int, scheme: str) -> tuple[int, i
 
 
 class Classifier:
-    """Class ids and confidence (0–100) for feature rows, from one model pass."""
+    """Class ids and confidence (0–100) for feature rows, from one model pass; with
+    ``probabilities`` also every class's probability (0–100) from that same pass."""
 
-    def __init__(self, estimator: Any, card: ModelCard) -> None:
+    regression = False
+
+    def __init__(self, estimator: Any, card: ModelCard, *, probabilities: bool = False) -> None:
         self.estimator = estimator
         self.card = card
         self.classes = np.asarray(estimator.classes_).astype(np.uint8)
         self.exact_argmax = type(final_estimator(estimator)).__name__ in _ARGMAX_EXACT
+        self.probabilities = probabilities
 
-    def __call__(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def stat_size(self) -> int:
+        return len(self.classes)
+
+    def layer_names(self) -> tuple[str, ...]:
+        extra = ("probabilities",) if self.probabilities else ()
+        return ("classes", "confidence", *extra)
+
+    def __call__(self, features: np.ndarray) -> tuple[np.ndarray, ...]:
         proba = self.estimator.predict_proba(features)
         winner = proba.argmax(axis=1)
         conf = np.rint(proba[np.arange(proba.shape[0]), winner] * 100).astype(np.uint8)
@@ -96,7 +150,108 @@ class Classifier:
             ids = self.classes[winner]
         else:
             ids = np.asarray(self.estimator.predict(features)).astype(np.uint8)
+        if self.probabilities:
+            return ids, conf, np.rint(proba * 100).astype(np.uint8)
         return ids, conf
+
+    def chunk(self, block: Block, window: Window) -> ChunkResult:
+        """Predict the valid pixels of one window; the rest are nodata (255)."""
+        h, w = block.data.shape[1], block.data.shape[2]
+        valid = block.valid.reshape(-1)
+        classes = np.full(h * w, NODATA_CLASS, dtype=np.uint8)
+        confidence = np.full(h * w, NODATA_CLASS, dtype=np.uint8)
+        n_cls = len(self.classes)
+        proba = np.full((n_cls, h * w), NODATA_CLASS, np.uint8) if self.probabilities else None
+        counts = np.zeros(n_cls, dtype=np.int64)
+        conf_sums = np.zeros(n_cls, dtype=np.float64)
+        if valid.any():
+            out = self(_features(block, valid, self.card))
+            ids, conf = out[0], out[1]
+            classes[valid] = ids
+            confidence[valid] = conf
+            if proba is not None:
+                proba[:, valid] = out[2].T
+            order = np.searchsorted(self.classes, ids)
+            counts = np.bincount(order, minlength=n_cls)
+            conf_sums = np.bincount(order, weights=conf, minlength=n_cls)
+        layers = {"classes": classes.reshape(h, w), "confidence": confidence.reshape(h, w)}
+        if proba is not None:
+            layers["probabilities"] = proba.reshape(n_cls, h, w)
+        return ChunkResult(window, layers, counts, conf_sums)
+
+
+_FORESTS = (
+    "RandomForestRegressor",
+    "ExtraTreesRegressor",
+)
+
+
+class Regressor:
+    """Predicted values (float32) for feature rows; for a forest also the standard deviation
+    of its trees' predictions (``uncertainty``), from the same per-tree pass.
+
+    For a forest the prediction is the trees' sum in tree order divided by their number,
+    as scikit-learn's ``predict`` computes it, so it equals ``model.predict`` exactly.
+    """
+
+    regression = True
+    stat_size = 4
+
+    def __init__(self, estimator: Any, card: ModelCard) -> None:
+        self.estimator = estimator
+        self.card = card
+        self.forest = type(final_estimator(estimator)).__name__ in _FORESTS
+
+    def layer_names(self) -> tuple[str, ...]:
+        return ("prediction", "uncertainty") if self.forest else ("prediction",)
+
+    def __call__(self, features: np.ndarray) -> tuple[np.ndarray, ...]:
+        if not self.forest:
+            return (np.asarray(self.estimator.predict(features)).astype(np.float32),)
+        x = features
+        steps = getattr(self.estimator, "steps", None)
+        if steps:
+            for _, step in steps[:-1]:
+                x = step.transform(x)
+        forest = final_estimator(self.estimator)
+        x = np.asarray(x, dtype=np.float32)
+        trees = np.empty((len(forest.estimators_), x.shape[0]), dtype=np.float64)
+        total = np.zeros(x.shape[0], dtype=np.float64)
+        for i, tree in enumerate(forest.estimators_):
+            trees[i] = tree.predict(x, check_input=False)
+            total += trees[i]
+        total /= len(forest.estimators_)
+        return total.astype(np.float32), trees.std(axis=0).astype(np.float32)
+
+    def chunk(self, block: Block, window: Window) -> ChunkResult:
+        """Predict the valid pixels of one window; the rest are NaN."""
+        h, w = block.data.shape[1], block.data.shape[2]
+        valid = block.valid.reshape(-1)
+        layers = {n: np.full(h * w, np.nan, np.float32) for n in self.layer_names()}
+        sums = np.array([0.0, 0.0, np.inf, -np.inf])
+        n = int(valid.sum())
+        if n:
+            out = self(_features(block, valid, self.card))
+            for name, values in zip(self.layer_names(), out, strict=True):
+                layers[name][valid] = values
+            v = out[0].astype(np.float64)
+            sums = np.array([v.sum(), (v * v).sum(), v.min(), v.max()])
+        return ChunkResult(
+            window,
+            {k: a.reshape(h, w) for k, a in layers.items()},
+            np.array([n], dtype=np.int64),
+            sums,
+        )
+
+
+Predictor = Classifier | Regressor
+
+
+def predictor_for(estimator: Any, card: ModelCard, *, probabilities: bool = False) -> Predictor:
+    """The card's task decides: a regressor, or a classifier (optionally with probabilities)."""
+    if card.is_regression:
+        return Regressor(estimator, card)
+    return Classifier(estimator, card, probabilities=probabilities)
 
 
 @dataclass
@@ -107,33 +262,21 @@ class Block:
     valid: np.ndarray
 
 
-def predict_chunk(block: Block, window: Window, classify: Classifier) -> ChunkResult:
-    """Predict the valid pixels of one window; the rest are nodata (255)."""
-    card = classify.card
-    h, w = block.data.shape[1], block.data.shape[2]
-    valid = block.valid.reshape(-1)
-    classes = np.full(h * w, NODATA_CLASS, dtype=np.uint8)
-    confidence = np.full(h * w, NODATA_CLASS, dtype=np.uint8)
-    n_cls = len(classify.classes)
-    counts = np.zeros(n_cls, dtype=np.int64)
-    conf_sums = np.zeros(n_cls, dtype=np.float64)
-    if valid.any():
-        pixels = block.data.reshape(block.data.shape[0], -1)[:, valid].T
-        features = compute_features(pixels, card.features, card.band_names)
-        ids, conf = classify(features)
-        classes[valid] = ids
-        confidence[valid] = conf
-        order = np.searchsorted(classify.classes, ids)
-        counts = np.bincount(order, minlength=n_cls)
-        conf_sums = np.bincount(order, weights=conf, minlength=n_cls)
-    return ChunkResult(window, classes.reshape(h, w), confidence.reshape(h, w), counts, conf_sums)
+def _features(block: Block, valid: np.ndarray, card: ModelCard) -> np.ndarray:
+    pixels = block.data.reshape(block.data.shape[0], -1)[:, valid].T
+    return compute_features(pixels, card.features, card.band_names)
+
+
+def predict_chunk(block: Block, window: Window, predictor: Predictor) -> ChunkResult:
+    """Predict the valid pixels of one window (the rest are nodata)."""
+    return predictor.chunk(block, window)
 
 
 def run(
     windows: list[Window],
     read: Callable[[Window], Block],
     write: Callable[[ChunkResult], None],
-    classify: Classifier,
+    classify: Predictor,
     *,
     concurrency: int = 1,
     on_progress: Callable[[int], None] | None = None,
@@ -150,8 +293,10 @@ def run(
     thread after each chunk is written, so a resumable caller can persist it.
     """
     stats = EngineStats()
-    totals = np.zeros(len(classify.classes), dtype=np.int64)
-    conf_totals = np.zeros(len(classify.classes), dtype=np.float64)
+    regression = classify.regression
+    totals = np.zeros(1 if regression else classify.stat_size, dtype=np.int64)
+    conf_totals = np.zeros(0 if regression else classify.stat_size, dtype=np.float64)
+    values = ValueStats()
     concurrency = max(1, concurrency)
 
     def load(i: int, w: Window) -> ChunkResult | Block:
@@ -197,7 +342,10 @@ def run(
             else:
                 stats.model_seconds += seconds
             totals += result.counts
-            conf_totals += result.conf_sums
+            if regression:
+                values = values.add(result.sums, int(result.counts[0]))
+            else:
+                conf_totals += result.sums
             n = int(window.width * window.height)
             valid = int(result.counts.sum())
             stats.valid_pixels += valid
@@ -209,6 +357,9 @@ def run(
                 on_progress(n)
         if pending_write is not None:
             pending_write.result()
+    if regression:
+        stats.values = values
+        return stats
     for cid, cnt, cs in zip(
         classify.classes.tolist(), totals.tolist(), conf_totals.tolist(), strict=True
     ):

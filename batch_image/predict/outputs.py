@@ -1,4 +1,10 @@
-"""Result files: COGs with colour table and class names, a QGIS style, a preview."""
+"""Result files: COGs with colour table and class names, a QGIS style, a preview.
+
+A regression writes ``prediction.tif`` (float32, NaN nodata) and for forests
+``uncertainty.tif`` instead of classes and confidence; its style and preview live in
+:mod:`batch_image.predict.regression`. ``probabilities.tif`` (one uint8 band per
+class) is written on request beside the class map.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,26 @@ CLASSES_TIF = "classes.tif"
 CONFIDENCE_TIF = "confidence.tif"
 CLASSES_QML = "classes.qml"
 PREVIEW_PNG = "preview.png"
+PROBABILITIES_TIF = "probabilities.tif"
+PREDICTION_TIF = "prediction.tif"
+UNCERTAINTY_TIF = "uncertainty.tif"
+PREDICTION_QML = "prediction.qml"
+#: the engine's layer names → their files
+LAYER_FILES = {
+    "classes": CLASSES_TIF,
+    "confidence": CONFIDENCE_TIF,
+    "probabilities": PROBABILITIES_TIF,
+    "prediction": PREDICTION_TIF,
+    "uncertainty": UNCERTAINTY_TIF,
+}
+#: how each layer's overviews are made
+LAYER_RESAMPLING = {
+    "classes": "mode",
+    "confidence": "average",
+    "probabilities": "average",
+    "prediction": "average",
+    "uncertainty": "average",
+}
 PREVIEW_MAX_SIDE = 1024
 NODATA_RGBA = (0, 0, 0, 0)
 NODATA_PREVIEW = (225, 225, 225, 255)
@@ -45,7 +71,31 @@ def georeferencing(src: rasterio.io.DatasetReader) -> dict:
     return {"crs": src.crs, "transform": src.transform}
 
 
-def scratch_profile(src_profile: dict, block: int = 512, georef: dict | None = None) -> dict:
+def layer_format(name: str) -> tuple[str, float]:
+    """dtype and nodata of a layer: float32 with NaN for values, uint8 with 255 otherwise."""
+    if name in ("prediction", "uncertainty"):
+        return "float32", float("nan")
+    return "uint8", NODATA_CLASS
+
+
+def layer_bytes_per_pixel(names: tuple[str, ...], bands: int = 1) -> int:
+    """Bytes a pixel of these layers takes uncompressed (``bands`` for probabilities)."""
+    total = 0
+    for name in names:
+        size = np.dtype(layer_format(name)[0]).itemsize
+        total += size * (bands if name == "probabilities" else 1)
+    return total
+
+
+def scratch_profile(
+    src_profile: dict,
+    block: int = 512,
+    georef: dict | None = None,
+    *,
+    dtype: str = "uint8",
+    nodata: float = NODATA_CLASS,
+    count: int = 1,
+) -> dict:
     """Profile of the uncompressed tiled scratch file the engine writes windows into;
     ``georef`` (:func:`georeferencing`) replaces the profile's CRS and transform."""
     located = georef or {"crs": src_profile.get("crs"), "transform": src_profile["transform"]}
@@ -53,10 +103,10 @@ def scratch_profile(src_profile: dict, block: int = 512, georef: dict | None = N
         "driver": "GTiff",
         "width": src_profile["width"],
         "height": src_profile["height"],
-        "count": 1,
-        "dtype": "uint8",
+        "count": count,
+        "dtype": dtype,
         **located,
-        "nodata": NODATA_CLASS,
+        "nodata": nodata,
         "tiled": True,
         "blockxsize": block,
         "blockysize": block,
@@ -85,6 +135,43 @@ def describe_confidence(dst: rasterio.io.DatasetWriter, card: ModelCard) -> None
     )
 
 
+def describe_probabilities(dst: rasterio.io.DatasetWriter, card: ModelCard, ids: list[int]) -> None:
+    """One band per model class (in the model's class order), named after it."""
+    by_id = card.class_by_id()
+    for band, cid in enumerate(ids, start=1):
+        dst.set_band_description(band, by_id[cid].name)
+        dst.update_tags(band, CLASS_ID=str(cid), UNITS="percent")
+    dst.update_tags(
+        MODEL_NAME=card.name, MODEL_VERSION=card.version, PRODUCT="rasterdrop probabilities"
+    )
+
+
+def _target_text(card: ModelCard) -> tuple[str, str]:
+    target = card.target
+    return (target.name, target.unit) if target else ("value", "")
+
+
+def describe_prediction(dst: rasterio.io.DatasetWriter, card: ModelCard) -> None:
+    name, unit = _target_text(card)
+    dst.set_band_description(1, f"{name} ({unit})" if unit else name)
+    dst.update_tags(1, UNITS=unit, TARGET=name)
+    dst.update_tags(
+        MODEL_NAME=card.name, MODEL_VERSION=card.version, PRODUCT="rasterdrop prediction"
+    )
+    dst.set_band_unit(1, unit)
+
+
+def describe_uncertainty(dst: rasterio.io.DatasetWriter, card: ModelCard) -> None:
+    name, unit = _target_text(card)
+    text = f"{name} uncertainty: standard deviation of the trees' predictions"
+    dst.set_band_description(1, f"{text} ({unit})" if unit else text)
+    dst.update_tags(1, UNITS=unit, TARGET=name)
+    dst.update_tags(
+        MODEL_NAME=card.name, MODEL_VERSION=card.version, PRODUCT="rasterdrop uncertainty"
+    )
+    dst.set_band_unit(1, unit)
+
+
 def to_cog(scratch: Path, dst: Path, *, resampling: str) -> None:
     """Convert a scratch GeoTIFF to a deflate-compressed COG with overviews.
 
@@ -93,8 +180,9 @@ def to_cog(scratch: Path, dst: Path, *, resampling: str) -> None:
     """
     with rasterio.open(scratch) as src:
         by_points = src.transform.is_identity and bool(src.gcps[0] or src.rpcs)
-    if by_points:
-        _to_cog_keeping_points(scratch, dst, resampling=resampling)
+        values = src.dtypes[0] == "float32"
+    if by_points or values:  # GDAL's driver also keeps a band's unit (rio-cogeo drops it)
+        _to_cog_keeping_points(scratch, dst, resampling=resampling, values=values)
         return
     profile = cog_profiles.get("deflate")
     profile.update(blockxsize=512, blockysize=512, predictor=1, BIGTIFF="IF_SAFER")
@@ -111,9 +199,12 @@ def to_cog(scratch: Path, dst: Path, *, resampling: str) -> None:
     )
 
 
-def _to_cog_keeping_points(scratch: Path, dst: Path, *, resampling: str) -> None:
+def _to_cog_keeping_points(
+    scratch: Path, dst: Path, *, resampling: str, values: bool = False
+) -> None:
     import rasterio.shutil
 
+    extra = {"predictor": "FLOATING_POINT"} if values else {}
     with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
         rasterio.shutil.copy(
             scratch,
@@ -123,6 +214,7 @@ def _to_cog_keeping_points(scratch: Path, dst: Path, *, resampling: str) -> None
             blocksize=512,
             overview_resampling=resampling.upper(),
             BIGTIFF="IF_SAFER",
+            **extra,
         )
 
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from batch_image.logs import log_fields
 from batch_image.model import source as model_source
 from batch_image.model.card import ModelCard, load_card, load_estimator
 from batch_image.model.compatibility import BandBinding, check_compatible
-from batch_image.predict import engine, postprocess
+from batch_image.predict import engine, postprocess, regression
 from batch_image.predict.documents import (
     ErrorDocument,
     InputRef,
@@ -48,10 +48,19 @@ from batch_image.predict.outputs import (
     CLASSES_QML,
     CLASSES_TIF,
     CONFIDENCE_TIF,
+    LAYER_FILES,
+    LAYER_RESAMPLING,
+    PREDICTION_QML,
+    PREDICTION_TIF,
     PREVIEW_PNG,
     describe_classes,
     describe_confidence,
+    describe_prediction,
+    describe_probabilities,
+    describe_uncertainty,
     georeferencing,
+    layer_bytes_per_pixel,
+    layer_format,
     qgis_style,
     render_preview,
     scratch_profile,
@@ -78,6 +87,7 @@ class PredictOptions:
     progress: bool = False
     parallel: str = "windows"
     postprocess: PostProcess = field(default_factory=PostProcess)  # the card's entry wins
+    probabilities: bool = False  # classification: also probabilities.tif
 
 
 @dataclass(frozen=True)
@@ -111,11 +121,34 @@ def check_input(path: Path, card: ModelCard, max_pixels: int, name: str) -> Rast
     return info
 
 
-def check_scratch_space(where: Path, pixels: int, margin: int = SCRATCH_MARGIN) -> None:
-    """Refuse before writing when ``where``'s disk cannot hold this raster's outputs: two
-    uncompressed uint8 scratch rasters and their COGs (4 bytes a pixel), plus a margin."""
+def output_layers(card: ModelCard, probabilities: bool = False) -> tuple[str, ...]:
+    """The layers a run of ``card``'s model writes at most (a regression's uncertainty
+    is counted whether or not the model is a forest)."""
+    if card.is_regression:
+        return ("prediction", "uncertainty")
+    return ("classes", "confidence", *(("probabilities",) if probabilities else ()))
+
+
+def output_bytes(card: ModelCard, pixels: int, probabilities: bool = False) -> int:
+    """Scratch bytes of the outputs: every layer's uncompressed scratch raster and its COG
+    (at most as large), the real bytes of each layer (float32 values, one uint8 band per
+    class of probabilities)."""
+    per_pixel = layer_bytes_per_pixel(output_layers(card, probabilities), len(card.classes))
+    return 2 * per_pixel * pixels
+
+
+def check_scratch_space(
+    where: Path,
+    pixels: int,
+    margin: int = SCRATCH_MARGIN,
+    *,
+    card: ModelCard | None = None,
+    probabilities: bool = False,
+) -> None:
+    """Refuse before writing when ``where``'s disk cannot hold this raster's outputs
+    (:func:`output_bytes`; without a card two uint8 layers, 4 bytes a pixel), plus a margin."""
     free = shutil.disk_usage(where).free
-    need = 4 * pixels + margin
+    need = (output_bytes(card, pixels, probabilities) if card else 4 * pixels) + margin
     if free < need:
         raise InternalError(
             f"not enough scratch space in {where}: {free:,} bytes free, {need:,} needed for "
@@ -149,13 +182,15 @@ def predict_to_dir(
     name = input_ref.key if input_ref and input_ref.key else input_path.name
     info = checked or check_input(input_path, card, options.max_pixels, name)
     binding = check_compatible(info, card, name)
-    check_scratch_space(out_dir, info.width * info.height)
-    post = options.postprocess.for_card(card).checked()
+    probabilities = options.probabilities and not card.is_regression
+    check_scratch_space(out_dir, info.width * info.height, card=card, probabilities=probabilities)
+    # post-processing (sieve, polygons, accuracy sample) is for class maps only
+    post = PostProcess() if card.is_regression else options.postprocess.for_card(card).checked()
     if post.needed:
         postprocess.check_budget(info.width, info.height, post, name)
     t_validated = time.perf_counter()
     with _scratch_in(out_dir) as scratch:
-        stats, facts = _predict_windows(
+        stats, facts, layers = _predict_windows(
             input_path, estimator, card, scratch, options, resume, name, binding
         )
         t_predicted = time.perf_counter()
@@ -163,14 +198,18 @@ def predict_to_dir(
             scratch / CLASSES_TIF, scratch / CONFIDENCE_TIF, out_dir, card, post, stats, name
         )
         stats = done.stats
-        _convert_to_cogs(scratch, out_dir)
-    _style_and_preview(out_dir, card, stats)
+        values = _value_summary(card, stats, scratch)
+        _convert_to_cogs(scratch, out_dir, layers)
+    _style_and_preview(out_dir, card, stats, values)
     sample = postprocess.draw_accuracy_sample(out_dir, out_dir / CLASSES_TIF, post)
     timings = Timings.measured(
         t_start, t_validated, t_predicted, time.perf_counter(), stats.model_seconds
     )
     ref = input_ref or InputRef(path=str(input_path), size_bytes=info.size_bytes)
-    summary = summarize(ref, info, card, stats, facts, timings, peak_rss_mb())
+    summary = summarize(
+        ref, info, card, stats, facts, timings, peak_rss_mb(),
+        layers=layers, values=values.to_dict() if values else None,
+    )  # fmt: skip
     summary = postprocess.recorded(summary, done, sample, post)
     log.info(
         "predicted %s: %d valid pixels in %.1fs",
@@ -207,43 +246,79 @@ def _predict_windows(
     resume: Resume | None,
     name: str,
     binding: BandBinding,
-) -> tuple[engine.EngineStats, RunFacts]:
-    """Plan the windows, then predict each into the two uncompressed scratch rasters."""
+) -> tuple[engine.EngineStats, RunFacts, tuple[str, ...]]:
+    """Plan the windows, then predict each into one uncompressed scratch raster per layer."""
     workers = options.workers or cpu_count()
     concurrency, inner_threads = engine.configure_threads(estimator, workers, options.parallel)
-    classify = engine.Classifier(estimator, card)
+    predictor = engine.predictor_for(estimator, card, probabilities=options.probabilities)
+    layers = predictor.layer_names()
     resume = resume or Resume()
     with rasterio.Env(**vrt.OPEN_OPTIONS), rasterio.open(input_path) as src:
         windows = plan_windows(src.width, src.height, src.block_shapes[0], options.target_pixels)
         if resume.plan:
             resume.plan(windows)
         # scratch blocks as tall as the windows: each block is written whole, once
-        prof = scratch_profile(src.profile, _scratch_block(windows), georeferencing(src))
-        with (
-            rasterio.open(scratch / CLASSES_TIF, "w", **prof) as cls_dst,
-            rasterio.open(scratch / CONFIDENCE_TIF, "w", **prof) as conf_dst,
-            _progress_bar(src.width * src.height, input_path.name, options.progress) as bar,
-            threadpool_limits(limits=inner_threads),
-        ):
-            describe_classes(cls_dst, card)
-            describe_confidence(conf_dst, card)
+        block, georef = _scratch_block(windows), georeferencing(src)
+        with ExitStack() as files:
+            dst = {
+                layer: files.enter_context(
+                    _open_layer(scratch, layer, src.profile, block, georef, card, predictor)
+                )
+                for layer in layers
+            }
+            bar = files.enter_context(
+                _progress_bar(src.width * src.height, input_path.name, options.progress)
+            )
+            files.enter_context(threadpool_limits(limits=inner_threads))
 
             def write(result: engine.ChunkResult) -> None:
-                cls_dst.write(result.classes, 1, window=result.window)
-                conf_dst.write(result.confidence, 1, window=result.window)
+                for layer, data in result.layers.items():
+                    if data.ndim == 2:
+                        dst[layer].write(data, 1, window=result.window)
+                    else:
+                        dst[layer].write(data, window=result.window)
 
             stats = engine.run(
                 windows,
                 _window_reader(src, name, binding),
                 write,
-                classify,
+                predictor,
                 concurrency=concurrency,
                 on_progress=bar.update,
                 restore=resume.restore,
                 checkpoint=resume.checkpoint,
             )
         facts = RunFacts(workers, options.parallel, len(windows), *_area_grid(src))
-    return stats, facts
+    return stats, facts, layers
+
+
+def _open_layer(
+    scratch: Path,
+    layer: str,
+    src_profile: dict,
+    block: int,
+    georef: dict,
+    card: ModelCard,
+    predictor: engine.Predictor,
+) -> Any:
+    """The scratch raster of one layer, described (names, units, colour table)."""
+    dtype, nodata = layer_format(layer)
+    count = len(predictor.classes) if layer == "probabilities" else 1  # type: ignore[union-attr]
+    prof = scratch_profile(src_profile, block, georef, dtype=dtype, nodata=nodata, count=count)
+    dst = rasterio.open(scratch / LAYER_FILES[layer], "w", **prof)
+    describe = {
+        "classes": lambda: describe_classes(dst, card),
+        "confidence": lambda: describe_confidence(dst, card),
+        "probabilities": lambda: describe_probabilities(
+            dst,
+            card,
+            [int(c) for c in predictor.classes],  # type: ignore[union-attr]
+        ),
+        "prediction": lambda: describe_prediction(dst, card),
+        "uncertainty": lambda: describe_uncertainty(dst, card),
+    }
+    describe[layer]()
+    return dst
 
 
 def _area_grid(src: rasterio.io.DatasetReader) -> tuple[Any, Any]:
@@ -287,22 +362,43 @@ def _window_reader(
     return read
 
 
-def _convert_to_cogs(scratch: Path, out_dir: Path) -> None:
-    """Both scratch rasters to COGs; independent conversions that spend their time in GDAL."""
+def _convert_to_cogs(scratch: Path, out_dir: Path, layers: tuple[str, ...]) -> None:
+    """Every scratch raster to a COG; independent conversions that spend their time in GDAL
+    (the class map's scratch file carries the colour table; the COG copies it)."""
     with ThreadPoolExecutor(2, thread_name_prefix="cog") as pool:
         jobs = [
-            # the scratch file carries the colour table; the COG copies it
-            pool.submit(to_cog, scratch / CLASSES_TIF, out_dir / CLASSES_TIF, resampling="mode"),
             pool.submit(
-                to_cog, scratch / CONFIDENCE_TIF, out_dir / CONFIDENCE_TIF, resampling="average"
-            ),
+                to_cog,
+                scratch / LAYER_FILES[layer],
+                out_dir / LAYER_FILES[layer],
+                resampling=LAYER_RESAMPLING[layer],
+            )
+            for layer in layers
         ]
         for job in jobs:
             job.result()
 
 
-def _style_and_preview(out_dir: Path, card: ModelCard, stats: engine.EngineStats) -> None:
-    """The QGIS style beside classes.tif, and the preview with each class's share."""
+def _value_summary(
+    card: ModelCard, stats: engine.EngineStats, scratch: Path
+) -> regression.ValueSummary | None:
+    if not card.is_regression or stats.values is None:
+        return None
+    return regression.value_summary(card, stats.values, scratch / PREDICTION_TIF)
+
+
+def _style_and_preview(
+    out_dir: Path,
+    card: ModelCard,
+    stats: engine.EngineStats,
+    values: regression.ValueSummary | None = None,
+) -> None:
+    """The QGIS style and the preview: a class map's with each class's share, a
+    regression's on the value ramp with its colour bar."""
+    if values is not None:
+        (out_dir / PREDICTION_QML).write_text(regression.qgis_style(values))
+        regression.render_preview(out_dir / PREDICTION_TIF, card, values, out_dir / PREVIEW_PNG)
+        return
     (out_dir / CLASSES_QML).write_text(qgis_style(card))
     valid = stats.valid_pixels
     shares = {cid: (cnt / valid if valid else 0.0) for cid, cnt in stats.counts.items()}

@@ -170,6 +170,7 @@ class SamplePaths:
     scene: Path
     labels: Path
     truth: Path | None = None  # every pixel's true class (0 on nodata), when asked for
+    values: Path | None = None  # a continuous target (biomass) on the labelled pixels
 
 
 def band_names(count: int) -> list[str]:
@@ -354,6 +355,22 @@ def _chunk(
     return image.astype(np.float32), classes, mask
 
 
+VALUES_TARGET = {"name": "biomass", "unit": "t/ha"}
+
+
+def _biomass(reflectance: np.ndarray, seed: int, row0: int, col0: int) -> np.ndarray:
+    """A plausible biomass (t/ha) of every pixel: grows with the greenness (NDVI of
+    nir and red, or the first band's brightness with fewer bands), plus noise."""
+    if reflectance.shape[0] >= 4:
+        red, nir = reflectance[2], reflectance[3]
+        green = np.clip((nir - red) / np.maximum(nir + red, 1e-6), 0.0, 1.0)
+    else:
+        green = np.clip(reflectance[0] / max(float(reflectance[0].max()), 1e-6), 0.0, 1.0)
+    rng = np.random.default_rng([seed, 13, row0, col0])
+    noise = rng.standard_normal(green.shape).astype(np.float32)
+    return np.clip(220.0 * green**2 + 6.0 * noise, 0.0, None).astype(np.float32)
+
+
 def _to_dtype(reflectance: np.ndarray, mask: np.ndarray, dtype: str) -> np.ndarray:
     if dtype == "float32":
         out = np.clip(reflectance, 1e-4, None).astype(np.float32)
@@ -416,12 +433,15 @@ def make_sample(
     compress: str | None = None,
     blobs_per_class: int | None = None,
     truth: bool = False,
+    values: bool = False,
 ) -> SamplePaths:
     """Write ``scene.tif`` and ``labels.tif`` into ``out_dir`` and return their paths.
 
     Default is ~40 MB uncompressed (4 bands, uint16, 2600 × 2000). ``compress``
     is a GDAL codec (``deflate``, ``lzw``, ``zstd``) or ``None``. ``truth`` also
     writes ``truth.tif``: the true class of every pixel, to score predictions with.
+    ``values`` also writes ``values.tif``: a continuous target (biomass, t/ha, float32,
+    NaN nodata) on the labelled pixels only, for training a regression.
     """
     import rasterio
     from affine import Affine
@@ -443,6 +463,7 @@ def make_sample(
         scene=out / "scene.tif",
         labels=out / "labels.tif",
         truth=out / "truth.tif" if truth else None,
+        values=out / "values.tif" if values else None,
     )
 
     plan = _plan(width, height, seed, nodata_fraction)
@@ -471,6 +492,7 @@ def make_sample(
 
     # True class per pixel, 0 on nodata: 1 byte a pixel, what the label blobs are drawn from.
     ground = np.zeros((height, width), dtype=np.uint8)
+    biomass = np.full((height, width), np.nan, np.float32) if values else None
     with rasterio.open(paths.scene, "w", **profile) as dst:
         for i, b in enumerate(names, start=1):
             dst.set_band_description(i, b)
@@ -486,6 +508,9 @@ def make_sample(
                 refl, cls, m = _chunk(plan, (row0, rows, col0, cols), spectra, seed)
                 dst.write(_to_dtype(refl, m, dtype), window=Window(col0, row0, cols, rows))
                 ground[row0 : row0 + rows, col0 : col0 + cols] = np.where(m, 0, cls)
+                if biomass is not None:
+                    b = _biomass(refl, seed, row0, col0)
+                    biomass[row0 : row0 + rows, col0 : col0 + cols] = np.where(m, np.nan, b)
 
     labels = _draw_labels(ground, seed, blobs_per_class)
     label_profile = {
@@ -511,6 +536,12 @@ def make_sample(
         dst.set_band_description(1, "class")
         dst.write_colormap(1, colours)
         dst.update_tags(**{CLASSES_TAG: sample_classes_json(), "UNLABELLED": "0"})
+    if paths.values is not None and biomass is not None:
+        value_profile = {**label_profile, "dtype": "float32", "nodata": float("nan")}
+        with rasterio.open(paths.values, "w", **value_profile) as dst:
+            dst.write(np.where(labels != 0, biomass, np.nan).astype(np.float32), 1)
+            dst.set_band_description(1, "biomass (t/ha)")
+            dst.update_tags(1, UNITS=VALUES_TARGET["unit"])
     if paths.truth is not None:
         with rasterio.open(paths.truth, "w", **label_profile) as dst:
             dst.write(ground, 1)

@@ -13,9 +13,11 @@ change them here, in docs/contracts.md and in the tests together.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import numpy as np
 
 from batch_image import clock
 from batch_image.model.card import FeatureRecipe, ModelCard, library_versions
@@ -24,6 +26,7 @@ from batch_image.train.manifest import Manifest
 from batch_image.train.sampling import PixelSample
 
 HEADLINE_METRICS = ("folds", "n", "overall_accuracy", "kappa", "macro_f1")
+REGRESSION_HEADLINE = ("folds", "n", "r2", "rmse", "mae", "bias")
 
 
 def json_safe(value: Any) -> Any:
@@ -44,6 +47,8 @@ class TrainingFacts:
     params: dict[str, Any]
     evaluation: dict[str, Any]
     timings: dict[str, float]
+    # regression: out-of-fold predictions per CV scheme (for the observed-vs-predicted plot)
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _class_counts(sample: PixelSample) -> dict[str, dict[str, int]]:
@@ -53,6 +58,36 @@ def _class_counts(sample: PixelSample) -> dict[str, dict[str, int]]:
     }
 
 
+def _value_counts(sample: PixelSample) -> dict[str, Any]:
+    """A regression's sample: labelled pixels found and sampled, per value stratum too."""
+    y = sample.y
+    return {
+        "found": int(sum(sample.found.values())),
+        "sampled": int(y.size),
+        "strata_edges": [round(e, 6) for e in sample.edges],
+        "found_per_stratum": {str(k): v for k, v in sample.found.items()},
+        "sampled_per_stratum": {str(k): v for k, v in sample.sampled.items()},
+        "min": round(float(y.min()), 6) if y.size else None,
+        "max": round(float(y.max()), 6) if y.size else None,
+        "mean": round(float(y.mean()), 6) if y.size else None,
+    }
+
+
+def _task_entries(manifest: Manifest) -> dict[str, Any]:
+    if not manifest.is_regression or manifest.target is None:
+        return {}
+    return {
+        "task": manifest.task,
+        "target": {"name": manifest.target.name, "unit": manifest.target.unit},
+    }
+
+
+def _counts(facts: TrainingFacts) -> dict[str, Any]:
+    if facts.manifest.is_regression:
+        return {"value_counts": _value_counts(facts.sample)}
+    return {"class_counts": _class_counts(facts.sample)}
+
+
 def train_report(facts: TrainingFacts, version: str) -> dict[str, Any]:
     """``metrics.json``: everything the evaluation measured, with the counts behind it."""
     manifest = facts.manifest
@@ -60,6 +95,7 @@ def train_report(facts: TrainingFacts, version: str) -> dict[str, Any]:
         "schema": "rasterdrop.train-report/1",
         "name": manifest.name,
         "version": version,
+        **_task_entries(manifest),
         "estimator": {
             "type": manifest.estimator.type,
             "class": facts.estimator_class,
@@ -67,7 +103,7 @@ def train_report(facts: TrainingFacts, version: str) -> dict[str, Any]:
         },
         "features": facts.recipe.names(facts.image.band_names),
         "cv_block_size": manifest.cv_block_size,
-        "class_counts": _class_counts(facts.sample),
+        **_counts(facts),
         "evaluation": facts.evaluation,
         "timings_s": {k: round(v, 3) for k, v in facts.timings.items()},
     }
@@ -87,6 +123,8 @@ def model_card(
         dtype=image.dtype,
         features=facts.recipe,
         alpha=image.alpha,
+        task=manifest.task,
+        target=manifest.target if manifest.is_regression else None,
         versions=library_versions(),
         extra={
             "estimator": report["estimator"],
@@ -97,7 +135,7 @@ def model_card(
             },
             "training_data": {
                 "samples": facts.records,
-                "class_counts": report["class_counts"],
+                **{k: report[k] for k in ("class_counts", "value_counts") if k in report},
                 "max_samples_per_class": manifest.max_samples_per_class,
                 "seed": manifest.seed,
             },
@@ -113,13 +151,14 @@ def _headline(evaluation: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, scheme in (("blocked_cv", "blocked"), ("random_cv", "random")):
         m = evaluation[scheme]
-        out[key] = {k: m[k] for k in HEADLINE_METRICS if k in m} or {
-            "skipped": m.get("skipped", "")
-        }
+        names = REGRESSION_HEADLINE if "r2" in m else HEADLINE_METRICS
+        out[key] = {k: m[k] for k in names if k in m} or {"skipped": m.get("skipped", "")}
     return out
 
 
-def _class_rows(card: ModelCard, counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+def _class_rows(card: ModelCard, counts: dict[str, dict[str, int]] | None) -> list[dict[str, Any]]:
+    if counts is None:
+        return []
     return [
         {
             "id": c.id,
@@ -146,7 +185,8 @@ def run_summary(
             "location": location,
             "promoted": promoted,
         },
-        "classes": _class_rows(card, report["class_counts"]),
+        **{k: report[k] for k in ("task", "target") if k in report},
+        "classes": _class_rows(card, report.get("class_counts")),
         "metrics": _headline(report["evaluation"]),
         "cv_block_size": report["cv_block_size"],
         "timings_s": report["timings_s"],

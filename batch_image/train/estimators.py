@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from batch_image.errors import InvalidInputError
-from batch_image.train.manifest import DEFAULT_TREES, ESTIMATORS, Manifest
+from batch_image.train.manifest import DEFAULT_TREES, Manifest
 
 
 def make_estimator_factory(
@@ -20,7 +20,7 @@ def make_estimator_factory(
     (all cores when None) unless the manifest sets it.
     """
     spec = manifest.estimator
-    module, _, cls_name = ESTIMATORS[spec.type].rpartition(".")
+    module, _, cls_name = manifest.estimator_class().rpartition(".")
     cls = getattr(importlib.import_module(module), cls_name)
     params = dict(spec.params)
     valid = cls().get_params()

@@ -13,6 +13,11 @@
   pixel within N pixels of it.
 
 Both refuse labels that do not overlap the image.
+
+For a regression (``continuous=True``; ``value_field`` for vectors) both give float64
+target values instead, NaN where unlabelled: a raster's nodata and non-finite values,
+pixels outside every feature. Vector values must be numbers; points label only the
+pixel they fall on.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ def _no_overlap(labels: str, image: str) -> InvalidInputError:
 
 
 class RasterLabels:
-    def __init__(self, path: Path, image: Any) -> None:
+    def __init__(self, path: Path, image: Any, *, continuous: bool = False) -> None:
         import rasterio
         from rasterio.vrt import WarpedVRT
         from rasterio.warp import transform_bounds
@@ -67,6 +72,12 @@ class RasterLabels:
                 code="labels_not_integer",
             )
         self._float = kind == "f"
+        self._continuous = continuous
+        # the warp's fill: the labels' nodata, else NaN (floats) or a value read as nodata
+        fill = ds.nodata if ds.nodata is not None else 0
+        if continuous and ds.nodata is None:
+            fill = float("nan") if kind == "f" else np.iinfo(np.dtype(ds.dtypes[0])).max
+        self._fill = fill
         if ds.crs is None or image.crs is None:
             aligned = ds.shape == image.shape and ds.transform == image.transform
             if not aligned:
@@ -91,17 +102,28 @@ class RasterLabels:
                 width=image.width,
                 height=image.height,
                 resampling=0,  # nearest
-                nodata=0,
+                nodata=self._fill if continuous else 0,
             )
         self.tags = ds.tags()
 
     def read(self, window: Any) -> np.ndarray:
         src = self._vrt if self._vrt is not None else self._ds
         data = src.read(1, window=window)
+        if self._continuous:
+            return self._values(data)
         nodata = self._ds.nodata
         if nodata is not None and nodata != 0 and not np.isnan(nodata):
             data = np.where(data == nodata, 0, data)
         return self._whole(data) if self._float else data
+
+    def _values(self, data: np.ndarray) -> np.ndarray:
+        """Target values as float64, NaN where unlabelled (nodata, the warp's fill, inf)."""
+        out = data.astype(np.float64)
+        for unlabelled in {self._ds.nodata, self._fill if self._vrt is not None else None}:
+            if unlabelled is not None and not np.isnan(unlabelled):
+                out[data == unlabelled] = np.nan
+        out[~np.isfinite(out)] = np.nan
+        return out
 
     def _whole(self, data: np.ndarray) -> np.ndarray:
         """Float labels as int64: NaN/inf (and nodata, above) unlabelled, whole numbers kept,
@@ -153,12 +175,24 @@ class VectorLabels:
         classes: tuple[ModelClass, ...],
         *,
         buffer: int = 0,
+        value_field: str | None = None,
     ) -> None:
         self.description = str(path)
         check_vector_name(path, path.name)
-        shapes, points, unknown = _read_features(path, image, class_field, classes)
+        self._continuous = value_field is not None
+        if value_field is not None:
+            shapes, points, unknown = _read_features(path, image, value_field, (), numeric=True)
+            if unknown:
+                raise InvalidInputError(
+                    f"values {sorted(unknown)[:5]} in {path.name} attribute {value_field!r} "
+                    "are not numbers: a regression needs a numeric attribute",
+                    code="labels_not_numeric",
+                    values=sorted(unknown)[:20],
+                )
+        else:
+            shapes, points, unknown = _read_features(path, image, class_field, classes)
         ids = sorted(c.id for c in classes)
-        if unknown:
+        if unknown and not self._continuous:
             raise InvalidInputError(
                 f"label values {sorted(unknown)} in {path.name} attribute {class_field!r} are "
                 f"not among the manifest's classes (ids {ids} or their names): add them to "
@@ -187,6 +221,10 @@ class VectorLabels:
     def read(self, window: Any) -> np.ndarray:
         h, w = int(window.height), int(window.width)
         row, col = int(window.row_off), int(window.col_off)
+        if self._continuous:  # points never buffered: a value is its own pixel's
+            out = _burn(self._shapes, self._bounds, self._transform, row, col, h, w, True)
+            dots = _burn(self._points, self._point_bounds, self._transform, row, col, h, w, True)
+            return np.where(np.isfinite(dots), dots, out)
         out = _burn(self._shapes, self._bounds, self._transform, row, col, h, w)
         if self._points:
             pad = self._buffer
@@ -203,13 +241,19 @@ class VectorLabels:
 
 
 POINT_TYPES = ("Point", "MultiPoint")
-Feature = tuple[dict[str, Any], int, tuple[float, float, float, float]]
+Feature = tuple[dict[str, Any], float, tuple[float, float, float, float]]
 
 
 def _read_features(
-    path: Path, image: Any, class_field: str, classes: tuple[ModelClass, ...]
+    path: Path,
+    image: Any,
+    class_field: str,
+    classes: tuple[ModelClass, ...],
+    *,
+    numeric: bool = False,
 ) -> tuple[list[Feature], list[Feature], set[str]]:
-    """(areas and lines, points, unknown class values): geometries in the image CRS."""
+    """(areas and lines, points, unknown class values): geometries in the image CRS.
+    ``numeric``: the attribute's values as floats (unknown: those that are not numbers)."""
     import fiona
     from rasterio.warp import transform_geom
 
@@ -232,7 +276,9 @@ def _read_features(
                 if feat.geometry is None:
                     continue
                 value = feat.properties.get(class_field)
-                cid = _class_id(value, ids, by_name)
+                cid = _number(value) if numeric else _class_id(value, ids, by_name)
+                if cid is None and numeric and value is None:
+                    continue  # an unmeasured feature labels nothing
                 if cid is None:
                     unknown.add(str(value))
                     continue
@@ -271,15 +317,17 @@ def _check_field(src: Any, name: str, class_field: str) -> None:
 
 
 def _burn(
-    shapes: list[tuple[dict[str, Any], int]],
+    shapes: list[tuple[dict[str, Any], float]],
     bounds: np.ndarray,
     transform: Any,
     row: int,
     col: int,
     h: int,
     w: int,
+    values: bool = False,
 ) -> np.ndarray:
-    """Class ids of ``shapes`` on the ``h`` × ``w`` pixels from (``row``, ``col``)."""
+    """Class ids of ``shapes`` on the ``h`` × ``w`` pixels from (``row``, ``col``); with
+    ``values`` their float values, NaN outside every shape."""
     from affine import Affine
     from rasterio.features import rasterize
 
@@ -288,6 +336,11 @@ def _burn(
     left, right, bottom, top = min(xs), max(xs), min(ys), max(ys)
     b = bounds
     hit = (b[:, 0] <= right) & (b[:, 2] >= left) & (b[:, 1] <= top) & (b[:, 3] >= bottom)
+    if values:
+        if not hit.any():
+            return np.full((h, w), np.nan)
+        chosen = [shapes[i] for i in np.flatnonzero(hit)]
+        return rasterize(chosen, out_shape=(h, w), transform=wt, fill=np.nan, dtype="float64")
     if not hit.any():
         return np.zeros((h, w), dtype=np.uint8)
     chosen = [shapes[i] for i in np.flatnonzero(hit)]
@@ -318,6 +371,17 @@ def _class_id(value: Any, ids: set[int], by_name: dict[str, int]) -> int | None:
     if text.isdigit() and int(text) in ids:
         return int(text)
     return by_name.get(text.lower())
+
+
+def _number(value: Any) -> float | None:
+    """A finite number from an attribute (numbers, or text that parses as one)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
 
 
 def _geom_bounds(geom: dict[str, Any]) -> tuple[float, float, float, float]:

@@ -25,6 +25,22 @@ Example (JSON keys are the same)::
     cv: {block_size: 64, folds: 5}
     promote: false
 
+A regression manifest has ``task: regression`` and a ``target`` instead of
+``classes``; its labels are a raster of continuous values (any numeric type, its
+nodata honoured) or vector features with a numeric attribute::
+
+    name: biomass
+    task: regression
+    target: {name: biomass, unit: t/ha}
+    samples:
+      - image: scenes/a.tif
+        labels: scenes/a_biomass.tif         # float or integer values; nodata = unlabelled
+      - image: scenes/b.tif
+        vector: scenes/b_plots.gpkg          # points or polygons
+        value_field: agb                     # the numeric attribute (no buffer)
+    estimator: {type: random_forest}
+    max_samples_per_class: 5000              # per value stratum (10 quantile strata)
+
 Relative paths resolve against the manifest's own location (a directory or an
 ``s3://`` prefix), so the same manifest works locally and in the S3 job.
 """
@@ -36,7 +52,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from batch_image.errors import InvalidInputError
-from batch_image.model.card import ModelClass, NormalizedDifference
+from batch_image.model.card import (
+    CLASSIFICATION,
+    REGRESSION,
+    TASKS,
+    ModelClass,
+    NormalizedDifference,
+    Target,
+)
 
 DEFAULT_PALETTE = (
     "#1f78b4",
@@ -58,6 +81,11 @@ ESTIMATORS = {
     "extra_trees": "sklearn.ensemble.ExtraTreesClassifier",
     "hist_gradient_boosting": "sklearn.ensemble.HistGradientBoostingClassifier",
 }
+REGRESSORS = {
+    "random_forest": "sklearn.ensemble.RandomForestRegressor",
+    "extra_trees": "sklearn.ensemble.ExtraTreesRegressor",
+    "hist_gradient_boosting": "sklearn.ensemble.HistGradientBoostingRegressor",
+}
 ESTIMATOR_ALIASES = {
     "rf": "random_forest",
     "randomforest": "random_forest",
@@ -68,6 +96,9 @@ ESTIMATOR_ALIASES = {
     "hgb": "hist_gradient_boosting",
     "histgradientboosting": "hist_gradient_boosting",
     "histgradientboostingclassifier": "hist_gradient_boosting",
+    "randomforestregressor": "random_forest",
+    "extratreesregressor": "extra_trees",
+    "histgradientboostingregressor": "hist_gradient_boosting",
 }
 MAX_MANIFEST_BYTES = 1024 * 1024
 MAX_SAMPLES = 1000
@@ -94,6 +125,7 @@ class SampleSpec:
     vector: str | None = None
     class_field: str = "class"
     buffer: int = 0  # vector points: also label the pixels within this many pixels
+    value_field: str | None = None  # regression: the vector's numeric attribute
 
 
 @dataclass(frozen=True)
@@ -117,10 +149,29 @@ class Manifest:
     cv_folds: int = DEFAULT_CV_FOLDS
     promote: bool = False
     classes_from_labels: bool = False  # quick form: names and colours from the label tags
+    task: str = CLASSIFICATION
+    target: Target | None = None  # regression
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task == REGRESSION
+
+    def estimator_class(self) -> str:
+        """Dotted name of the estimator class for this task."""
+        table = REGRESSORS if self.is_regression else ESTIMATORS
+        return table[self.estimator.type]
 
     def to_dict(self) -> dict[str, Any]:
+        task: dict[str, Any] = {}
+        if self.is_regression:
+            assert self.target is not None
+            task = {
+                "task": self.task,
+                "target": {"name": self.target.name, "unit": self.target.unit},
+            }
         return {
             "name": self.name,
+            **task,
             "classes": [{"id": c.id, "name": c.name, "colour": c.colour} for c in self.classes],
             "samples": [{k: v for k, v in vars(s).items() if v is not None} for s in self.samples],
             "bands": list(self.bands) if self.bands is not None else None,
@@ -206,7 +257,7 @@ def _classes(raw: Any) -> tuple[ModelClass, ...]:
     return tuple(out)
 
 
-def _samples(raw: Any) -> tuple[SampleSpec, ...]:
+def _samples(raw: Any, regression: bool = False) -> tuple[SampleSpec, ...]:
     if not isinstance(raw, list) or not raw:
         raise _fail("samples must be a non-empty list of {image, labels | vector}")
     if len(raw) > MAX_SAMPLES:
@@ -223,6 +274,16 @@ def _samples(raw: Any) -> tuple[SampleSpec, ...]:
             raise _fail(f"sample {i} buffer must be a whole number of pixels in 0..50")
         if buffer and vector is None:
             raise _fail(f"sample {i} buffer applies to vector points, not to a label raster")
+        value_field = item.get("value_field")
+        if regression and buffer:
+            raise _fail(
+                f"sample {i} buffer is for class labels: a measured value belongs to its own "
+                "pixel (label a polygon to cover more)"
+            )
+        if regression and vector is not None and not value_field:
+            raise _fail(f"sample {i} needs value_field: the vector's numeric attribute")
+        if not regression and value_field is not None:
+            raise _fail(f"sample {i} value_field is for task: regression (use class_field)")
         out.append(
             SampleSpec(
                 image=str(item["image"]),
@@ -230,6 +291,7 @@ def _samples(raw: Any) -> tuple[SampleSpec, ...]:
                 vector=str(vector) if vector is not None else None,
                 class_field=str(item.get("class_field", "class")),
                 buffer=buffer,
+                value_field=str(value_field) if value_field is not None else None,
             )
         )
     return tuple(out)
@@ -277,9 +339,38 @@ def validate_name(name: Any) -> str:
     return name
 
 
+def _task(data: dict[str, Any]) -> tuple[str, Target | None]:
+    task = data.get("task", CLASSIFICATION)
+    if task not in TASKS:
+        raise _fail(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if task == CLASSIFICATION:
+        if "target" in data:
+            raise _fail("target is for task: regression (a classifier has classes)")
+        return task, None
+    if data.get("classes"):
+        raise _fail("a regression has a target, not classes: remove classes")
+    return task, target_from(data.get("target"))
+
+
+def target_from(raw: Any) -> Target:
+    """``{name, unit}`` (or a bare name) of what a regression predicts."""
+    if raw is None:
+        return Target("value", "")
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    if not isinstance(raw, dict) or not str(raw.get("name") or "").strip():
+        raise _fail("target must be {name, unit}, e.g. {name: biomass, unit: t/ha}")
+    unit = raw.get("unit") or ""
+    if not isinstance(unit, str) or len(unit) > 32 or len(str(raw["name"])) > 64:
+        raise _fail("target name (≤ 64 characters) and unit (≤ 32 characters) must be text")
+    return Target(str(raw["name"]).strip(), unit.strip())
+
+
 def manifest_from_dict(data: dict[str, Any]) -> Manifest:
     name = validate_name(data.get("name"))
-    missing = [k for k in ("classes", "samples") if k not in data]
+    task, target = _task(data)
+    required = ("samples",) if task == REGRESSION else ("classes", "samples")
+    missing = [k for k in required if k not in data]
     if missing:
         raise _fail(f"missing field(s): {', '.join(missing)}")
     bands = data.get("bands")
@@ -300,8 +391,8 @@ def manifest_from_dict(data: dict[str, Any]) -> Manifest:
         raise _fail("seed must be a non-negative integer")
     return Manifest(
         name=name,
-        classes=_classes(data["classes"]),
-        samples=_samples(data["samples"]),
+        classes=_classes(data["classes"]) if task == CLASSIFICATION else (),
+        samples=_samples(data["samples"], regression=task == REGRESSION),
         bands=bands,
         derived=_derived(data.get("derived")),
         estimator=_estimator(data.get("estimator")),
@@ -315,6 +406,8 @@ def manifest_from_dict(data: dict[str, Any]) -> Manifest:
         cv_block_size=_int(cv, "block_size", DEFAULT_CV_BLOCK_SIZE, 1, 100_000),
         cv_folds=_int(cv, "folds", DEFAULT_CV_FOLDS, *CV_FOLDS_RANGE),
         promote=promote,
+        task=task,
+        target=target,
     )
 
 
@@ -327,12 +420,28 @@ def quick_manifest(
     max_samples_per_class: int = DEFAULT_MAX_SAMPLES_PER_CLASS,
     cv_block_size: int = DEFAULT_CV_BLOCK_SIZE,
     cv_folds: int = DEFAULT_CV_FOLDS,
+    task: str = CLASSIFICATION,
+    target: Target | None = None,
 ) -> Manifest:
     """The one-sample manifest behind ``train --image --labels --out``.
 
     Classes come from the label raster's tags (or ``class <id>``), filled in by
-    the trainer once it has opened the labels.
+    the trainer once it has opened the labels; a regression (``task``) learns the
+    label raster's values as ``target``.
     """
+    if task == REGRESSION:
+        return Manifest(
+            name=validate_name(name),
+            classes=(),
+            samples=(SampleSpec(image=image, labels=labels),),
+            estimator=EstimatorSpec("random_forest", {"n_estimators": trees}),
+            max_samples_per_class=max_samples_per_class,
+            seed=seed,
+            cv_block_size=cv_block_size,
+            cv_folds=cv_folds,
+            task=REGRESSION,
+            target=target or Target("value", ""),
+        )
     return Manifest(
         name=validate_name(name),
         classes=(),

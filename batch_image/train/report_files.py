@@ -1,4 +1,5 @@
-"""Training report files: ``metrics.json``, confusion-matrix PNGs, ``report.md``.
+"""Training report files: ``metrics.json``, confusion-matrix PNGs (a regression:
+observed-vs-predicted PNGs), ``report.md``.
 
 The plots are drawn with Pillow (no matplotlib in the container).
 """
@@ -96,10 +97,128 @@ def _table(metrics: dict[str, Any], classes: list[ModelClass]) -> list[str]:
     return lines
 
 
-def write_report(directory: Path, report: dict[str, Any], classes: list[ModelClass]) -> list[str]:
-    """Write the report files into ``directory``; return their names."""
+PLOT = 360  # side of the observed-vs-predicted plot area, pixels
+MARGIN = 64
+
+
+def _tick(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def observed_predicted_png(
+    observed: np.ndarray, predicted: np.ndarray, title: str, axis: str, path: Path
+) -> Path:
+    """Out-of-fold predictions against the observed values, as a density of points
+    (darker: more pixels), with the 1:1 line; both axes share one range."""
+    from PIL import Image, ImageDraw
+
+    lo = float(min(observed.min(), predicted.min()))
+    hi = float(max(observed.max(), predicted.max()))
+    if not hi > lo:
+        hi = lo + 1.0
+    scale = (PLOT - 1) / (hi - lo)
+    xs = np.clip(((observed - lo) * scale).astype(np.int64), 0, PLOT - 1)
+    ys = np.clip(((predicted - lo) * scale).astype(np.int64), 0, PLOT - 1)
+    density = np.zeros((PLOT, PLOT), dtype=np.int64)
+    np.add.at(density, (PLOT - 1 - ys, xs), 1)
+    shade = np.log1p(density) / max(np.log1p(density.max()), 1e-9)
+    grey = np.where(density > 0, 200 - 180 * shade, 255).astype(np.uint8)
+    img = Image.new("RGB", (PLOT + 2 * MARGIN, PLOT + 2 * MARGIN), "white")
+    img.paste(Image.fromarray(grey, "L").convert("RGB"), (MARGIN, MARGIN))
+    draw = ImageDraw.Draw(img)
+    font, small = _font(), _font(11)
+    x0, y0, x1, y1 = MARGIN, MARGIN, MARGIN + PLOT - 1, MARGIN + PLOT - 1
+    draw.line([x0, y1, x1, y0], fill="#d62728", width=2)  # the 1:1 line
+    draw.rectangle([x0, y0, x1, y1], outline="black")
+    for frac in (0.0, 0.5, 1.0):
+        v = _tick(lo + frac * (hi - lo))
+        x = x0 + round(frac * (PLOT - 1))
+        y = y1 - round(frac * (PLOT - 1))
+        draw.line([x, y1, x, y1 + 4], fill="black")
+        draw.text((x - 12, y1 + 8), v, fill="black", font=small)
+        draw.line([x0 - 4, y, x0, y], fill="black")
+        draw.text((4, y - 6), v, fill="black", font=small)
+    draw.text((10, 8), title, fill="black", font=_font(15))
+    draw.text((x0, y1 + 26), f"observed {axis}", fill="#444444", font=font)
+    draw.text((x0, y0 - 20), f"predicted {axis} (out of fold); red: 1:1", fill="#444444",
+              font=font)  # fmt: skip
+    img.save(path, format="PNG", optimize=True)
+    return path
+
+
+def _regression_report(
+    directory: Path, report: dict[str, Any], predictions: dict[str, np.ndarray]
+) -> list[str]:
+    """The body of ``report.md`` for a regression, and its observed-vs-predicted PNGs."""
+    cv, counts = report["evaluation"], report["value_counts"]
+    target = report.get("target") or {"name": "value", "unit": ""}
+    axis = target["name"] + (f" ({target['unit']})" if target["unit"] else "")
+    md = [
+        f"Target: {axis}",
+        "",
+        "## Training pixels",
+        "",
+        f"{counts['found']} labelled valid pixels, {counts['sampled']} sampled in "
+        f"{len(counts['sampled_per_stratum'])} value-quantile strata (edges "
+        f"{', '.join(_tick(e) for e in counts['strata_edges']) or 'none'}); sampled values "
+        f"from {counts['min']} to {counts['max']}, mean {counts['mean']}.",
+        "",
+        "## Evaluation",
+        "",
+        f"Spatially blocked {cv.get('blocked', {}).get('folds', '-')}-fold CV with "
+        f"{report['cv_block_size']}-pixel blocks ({cv.get('blocks', 0)} blocks), beside a "
+        "naive random split. Trust the blocked figures: random splits put neighbouring, "
+        "near-identical pixels on both sides. Bias is the mean of predicted − observed.",
+        "",
+        "| scheme | R² | RMSE | MAE | bias |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    files = []
+    for scheme in ("blocked", "random"):
+        m = cv.get(scheme, {})
+        if "r2" not in m:
+            md.append(f"| {scheme} | {m.get('skipped', 'not computed')} | | | |")
+            continue
+        md.append(
+            f"| {scheme} | {m['r2']:.3f} | {_tick(m['rmse'])} | {_tick(m['mae'])} "
+            f"| {_tick(m['bias'])} |"
+        )
+    for scheme in ("blocked", "random"):
+        m = cv.get(scheme, {})
+        if "r2" not in m or scheme not in predictions:
+            continue
+        name = f"observed_predicted_{scheme}.png"
+        observed_predicted_png(
+            predictions["observed"],
+            predictions[scheme],
+            f"{report['name']} {report['version']}: {scheme} CV, R2 {m['r2']:.3f}, "
+            f"RMSE {_tick(m['rmse'])}",
+            axis,
+            directory / name,
+        )
+        files.append(name)
+        md += ["", f"![{scheme} CV observed vs predicted]({name})"]
+    (directory / "report.md").write_text(
+        "\n".join([f"# Model {report['name']} {report['version']}", "",
+                   f"Estimator: {report['estimator']['type']} "
+                   f"{json.dumps(report['estimator']['params'])}",
+                   f"Features: {', '.join(report['features'])}", *md]) + "\n"
+    )  # fmt: skip
+    return files
+
+
+def write_report(
+    directory: Path,
+    report: dict[str, Any],
+    classes: list[ModelClass],
+    predictions: dict[str, np.ndarray] | None = None,
+) -> list[str]:
+    """Write the report files into ``directory``; return their names. A regression
+    (``predictions``: observed and out-of-fold values) gets observed-vs-predicted plots."""
     files = ["metrics.json"]
     (directory / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    if "value_counts" in report:
+        return [*files, *_regression_report(directory, report, predictions or {}), "report.md"]
     cv = report["evaluation"]
     md = [
         f"# Model {report['name']} {report['version']}",

@@ -5,6 +5,12 @@ class keeps a reservoir of at most ``max_per_class`` pixels, chosen uniformly
 at random among all its labelled valid pixels (each candidate draws a random
 key; the smallest keys are kept). Windows without labels are never read from
 the image. Nodata pixels (:mod:`batch_image.raster.validity`) are skipped.
+
+A regression's labels are continuous: they are stratified by value instead of by
+class. A first, cheap pass over the labels alone (never the image) keeps a uniform
+random sample of :data:`EDGE_SAMPLE` values whose quantiles cut :data:`STRATA`
+strata; each stratum then keeps its own reservoir, so rare high (or low) values are
+not drowned by the common ones.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from batch_image.model.compatibility import BandBinding
 from batch_image.raster.validity import ValidityRule
 
 WINDOW = 1024
+STRATA = 10  # value-quantile strata of a regression's sample
+EDGE_SAMPLE = 100_000  # labelled values the strata's edges are computed from
 
 
 class LabelSource(Protocol):
@@ -42,16 +50,24 @@ class _Reservoir:
     rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     cols: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     images: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    targets: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
     _stack: np.ndarray | None = None
 
     def offer(
-        self, keys: np.ndarray, pixels: np.ndarray, rows: np.ndarray, cols: np.ndarray, image: int
+        self,
+        keys: np.ndarray,
+        pixels: np.ndarray,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        image: int,
+        targets: np.ndarray,
     ) -> None:
         if self.keys.size >= self.cap:
             # Only candidates that beat the current worst kept key can enter.
             worst = self.keys.max()
             keep = keys < worst
             keys, pixels, rows, cols = keys[keep], pixels[keep], rows[keep], cols[keep]
+            targets = targets[keep]
             if keys.size == 0:
                 return
         allp = pixels if self._stack is None else np.concatenate([self._stack, pixels])
@@ -59,15 +75,24 @@ class _Reservoir:
         allr = np.concatenate([self.rows, rows])
         allc = np.concatenate([self.cols, cols])
         alli = np.concatenate([self.images, np.full(keys.size, image, np.int32)])
+        allt = np.concatenate([self.targets, targets])
         if allk.size > self.cap:
             sel = np.argpartition(allk, self.cap - 1)[: self.cap]
-            allp, allk, allr, allc, alli = allp[sel], allk[sel], allr[sel], allc[sel], alli[sel]
-        self._stack, self.keys, self.rows, self.cols, self.images = allp, allk, allr, allc, alli
+            allp, allk, allr, allc = allp[sel], allk[sel], allr[sel], allc[sel]
+            alli, allt = alli[sel], allt[sel]
+        self._stack, self.keys, self.rows, self.cols = allp, allk, allr, allc
+        self.images, self.targets = alli, allt
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def arrays(self) -> tuple[np.ndarray, ...]:
         order = np.lexsort((self.cols, self.rows, self.images))
         stack = self._stack if self._stack is not None else np.empty((0, 0), np.float32)
-        return stack[order], self.rows[order], self.cols[order], self.images[order]
+        return (
+            stack[order],
+            self.rows[order],
+            self.cols[order],
+            self.images[order],
+            self.targets[order],
+        )
 
 
 @dataclass(frozen=True)
@@ -79,8 +104,15 @@ class PixelSample:
     rows: np.ndarray
     cols: np.ndarray
     images: np.ndarray
-    found: dict[int, int]  # labelled valid pixels per class value, before capping
+    found: dict[int, int]  # labelled valid pixels per class value (stratum), before capping
     sampled: dict[int, int]
+    targets: np.ndarray | None = None  # regression: the values (labels: their strata)
+    edges: tuple[float, ...] = ()  # regression: the strata's inner edges
+
+    @property
+    def y(self) -> np.ndarray:
+        """What the model learns: class ids, or a regression's values."""
+        return self.labels if self.targets is None else self.targets
 
     def groups(self, block_size: int) -> np.ndarray:
         """Spatial block id of every pixel: (image, row // block, col // block)."""
@@ -113,6 +145,7 @@ class _Scan:
     reservoirs: dict[int, _Reservoir] = field(default_factory=dict)
     found: dict[int, int] = field(default_factory=dict)
     bands: int = 0
+    edges: np.ndarray | None = None  # regression: inner edges of the value strata
 
     def window(
         self,
@@ -125,14 +158,19 @@ class _Scan:
     ) -> None:
         """Offer one window's labelled valid pixels, class by class (each its own draws)."""
         lab = source.read(window)
-        if not lab.any():
+        labelled = np.isfinite(lab) if self.edges is not None else lab != 0
+        if not labelled.any():
             return
         data = ds.read(window=window)
-        valid = rule.mask(ds, data, window) & (lab != 0)
+        valid = rule.mask(ds, data, window) & labelled
         if not valid.any():
             return
         r, c = np.nonzero(valid)
-        values = lab[r, c].astype(np.int64)
+        targets = lab[r, c].astype(np.float64)
+        if self.edges is not None:
+            values = np.searchsorted(self.edges, targets, side="right").astype(np.int64)
+        else:
+            values = lab[r, c].astype(np.int64)
         if binding is not None:  # this image's bands in the first image's order
             data = binding.arrange(data)
         pix = data[:, r, c].T.astype(np.float32)
@@ -145,7 +183,7 @@ class _Scan:
                 continue
             sel = values == v
             res = self.reservoirs.setdefault(v, _Reservoir(self.max_per_class))
-            res.offer(self.rng.random(n), pix[sel], r[sel], c[sel], index)
+            res.offer(self.rng.random(n), pix[sel], r[sel], c[sel], index, targets[sel])
 
     def image(
         self, path: Path, source: LabelSource, index: int, binding: BandBinding | None = None
@@ -186,6 +224,8 @@ class _Scan:
                 images=np.empty(0, np.int32),
                 found=self.found,
                 sampled={},
+                targets=None if self.edges is None else np.empty(0, np.float64),
+                edges=self._edges(),
             )
         return PixelSample(
             pixels=np.concatenate([p[0] for p in parts.values()]),
@@ -195,7 +235,12 @@ class _Scan:
             images=np.concatenate([p[3] for p in parts.values()]),
             found=dict(sorted(self.found.items())),
             sampled={v: int(p[0].shape[0]) for v, p in parts.items()},
+            targets=None if self.edges is None else np.concatenate([p[4] for p in parts.values()]),
+            edges=self._edges(),
         )
+
+    def _edges(self) -> tuple[float, ...]:
+        return () if self.edges is None else tuple(float(e) for e in self.edges)
 
 
 def sample_pixels(
@@ -216,8 +261,61 @@ def sample_pixels(
     None) put each image's bands in the first image's order (matched by name).
     """
     scan = _Scan(class_ids, max_per_class, np.random.default_rng(seed))
+    return _run_scan(scan, images, labels, bindings)
+
+
+def _run_scan(
+    scan: _Scan,
+    images: list[Path],
+    labels: list[LabelSource],
+    bindings: list[BandBinding | None] | None,
+) -> PixelSample:
     bindings = bindings or [None] * len(images)
     for index, (path, source, binding) in enumerate(zip(images, labels, bindings, strict=True)):
         scan.image(path, source, index, binding)
     scan.refuse_unknown()
     return scan.sample()
+
+
+def value_edges(
+    images: list[Path], labels: list[LabelSource], seed: int, strata: int = STRATA
+) -> np.ndarray:
+    """Inner edges of ``strata`` value-quantile strata of the labelled values (the labels
+    alone are read), from a uniform random sample of at most :data:`EDGE_SAMPLE`."""
+    import rasterio
+
+    rng = np.random.default_rng(seed)
+    keys = np.empty(0, np.float64)
+    kept = np.empty(0, np.float64)
+    for path, source in zip(images, labels, strict=True):
+        with rasterio.open(path) as ds:
+            width, height = ds.width, ds.height
+        for window in _windows(width, height):
+            v = source.read(window)
+            v = v[np.isfinite(v)].astype(np.float64)
+            if not v.size:
+                continue
+            keys = np.concatenate([keys, rng.random(v.size)])
+            kept = np.concatenate([kept, v])
+            if keys.size > EDGE_SAMPLE:
+                sel = np.argpartition(keys, EDGE_SAMPLE - 1)[:EDGE_SAMPLE]
+                keys, kept = keys[sel], kept[sel]
+    if not kept.size:
+        return np.empty(0, np.float64)
+    inner = np.quantile(kept, np.linspace(0, 1, strata + 1)[1:-1])
+    return np.unique(inner)
+
+
+def sample_values(
+    images: list[Path],
+    labels: list[LabelSource],
+    max_per_stratum: int,
+    seed: int,
+    bindings: list[BandBinding | None] | None = None,
+    strata: int = STRATA,
+) -> PixelSample:
+    """A regression's sample: labelled valid pixels with their values, stratified by
+    value quantiles (``labels`` of the result are the strata, ``targets`` the values)."""
+    edges = value_edges(images, labels, seed, strata)
+    scan = _Scan(None, max_per_stratum, np.random.default_rng(seed), edges=edges)
+    return _run_scan(scan, images, labels, bindings)

@@ -31,7 +31,7 @@ from batch_image.train.fetchers import Fetch
 from batch_image.train.images import TrainingImage, feature_recipe, open_images, sha256_file
 from batch_image.train.labels import RasterLabels, VectorLabels
 from batch_image.train.manifest import Manifest, SampleSpec, default_colour
-from batch_image.train.sampling import LabelSource, PixelSample, sample_pixels
+from batch_image.train.sampling import LabelSource, PixelSample, sample_pixels, sample_values
 
 Log = Callable[[str], None]
 
@@ -79,17 +79,24 @@ def _label_source(
     with rasterio.open(image.path) as ds:
         if spec.labels is not None:
             path = fetch(spec.labels)
-            return RasterLabels(path, ds), {
+            return RasterLabels(path, ds, continuous=manifest.is_regression), {
                 "labels": spec.labels,
                 "labels_sha256": sha256_file(path),
             }
         assert spec.vector is not None
         path = fetch(spec.vector)
-        source = VectorLabels(path, ds, spec.class_field, manifest.classes, buffer=spec.buffer)
+        source = VectorLabels(
+            path, ds, spec.class_field, manifest.classes, buffer=spec.buffer,
+            value_field=spec.value_field if manifest.is_regression else None,
+        )  # fmt: skip
+        field_entry = (
+            {"value_field": spec.value_field}
+            if manifest.is_regression
+            else {"class_field": spec.class_field, "buffer": spec.buffer}
+        )
         return source, {
             "vector": spec.vector,
-            "class_field": spec.class_field,
-            "buffer": spec.buffer,
+            **field_entry,
             "vector_sha256": sha256_file(path),
         }
 
@@ -128,6 +135,14 @@ def _sample(
 ) -> PixelSample:
     """Capped, stratified labelled valid pixels; None as class ids keeps every label value
     (the quick form learns its classes from the labels)."""
+    if manifest.is_regression:
+        return sample_values(
+            [i.path for i in images],
+            sources,
+            manifest.max_samples_per_class,
+            manifest.seed,
+            bindings=[i.binding for i in images],
+        )
     ids = None if manifest.classes_from_labels else {c.id for c in manifest.classes}
     return sample_pixels(
         [i.path for i in images],
@@ -158,7 +173,7 @@ def _resolve_classes(
 ) -> Manifest:
     """The manifest with its classes fixed: as given, or (quick form) the label values
     found, named and coloured from the label rasters' tags."""
-    if not manifest.classes_from_labels:
+    if not manifest.classes_from_labels or manifest.is_regression:
         return manifest
     tags: dict[int, ModelClass] = {}
     for s in sources:
@@ -189,7 +204,35 @@ def _check_counts(sample: PixelSample, classes: tuple[ModelClass, ...], minimum:
         )
 
 
+def _check_values(sample: PixelSample, minimum: int) -> None:
+    """A regression needs enough labelled valid pixels, and values that vary."""
+    found = sum(sample.found.values())
+    if sample.y.size == 0:
+        raise InvalidInputError(
+            "no labelled valid pixels in any sample: values fall only on nodata or are empty",
+            code="no_training_pixels",
+        )
+    if found < minimum:
+        raise InvalidInputError(
+            f"{found} labelled pixels, fewer than min_samples_per_class {minimum}: "
+            "label more or lower the minimum",
+            code="too_few_samples",
+        )
+    if np.unique(sample.y).size < 2:
+        raise InvalidInputError(
+            f"every labelled pixel has the value {float(sample.y[0])}: a regression needs "
+            "values that vary",
+            code="constant_target",
+        )
+
+
 def _say_counts(sample: PixelSample, classes: tuple[ModelClass, ...], say: Log) -> None:
+    if sample.targets is not None:
+        say(
+            f"labelled valid pixels found / sampled: {sum(sample.found.values())}"
+            f"/{sample.targets.size} in {len(sample.sampled)} value strata"
+        )
+        return
     say(
         "class counts (labelled valid pixels found / sampled): "
         + ", ".join(
@@ -207,14 +250,20 @@ def _evaluate(
     sample: PixelSample,
     manifest: Manifest,
     workers: int | None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Blocked and random cross-validation: the blocked score is the honest one (nearby
-    pixels are alike), the random one shows how much it flatters."""
+    pixels are alike), the random one shows how much it flatters. A regression also
+    returns its out-of-fold predictions per scheme."""
     from threadpoolctl import threadpool_limits
 
-    from batch_image.train.evaluation import cross_validate
+    from batch_image.train.evaluation import cross_validate, cross_validate_regression
 
+    groups = sample.groups(manifest.cv_block_size)
     with threadpool_limits(limits=workers):
+        if manifest.is_regression:
+            return cross_validate_regression(
+                make_estimator, X, sample.y, groups, manifest.cv_folds, manifest.seed
+            )
         return cross_validate(
             make_estimator,
             X,
@@ -223,13 +272,15 @@ def _evaluate(
             [c.id for c in manifest.classes],
             manifest.cv_folds,
             manifest.seed,
-        )
+        ), {}
 
 
 def _say_evaluation(evaluation: dict[str, Any], say: Log) -> None:
     for scheme in ("blocked", "random"):
         m = evaluation[scheme]
-        if "overall_accuracy" in m:
+        if "r2" in m:
+            say(f"{scheme} CV: R2 {m['r2']:.3f}, RMSE {m['rmse']:.4g}, MAE {m['mae']:.4g}")
+        elif "overall_accuracy" in m:
             say(f"{scheme} CV: accuracy {m['overall_accuracy']:.3f}, kappa {m['kappa']:.3f}")
         else:
             say(f"{scheme} CV skipped: {m['skipped']}")
@@ -261,7 +312,7 @@ def _write_model_dir(
     from batch_image.train.report_files import write_report
 
     report = train_report(facts, version)
-    files = write_report(staged, report, list(facts.manifest.classes))
+    files = write_report(staged, report, list(facts.manifest.classes), facts.predictions)
     card = model_card(facts, version, report, files, created)
     save_model(staged, estimator, card)
     return card, report
@@ -326,13 +377,16 @@ def _learn(
             sample = _sample(manifest, images, sources)
         manifest = _resolve_classes(manifest, sample, sources)
     _say_counts(sample, manifest.classes, say)
-    _check_counts(sample, manifest.classes, manifest.min_samples_per_class)
+    if manifest.is_regression:
+        _check_values(sample, manifest.min_samples_per_class)
+    else:
+        _check_counts(sample, manifest.classes, manifest.min_samples_per_class)
     X = compute_features(sample.pixels, recipe, first.band_names)
     with timings.phase("evaluate"):
-        evaluation = _evaluate(make_estimator, X, sample, manifest, workers)
+        evaluation, predictions = _evaluate(make_estimator, X, sample, manifest, workers)
     _say_evaluation(evaluation, say)
     with timings.phase("fit"):
-        estimator = _fit(make_estimator, X, sample.labels, workers)
+        estimator = _fit(make_estimator, X, sample.y, workers)
     facts = TrainingFacts(
         manifest=manifest,
         image=first,
@@ -343,6 +397,7 @@ def _learn(
         params=params,
         evaluation=evaluation,
         timings=timings,
+        predictions=predictions,
     )
     return facts, estimator
 

@@ -240,7 +240,28 @@ def test_header_of_one_version_even_after_overwrite(s3: Any, bucket: str, tmp_pa
 def _chunk(i: int, w: Window) -> ChunkResult:
     h, wd = int(w.height), int(w.width)
     cls = np.full((h, wd), 1 + i % 3, np.uint8)
-    return ChunkResult(w, cls, np.full((h, wd), 50, np.uint8), np.array([h * wd, 0, 0]), np.ones(3))
+    layers = {"classes": cls, "confidence": np.full((h, wd), 50, np.uint8)}
+    return ChunkResult(w, layers, np.array([h * wd, 0, 0]), np.ones(3))
+
+
+def test_checkpoint_roundtrip_keeps_every_layer_of_a_regression_and_probabilities() -> None:
+    w = Window(0, 0, 3, 2)
+    values = np.array([[1.5, np.nan, -2.25], [0.0, 7.0, np.nan]], np.float32)
+    spread = np.array([[0.5, np.nan, 0.25], [0.0, 1.0, np.nan]], np.float32)
+    reg = ChunkResult(w, {"prediction": values, "uncertainty": spread}, np.array([4]),
+                      np.array([6.25, 56.3125, -2.25, 7.0]))  # fmt: skip
+    proba = np.arange(18, dtype=np.uint8).reshape(3, 2, 3)
+    cls = _chunk(0, Window(0, 0, 3, 2))
+    cls.layers["probabilities"] = proba
+    back = decode(encode([(0, reg), (11, cls)]))
+    assert set(back[0].layers) == {"prediction", "uncertainty"}
+    np.testing.assert_array_equal(back[0].layers["prediction"], values)  # NaN == NaN here
+    np.testing.assert_array_equal(back[0].layers["uncertainty"], spread)
+    assert back[0].layers["prediction"].dtype == np.float32
+    assert back[0].sums.tolist() == [6.25, 56.3125, -2.25, 7.0]
+    assert back[0].counts.tolist() == [4]
+    assert set(back[11].layers) == {"classes", "confidence", "probabilities"}
+    np.testing.assert_array_equal(back[11].layers["probabilities"], proba)
 
 
 def test_checkpoint_roundtrip_and_resume(s3: Any, bucket: str) -> None:
