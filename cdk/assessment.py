@@ -63,7 +63,12 @@ def assess_role(scope: Construct, id: str, *, bucket: s3.IBucket) -> iam.Role:
 
 
 def postprocess_environment(
-    *, mmu_pixels: int, mmu_connectivity: int, class_polygons: bool, accuracy_sample_n: int
+    *,
+    mmu_pixels: int,
+    mmu_connectivity: int,
+    class_polygons: bool,
+    accuracy_sample_n: int,
+    probabilities: bool = False,
 ) -> dict[str, str]:
     """The predict job's post-processing settings (``batch_image.jobs.settings``)."""
     return {
@@ -71,4 +76,5 @@ def postprocess_environment(
         "RASTERDROP_MMU_CONNECTIVITY": str(mmu_connectivity),
         "RASTERDROP_CLASS_POLYGONS": "true" if class_polygons else "false",
         "RASTERDROP_ACCURACY_SAMPLE_N": str(accuracy_sample_n),
+        "RASTERDROP_PROBABILITIES": "true" if probabilities else "false",
     }

@@ -89,6 +89,7 @@ class RasterdropConfig:
     mmu_connectivity: int = 8
     class_polygons: bool = False
     accuracy_sample_n: int = 0
+    probabilities: bool = False
     runnable_timeout_minutes: int = 60
     link_reserved_concurrency: int = 10
     api: bool = True
@@ -307,6 +308,7 @@ _PARSERS: dict[str, _Parser] = {
     "mmu_connectivity": lambda k, v: _connectivity(k, v),
     "class_polygons": _bool,
     "accuracy_sample_n": lambda k, v: _int(k, v, low=0, high=100_000),
+    "probabilities": _bool,
     # Batch's JobStateTimeLimitAction.maxTimeSeconds: 600..86400 (API_JobStateTimeLimitAction)
     "runnable_timeout_minutes": lambda k, v: _int(k, v, low=10, high=1440),
     "link_reserved_concurrency": lambda k, v: _int(k, v, low=1, high=1000),
@@ -445,6 +447,10 @@ DESCRIPTIONS: dict[str, str] = {
     "accuracy_sample_n": (
         "points of the accuracy sample `sample.gpkg` each prediction draws (linked in the "
         "email; label it and upload as `assessments/<path>.gpkg`); 0: none"
+    ),
+    "probabilities": (
+        "classification: also write `probabilities.tif`, every class's probability (0-100, "
+        "one band per class, from the same model pass)"
     ),
     "runnable_timeout_minutes": (
         "a job left RUNNABLE this long for want of capacity (quota, instance types, max_vcpus) "

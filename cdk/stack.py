@@ -114,6 +114,7 @@ class RasterdropStack(Stack):
                 mmu_connectivity=cfg.mmu_connectivity,
                 class_polygons=cfg.class_polygons,
                 accuracy_sample_n=cfg.accuracy_sample_n,
+                probabilities=cfg.probabilities,
             ),
             log_retention=retention,
             runnable_timeout_minutes=cfg.runnable_timeout_minutes,

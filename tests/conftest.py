@@ -181,3 +181,56 @@ def scene4(tmp_path: Path) -> tuple[Path, np.ndarray]:
 @pytest.fixture
 def model4(tmp_path: Path, scene4: tuple[Path, np.ndarray]) -> Path:
     return make_model(tmp_path, *scene4)
+
+
+def make_regression_model(
+    tmp: Path,
+    scene: Path,
+    *,
+    name: str = "test-regression",
+    estimator: str = "forest",
+    trees: int = 10,
+) -> Path:
+    """Fit a small regressor (random forest, extra trees or histogram gradient boosting)
+    on every valid pixel of ``scene``: the target is a smooth function of its bands."""
+    from sklearn.ensemble import (
+        ExtraTreesRegressor,
+        HistGradientBoostingRegressor,
+        RandomForestRegressor,
+    )
+
+    from batch_image.model.card import Target
+    from batch_image.raster.validity import ValidityRule
+
+    with rasterio.open(scene) as src:
+        data = src.read()
+        valid = ValidityRule.of(src).mask(src, data).reshape(-1)
+        dtype = src.dtypes[0]
+    count = data.shape[0]
+    x = data.reshape(count, -1)[:, valid].T.astype(np.float32)
+    y = regression_target(x)
+    made = {
+        "forest": lambda: RandomForestRegressor(n_estimators=trees, random_state=0, n_jobs=1),
+        "extra_trees": lambda: ExtraTreesRegressor(n_estimators=trees, random_state=0, n_jobs=1),
+        "hgb": lambda: HistGradientBoostingRegressor(max_iter=20, random_state=0),
+    }[estimator]().fit(x, y)
+    card = ModelCard(
+        name=name,
+        version="20261126T000000Z",
+        classes=(),
+        band_count=count,
+        band_names=tuple(f"b{i}" for i in range(1, count + 1)),
+        dtype=dtype,
+        features=FeatureRecipe(bands=tuple(range(1, count + 1))),
+        task="regression",
+        target=Target("biomass", "t/ha"),
+    )
+    out = tmp / f"model-{name}-{estimator}-{count}b-{dtype}"
+    save_model(out, made, card)
+    return out
+
+
+def regression_target(x: np.ndarray) -> np.ndarray:
+    """What the test regressors learn: a smooth function of the bands (floats)."""
+    scaled = x.astype(np.float64) / max(float(x.max()), 1.0)
+    return 100.0 * scaled[:, 0] + 40.0 * scaled[:, -1] ** 2

@@ -84,7 +84,8 @@ from batch_image.predict.documents import (
     ModelRef,
     Summary,
 )
-from batch_image.predict.pipeline import PredictOptions, Resume, predict_to_dir
+from batch_image.predict.engine import predictor_for
+from batch_image.predict.pipeline import PredictOptions, Resume, output_bytes, predict_to_dir
 from batch_image.predict.postprocess import PostProcess
 from batch_image.publish.layout import CHUNKS_SEGMENT, LEASE_NAME
 from batch_image.publish.protocol import current, done_by, publish, record_failure, republish
@@ -453,7 +454,7 @@ class _Job:
             model_source.fetch_estimator_file(self.source, self.scratch / "model", state.s3),
             self.card,
         )
-        local_input = _download_input(state, self.scratch, self.workers, pixels)
+        local_input = _download_input(state, self.scratch, self.workers, pixels, self.card)
         summary = self.predict(local_input, estimator, self.scratch / "out")
         if _superseded(state):  # a newer version arrived while we computed: do not publish
             return state.outcome(
@@ -489,7 +490,9 @@ class _Job:
                 polygons=settings.class_polygons,
                 accuracy_sample_n=settings.accuracy_sample_n,
             ),
+            probabilities=settings.probabilities,
         )
+        store.layers = output_layers_of(estimator, self.card, settings.probabilities)
         try:
             summary = predict_to_dir(
                 local_input,
@@ -530,6 +533,11 @@ class _Job:
 
         publish(sink, files, finished)
         return published
+
+
+def output_layers_of(estimator: Any, card: ModelCard, probabilities: bool) -> tuple[str, ...]:
+    """The layers this run writes: a checkpoint holding other layers is recomputed."""
+    return predictor_for(estimator, card, probabilities=probabilities).layer_names()
 
 
 def _head_input(state: _Run) -> None:
@@ -624,11 +632,13 @@ def _check_header(state: _Run, card: ModelCard, scratch: Path) -> int:
     return info.width * info.height
 
 
-def _download_input(state: _Run, scratch: Path, workers: int | None, pixels: int) -> Path:
+def _download_input(
+    state: _Run, scratch: Path, workers: int | None, pixels: int, card: ModelCard
+) -> Path:
     size = state.total_bytes
     free = shutil.disk_usage(scratch).free
-    # the input, two uncompressed uint8 scratch rasters and their COGs, plus a margin
-    need = size + SCRATCH_MARGIN + 4 * pixels
+    # the input, every output layer's uncompressed scratch raster and its COG, plus a margin
+    need = size + SCRATCH_MARGIN + output_bytes(card, pixels, state.settings.probabilities)
     _check_room(state.req.key, shutil.disk_usage(scratch).total, free, need)
     if state.vrt is not None:
         dest = scratch / "input" / state.req.key.rsplit("/", 1)[-1]

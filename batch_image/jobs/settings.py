@@ -46,6 +46,7 @@ class Settings:
     mmu_connectivity: int = 8
     class_polygons: bool = False
     accuracy_sample_n: int = 0
+    probabilities: bool = False  # classification: also probabilities.tif
     # set by AWS Batch in the container
     job_id: str | None = None
     attempt: int | None = None
@@ -136,6 +137,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         mmu_connectivity=_connectivity(env),
         class_polygons=_flag(env, "RASTERDROP_CLASS_POLYGONS"),
         accuracy_sample_n=_int(env, "RASTERDROP_ACCURACY_SAMPLE_N", 0, minimum=0),
+        probabilities=_flag(env, "RASTERDROP_PROBABILITIES"),
         job_id=env.get("AWS_BATCH_JOB_ID", "").strip() or None,
         attempt=_int(env, "AWS_BATCH_JOB_ATTEMPT", None),
     )

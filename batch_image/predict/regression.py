@@ -222,6 +222,12 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 
 BAR_WIDTH = 24
 LEGEND_WIDTH = 200
+BAR_TOP = 54
+
+
+def bar_height(map_height: int) -> int:
+    """Height of the preview's colour bar for a map ``map_height`` pixels high."""
+    return max(120, min(map_height - 70, 400))
 
 
 def render_preview(
@@ -236,12 +242,12 @@ def render_preview(
     low, high = values.stretch
     rgb = colourize(data.astype(np.float64), low, high)
     font = _font(14)
-    bar_h = max(120, min(h - 70, 400))
+    bar_h = bar_height(h)
     height = max(h, bar_h + 90)
     canvas = Image.new("RGB", (w + LEGEND_WIDTH, height), (255, 255, 255))
     canvas.paste(Image.fromarray(rgb, "RGB"), (0, 0))
     draw = ImageDraw.Draw(canvas)
-    x0, y0 = w + 12, 54
+    x0, y0 = w + 12, BAR_TOP
     draw.text((x0, 8), f"{card.name} {card.version}", fill=(0, 0, 0), font=font)
     draw.text((x0, 30), _label(values), fill=(0, 0, 0), font=font)
     gradient = ramp_lut(bar_h)[::-1]  # high at the top

@@ -27,6 +27,19 @@ class ClassShare:
 
 
 @dataclass(frozen=True)
+class ValueStats:
+    """A regression's predicted values, as the email shows them."""
+
+    name: str
+    unit: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    mean: float | None = None
+    std: float | None = None
+    percentiles: tuple[tuple[str, float], ...] = ()  # ("p2", 1.4), ("p50", 76.5), ...
+
+
+@dataclass(frozen=True)
 class Link:
     label: str
     url: str
@@ -60,6 +73,7 @@ class Outcome:
     #: the row of ``decisions.DECISIONS`` (None: the failure category, or ``succeeded``)
     decision: str | None = None
     reused_from_version: str | None = None  # a reused result: the version that was computed
+    values: ValueStats | None = None  # a regression: its predicted values instead of classes
 
     @property
     def name(self) -> str:

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from rasterdrop_notify.decisions import decide, failure_decision
 from rasterdrop_notify.layout import INPUT_PREFIX
-from rasterdrop_notify.outcome import REJECTED, SUCCEEDED, TRAIN, Link, Outcome
+from rasterdrop_notify.outcome import REJECTED, SUCCEEDED, TRAIN, Link, Outcome, ValueStats
 from rasterdrop_notify.paths import file_name, tenant_of
 from rasterdrop_notify.text import (
     ascii_clean,
@@ -144,7 +144,7 @@ def _success_body(o: Outcome, name: str, links: Sequence[Link], expires: datetim
     if o.width and o.height:
         outcome += f": {o.width:,} x {o.height:,} pixels"
         if o.valid_pixels is not None:
-            outcome += f", {o.valid_pixels:,} classified"
+            outcome += f", {o.valid_pixels:,} {'predicted' if o.values else 'classified'}"
     lines += _field("Outcome", outcome)
     lines += _field("Model", _model(o))
     if o.processing_s is not None:
@@ -153,6 +153,8 @@ def _success_body(o: Outcome, name: str, links: Sequence[Link], expires: datetim
         lines += _field("Job", o.job_id)
     if o.classes:
         lines += ["", "Classes (share of classified pixels)", *class_table(o)]
+    if o.values is not None:
+        lines += ["", *value_lines(o.values)]
     if links:
         lines.append("")
         if expires is not None:
@@ -248,6 +250,21 @@ def class_table(o: Outcome) -> list[str]:
     if hidden:
         rest = sum(c.share for c in hidden)
         out.append(f"  ... {len(hidden)} more classes, {format_share(rest)} together")
+    return out
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4g}"
+
+
+def value_lines(v: ValueStats) -> list[str]:
+    """A regression's statistics: the target with its unit, range, mean ± std, percentiles."""
+    unit = f" ({v.unit})" if v.unit else ""
+    out = [f"Predicted {v.name}{unit}"]
+    out.append(f"  min {_num(v.minimum)}, max {_num(v.maximum)}")
+    out.append(f"  mean {_num(v.mean)}, standard deviation {_num(v.std)}")
+    if v.percentiles:
+        out.append("  percentiles " + ", ".join(f"{k} {_num(x)}" for k, x in v.percentiles))
     return out
 
 

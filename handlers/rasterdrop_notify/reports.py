@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from rasterdrop_notify.absent import optional
-from rasterdrop_notify.outcome import ClassShare
+from rasterdrop_notify.outcome import ClassShare, ValueStats
 
 log = logging.getLogger("rasterdrop.notify")
 
@@ -20,6 +20,9 @@ OUTPUT_LABELS = {
     "preview": "Preview (PNG)",
     "qgis_style": "QGIS style (QML)",
     "polygons": "Class polygons (GeoPackage)",
+    "probabilities": "Class probabilities (GeoTIFF)",
+    "prediction": "Prediction (GeoTIFF)",
+    "uncertainty": "Uncertainty (GeoTIFF)",
     "accuracy_sample": "Accuracy sample to label in QGIS (GeoPackage)",
 }
 #: Area units that mean nothing to a reader (pixel counts, square degrees): no area column.
@@ -83,6 +86,27 @@ def class_shares(summary: dict[str, Any], area_unit: str | None) -> tuple[ClassS
     return tuple(rows)
 
 
+def value_stats(summary: dict[str, Any]) -> ValueStats | None:
+    """A regression's ``values`` (name, unit, min, max, mean, std, percentiles), or None."""
+    values = summary.get("values")
+    if not isinstance(values, dict):
+        return None
+    raw = values.get("percentiles")
+    percentiles = tuple(
+        (str(k), float(v)) for k, v in (raw.items() if isinstance(raw, dict) else ())
+        if _is_number(v)
+    )  # fmt: skip
+    return ValueStats(
+        name=str(values.get("name") or "value"),
+        unit=str(values.get("unit") or ""),
+        minimum=_float(values.get("min")),
+        maximum=_float(values.get("max")),
+        mean=_float(values.get("mean")),
+        std=_float(values.get("std")),
+        percentiles=percentiles,
+    )
+
+
 def output_keys(summary: dict[str, Any], results_prefix: str) -> list[tuple[str, str]]:
     """(label, object key) for each downloadable output, confined to ``results_prefix``."""
     out = []
@@ -99,7 +123,14 @@ def output_keys(summary: dict[str, Any], results_prefix: str) -> list[tuple[str,
 
 
 METRIC_GROUPS = {"blocked_cv": "blocked CV", "random_cv": "random CV"}
-METRIC_NAMES = {"overall_accuracy": "accuracy", "macro_f1": "macro F1", "f1_macro": "macro F1"}
+METRIC_NAMES = {
+    "overall_accuracy": "accuracy",
+    "macro_f1": "macro F1",
+    "f1_macro": "macro F1",
+    "r2": "R2",
+    "rmse": "RMSE",
+    "mae": "MAE",
+}
 METRIC_SKIP = frozenset({"folds", "n", "n_test", "skipped"})
 
 

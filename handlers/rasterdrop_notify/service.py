@@ -45,6 +45,7 @@ from rasterdrop_notify.reports import (
     same_version,
     total_seconds,
     training_metrics,
+    value_stats,
 )
 from rasterdrop_notify.settings import Settings
 from rasterdrop_notify.tokens import sign_token
@@ -334,6 +335,7 @@ def _success(summary, clients, settings, results, now, common, detail) -> Prepar
         model_name=model_name,
         model_version=model_version,
         classes=class_shares(summary, raster.get("area_unit")),
+        values=value_stats(summary),
         width=_maybe_int(raster.get("width")),
         height=_maybe_int(raster.get("height")),
         valid_pixels=_maybe_int(raster.get("valid_pixels")),

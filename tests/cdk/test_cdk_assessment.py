@@ -73,6 +73,7 @@ def test_post_processing_settings_reach_the_predict_job(template, config):
     assert env["RASTERDROP_MMU_CONNECTIVITY"] == "8"
     assert env["RASTERDROP_CLASS_POLYGONS"] == "false"
     assert env["RASTERDROP_ACCURACY_SAMPLE_N"] == "0"
+    assert env["RASTERDROP_PROBABILITIES"] == "false"
 
 
 def test_config_validates_the_new_keys():
@@ -81,6 +82,10 @@ def test_config_validates_the_new_keys():
     assert (cfg.mmu_pixels, cfg.mmu_connectivity, cfg.class_polygons, cfg.accuracy_sample_n) == (
         9, 4, True, 300,
     )  # fmt: skip
+    assert load_config({"probabilities": "true"}).probabilities is True
+    assert load_config({}).probabilities is False
+    with pytest.raises(ConfigError, match="probabilities"):
+        load_config({"probabilities": "sometimes"})
     with pytest.raises(ConfigError, match="mmu_connectivity"):
         load_config({"mmu_connectivity": 6})
     with pytest.raises(ConfigError, match="accuracy_sample_n"):
