@@ -96,7 +96,7 @@ def fine_histogram(prediction_tif: Path, low: float, high: float, bins: int) -> 
     with rasterio.open(prediction_tif) as src:
         for _, window in src.block_windows(1):
             v = src.read(1, window=window).astype(np.float64)
-            v = v[np.isfinite(v)]
+            v = v[~np.isnan(v)]
             if not v.size:
                 continue
             if span > 0:
@@ -170,7 +170,7 @@ def ramp_lut(n: int = 256) -> np.ndarray:
 def colourize(values: np.ndarray, low: float, high: float) -> np.ndarray:
     """RGB of ``values`` on the ramp stretched over [low, high]; NaN light grey."""
     lut = ramp_lut()
-    finite = np.isfinite(values)
+    finite = ~np.isnan(values)
     pos = np.clip((np.nan_to_num(values, nan=low) - low) / (high - low), 0.0, 1.0)
     rgb = lut[np.rint(pos * 255).astype(np.int64)]
     rgb[~finite] = NODATA_PREVIEW

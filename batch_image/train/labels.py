@@ -122,7 +122,7 @@ class RasterLabels:
         for unlabelled in {self._ds.nodata, self._fill if self._vrt is not None else None}:
             if unlabelled is not None and not np.isnan(unlabelled):
                 out[data == unlabelled] = np.nan
-        out[~np.isfinite(out)] = np.nan
+        out[np.isinf(out)] = np.nan
         return out
 
     def _whole(self, data: np.ndarray) -> np.ndarray:
@@ -224,7 +224,7 @@ class VectorLabels:
         if self._continuous:  # points never buffered: a value is its own pixel's
             out = _burn(self._shapes, self._bounds, self._transform, row, col, h, w, True)
             dots = _burn(self._points, self._point_bounds, self._transform, row, col, h, w, True)
-            return np.where(np.isfinite(dots), dots, out)
+            return np.where(~np.isnan(dots), dots, out)
         out = _burn(self._shapes, self._bounds, self._transform, row, col, h, w)
         if self._points:
             pad = self._buffer
@@ -381,7 +381,7 @@ def _number(value: Any) -> float | None:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return number if np.isfinite(number) else None
+    return None if np.isnan(number) or np.isinf(number) else number
 
 
 def _geom_bounds(geom: dict[str, Any]) -> tuple[float, float, float, float]:

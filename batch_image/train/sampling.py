@@ -158,7 +158,7 @@ class _Scan:
     ) -> None:
         """Offer one window's labelled valid pixels, class by class (each its own draws)."""
         lab = source.read(window)
-        labelled = np.isfinite(lab) if self.edges is not None else lab != 0
+        labelled = ~np.isnan(lab) if self.edges is not None else lab != 0
         if not labelled.any():
             return
         data = ds.read(window=window)
@@ -292,7 +292,7 @@ def value_edges(
             width, height = ds.width, ds.height
         for window in _windows(width, height):
             v = source.read(window)
-            v = v[np.isfinite(v)].astype(np.float64)
+            v = v[~np.isnan(v)].astype(np.float64)
             if not v.size:
                 continue
             keys = np.concatenate([keys, rng.random(v.size)])
