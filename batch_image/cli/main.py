@@ -23,12 +23,14 @@ def main() -> None:
 
 def _register() -> None:
     from batch_image.cli.accuracy import accuracy_sample, assess
+    from batch_image.cli.import_model import import_model
     from batch_image.cli.predict import predict
     from batch_image.cli.sample import sample
     from batch_image.cli.train import train
 
     main.add_command(accuracy_sample)
     main.add_command(assess)
+    main.add_command(import_model)
     main.add_command(predict)
     main.add_command(sample)
     main.add_command(train)

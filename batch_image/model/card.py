@@ -326,15 +326,11 @@ def release_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def load_estimator(directory: Path, card: ModelCard | None = None) -> Any:
-    """Load ``model.skops`` after checking every type it holds is trusted."""
+def check_trusted_types(path: Path) -> list[str]:
+    """The types a skops file holds, all of them trusted, or a ``ModelError`` naming the
+    others (``model_untrusted``)."""
     import skops.io as sio
 
-    path = Path(directory) / ESTIMATOR_NAME
-    if not path.is_file():
-        raise ModelError(f"no model file at {path}", code="model_missing")
-    if path.stat().st_size > MAX_MODEL_BYTES:
-        raise ModelError(f"{path} is larger than {MAX_MODEL_BYTES} bytes", code="model_too_large")
     try:
         found = sio.get_untrusted_types(file=path)
     except Exception as exc:
@@ -348,6 +344,19 @@ def load_estimator(directory: Path, card: ModelCard | None = None) -> Any:
             code="model_untrusted",
             untrusted_types=untrusted,
         )
+    return found
+
+
+def load_estimator(directory: Path, card: ModelCard | None = None) -> Any:
+    """Load ``model.skops`` after checking every type it holds is trusted."""
+    import skops.io as sio
+
+    path = Path(directory) / ESTIMATOR_NAME
+    if not path.is_file():
+        raise ModelError(f"no model file at {path}", code="model_missing")
+    if path.stat().st_size > MAX_MODEL_BYTES:
+        raise ModelError(f"{path} is larger than {MAX_MODEL_BYTES} bytes", code="model_too_large")
+    found = check_trusted_types(path)
     try:
         estimator = sio.load(path, trusted=found)
     except Exception as exc:

@@ -257,6 +257,11 @@ def _classes(raw: Any) -> tuple[ModelClass, ...]:
     return tuple(out)
 
 
+def parse_classes(raw: Any) -> tuple[ModelClass, ...]:
+    """Classes as a manifest lists them (``[{id, name, colour}]``), checked."""
+    return _classes(raw)
+
+
 def _samples(raw: Any, regression: bool = False) -> tuple[SampleSpec, ...]:
     if not isinstance(raw, list) or not raw:
         raise _fail("samples must be a non-empty list of {image, labels | vector}")

@@ -402,6 +402,14 @@ def _learn(
     return facts, estimator
 
 
+def sample_for(manifest: Manifest, fetch: Fetch) -> PixelSample:
+    """The manifest's sampled labelled pixels, as a training samples them (no fit)."""
+    with ExitStack() as stack:
+        images = open_images(manifest, fetch)
+        sources, _ = _open_labels(manifest, images, fetch, stack)
+        return _sample(manifest, images, sources)
+
+
 def train_model(
     manifest: Manifest,
     fetch: Fetch,
