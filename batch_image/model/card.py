@@ -44,6 +44,18 @@ TRUSTED_PREFIXES = (
     "functools.partial",
     "joblib.",
 )
+# LightGBM's and XGBoost's scikit-learn estimators, exactly, and the Booster each wraps
+# (the fitted trees): nothing else from those packages.
+TRUSTED_TYPES = frozenset(
+    {
+        "lightgbm.sklearn.LGBMClassifier",
+        "lightgbm.sklearn.LGBMRegressor",
+        "lightgbm.basic.Booster",
+        "xgboost.sklearn.XGBClassifier",
+        "xgboost.sklearn.XGBRegressor",
+        "xgboost.core.Booster",
+    }
+)
 
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -103,6 +115,8 @@ class ModelCard:
     alpha: tuple[int, ...] = ()  # the training file's alpha bands (1-based): never features
     task: str = CLASSIFICATION
     target: Target | None = None  # regression only
+    # an estimator whose classes_ are 0..k-1 (XGBoost): the class id of each of them
+    class_index: tuple[int, ...] = ()
 
     @property
     def is_regression(self) -> bool:
@@ -132,6 +146,12 @@ class ModelCard:
     def class_by_id(self) -> dict[int, ModelClass]:
         return {c.id: c for c in self.classes}
 
+    def estimator_class_ids(self, classes: Any) -> list[int]:
+        """The class ids of an estimator's ``classes_`` (through ``class_index`` if set)."""
+        if self.class_index:
+            return [self.class_index[int(c)] for c in classes]
+        return [int(c) for c in classes]
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "schema": SCHEMA,
@@ -156,6 +176,8 @@ class ModelCard:
         }
         if self.target is not None:
             out["target"] = asdict(self.target)
+        if self.class_index:
+            out["class_index"] = list(self.class_index)
         out.update(self.extra)
         return out
 
@@ -178,7 +200,7 @@ class ModelCard:
                 ),
             )
             known = {"schema", "name", "version", "classes", "bands", "features", "versions"}
-            known |= {"task", "target"}
+            known |= {"task", "target", "class_index"}
             target = data.get("target")
             card = cls(
                 name=str(data["name"]),
@@ -192,6 +214,7 @@ class ModelCard:
                 extra={k: v for k, v in data.items() if k not in known},
                 alpha=tuple(int(b) for b in bands.get("alpha") or ()),
                 task=str(data.get("task") or CLASSIFICATION),
+                class_index=tuple(int(c) for c in data.get("class_index") or ()),
                 target=Target(str(target["name"]), str(target.get("unit") or ""))
                 if target
                 else None,
@@ -239,6 +262,11 @@ class ModelCard:
                         f"derived feature {nd.name!r} names unknown band {n!r}",
                         code="model_card_malformed",
                     )
+        if self.class_index and not set(self.class_index) <= set(self.class_ids):
+            raise ModelError(
+                "model.json class_index names ids that are not among its classes",
+                code="model_card_malformed",
+            )
 
     def _validate_task(self) -> None:
         """A classifier lists its classes; a regressor names its target and lists none."""
@@ -286,7 +314,7 @@ def save_model(directory: Path, estimator: Any, card: ModelCard) -> Path:
     import skops.io as sio
 
     card.validate()
-    classes = [int(c) for c in getattr(estimator, "classes_", [])]
+    classes = card.estimator_class_ids(getattr(estimator, "classes_", []))
     if classes and not set(classes) <= set(card.class_ids):
         raise ModelError(
             f"estimator classes {classes} are not all in the card's {card.class_ids}",
@@ -310,7 +338,7 @@ def load_card(directory: Path) -> ModelCard:
 
 
 def _is_trusted(type_name: str) -> bool:
-    return type_name.startswith(TRUSTED_PREFIXES)
+    return type_name.startswith(TRUSTED_PREFIXES) or type_name in TRUSTED_TYPES
 
 
 def release_freed_memory() -> None:
@@ -395,7 +423,15 @@ def check_estimator(estimator: Any, card: ModelCard | None, name: str) -> None:
             code="model_card_mismatch",
         )
     if not regression:
-        classes = [int(c) for c in estimator.classes_]
+        if card.class_index and (
+            max((int(c) for c in estimator.classes_), default=-1) >= len(card.class_index)
+        ):
+            raise ModelError(
+                f"model classes {list(estimator.classes_)} are not indexes into the card's "
+                f"class_index {list(card.class_index)}",
+                code="model_card_mismatch",
+            )
+        classes = card.estimator_class_ids(estimator.classes_)
         if not set(classes) <= set(card.class_ids):
             raise ModelError(
                 f"model classes {classes} are not all listed in model.json {card.class_ids}",

@@ -32,6 +32,8 @@ _ARGMAX_EXACT = (
     "HistGradientBoostingClassifier",
     "GradientBoostingClassifier",
     "KNeighborsClassifier",
+    "LGBMClassifier",
+    "XGBClassifier",
 )
 
 
@@ -117,7 +119,9 @@ def configure_threads(estimator: Any, workers: int, scheme: str) -> tuple[int, i
     concurrency, inner = (workers, 1) if scheme == "windows" else (1, workers)
     est = final_estimator(estimator)
     if hasattr(est, "n_jobs"):
-        est.n_jobs = inner
+        est.n_jobs = inner  # scikit-learn, and LightGBM's predict (its num_threads)
+    if hasattr(est, "get_booster"):  # XGBoost predicts with its booster's nthread
+        est.get_booster().set_param({"nthread": inner})
     return concurrency, inner
 
 
@@ -130,7 +134,8 @@ class Classifier:
     def __init__(self, estimator: Any, card: ModelCard, *, probabilities: bool = False) -> None:
         self.estimator = estimator
         self.card = card
-        self.classes = np.asarray(estimator.classes_).astype(np.uint8)
+        self.classes = np.asarray(card.estimator_class_ids(estimator.classes_), np.uint8)
+        self._index = np.asarray(card.class_index, np.uint8) if card.class_index else None
         self.exact_argmax = type(final_estimator(estimator)).__name__ in _ARGMAX_EXACT
         self.probabilities = probabilities
 
@@ -149,7 +154,8 @@ class Classifier:
         if self.exact_argmax:
             ids = self.classes[winner]
         else:
-            ids = np.asarray(self.estimator.predict(features)).astype(np.uint8)
+            ids = np.asarray(self.estimator.predict(features))
+            ids = (self._index[ids] if self._index is not None else ids).astype(np.uint8)
         if self.probabilities:
             return ids, conf, np.rint(proba * 100).astype(np.uint8)
         return ids, conf

@@ -125,6 +125,9 @@ def model_card(
         alpha=image.alpha,
         task=manifest.task,
         target=manifest.target if manifest.is_regression else None,
+        class_index=tuple(sorted(int(v) for v in np.unique(facts.sample.y)))
+        if manifest.indexes_classes
+        else (),
         versions=library_versions(),
         extra={
             "estimator": report["estimator"],

@@ -35,9 +35,12 @@ def make_estimator_factory(
         params.setdefault("n_jobs", workers or -1)
     if spec.type == "random_forest":
         params.setdefault("n_estimators", DEFAULT_TREES)
+    if spec.type == "lightgbm":
+        params.setdefault("verbose", -1)  # LightGBM's own warnings go to stdout otherwise
     try:
         probe = cls(**params)
-        getattr(probe, "_validate_params", lambda: None)()
+        if hasattr(probe, "_parameter_constraints"):  # scikit-learn's own estimators
+            probe._validate_params()
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(
             f"manifest: estimator parameters are invalid: {str(exc).splitlines()[0]}",

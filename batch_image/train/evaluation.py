@@ -57,12 +57,19 @@ def _out_of_fold(
     y: np.ndarray,
     splits: list[tuple[np.ndarray, np.ndarray]],
     progress: Any,
+    index: np.ndarray | None = None,
 ) -> np.ndarray:
+    """Out-of-fold predictions; with ``index`` (sorted class ids) each model is fitted on
+    class indexes 0..k-1 (XGBoost) and its predictions mapped back to the ids."""
     pred = np.zeros_like(y)
     for train, test in splits:
         est = make_estimator()
-        est.fit(X[train], y[train])
-        pred[test] = est.predict(X[test])
+        if index is None:
+            est.fit(X[train], y[train])
+            pred[test] = est.predict(X[test])
+        else:
+            est.fit(X[train], np.searchsorted(index, y[train]))
+            pred[test] = index[np.asarray(est.predict(X[test])).astype(np.int64)]
         progress.update(1)
     return pred
 
@@ -75,8 +82,10 @@ def cross_validate(
     class_ids: list[int],
     folds: int,
     seed: int,
+    indexed: bool = False,
 ) -> dict[str, Any]:
-    """Blocked (GroupKFold on spatial blocks) and random (stratified) k-fold metrics."""
+    """Blocked (GroupKFold on spatial blocks) and random (stratified) k-fold metrics;
+    ``indexed``: the estimator learns class indexes 0..k-1 (see :func:`_out_of_fold`)."""
     import sys
 
     from sklearn.model_selection import GroupKFold, StratifiedKFold
@@ -86,6 +95,7 @@ def cross_validate(
     blocked_folds = min(folds, n_groups)
     smallest = int(np.bincount(np.searchsorted(np.unique(y), y)).min())
     random_folds = max(2, min(folds, smallest))
+    index = np.unique(y) if indexed else None
     out: dict[str, Any] = {"folds": folds, "blocks": n_groups}
     with tqdm(
         total=(blocked_folds if blocked_folds >= 2 else 0) + random_folds,
@@ -97,14 +107,14 @@ def cross_validate(
         if blocked_folds >= 2:
             gkf = GroupKFold(n_splits=blocked_folds, shuffle=True, random_state=seed)
             splits = list(gkf.split(X, y, groups))
-            pred = _out_of_fold(make_estimator, X, y, splits, bar)
+            pred = _out_of_fold(make_estimator, X, y, splits, bar, index)
             out["blocked"] = {"folds": blocked_folds, **metrics(y, pred, class_ids)}
         else:
             out["blocked"] = {
                 "skipped": f"only {n_groups} spatial block(s); use a smaller cv block size"
             }
         skf = StratifiedKFold(n_splits=random_folds, shuffle=True, random_state=seed)
-        pred = _out_of_fold(make_estimator, X, y, list(skf.split(X, y)), bar)
+        pred = _out_of_fold(make_estimator, X, y, list(skf.split(X, y)), bar, index)
         out["random"] = {"folds": random_folds, **metrics(y, pred, class_ids)}
     return out
 

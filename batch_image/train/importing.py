@@ -140,14 +140,25 @@ def _bands(estimator: Any, spec: ImportSpec) -> tuple[str, ...]:
     return tuple(f"b{i}" for i in range(1, count + 1))
 
 
+def _class_index(estimator: Any, classes: tuple[ModelClass, ...]) -> tuple[int, ...]:
+    """A classifier fitted on indexes 0..k-1 (XGBoost) with a classes file of k classes:
+    index i is the file's i-th class."""
+    found = [int(c) for c in getattr(estimator, "classes_", [])]
+    if found and found == list(range(len(found))) and len(classes) == len(found):
+        return tuple(c.id for c in classes)
+    return ()
+
+
 def card_for(estimator: Any, spec: ImportSpec, created: str) -> ModelCard:
     """The card of an imported estimator, checked against it (one-line refusals)."""
     task = _task(estimator, spec.task)
     names = _bands(estimator, spec)
+    classes = _classes(estimator, task, spec.classes_file)
     card = ModelCard(
         name=validate_name(spec.name),
         version=created,
-        classes=_classes(estimator, task, spec.classes_file),
+        classes=classes,
+        class_index=_class_index(estimator, classes) if task == CLASSIFICATION else (),
         band_count=len(names),
         band_names=names,
         dtype=spec.dtype,

@@ -80,12 +80,18 @@ ESTIMATORS = {
     "random_forest": "sklearn.ensemble.RandomForestClassifier",
     "extra_trees": "sklearn.ensemble.ExtraTreesClassifier",
     "hist_gradient_boosting": "sklearn.ensemble.HistGradientBoostingClassifier",
+    "lightgbm": "lightgbm.LGBMClassifier",
+    "xgboost": "xgboost.XGBClassifier",
 }
 REGRESSORS = {
     "random_forest": "sklearn.ensemble.RandomForestRegressor",
     "extra_trees": "sklearn.ensemble.ExtraTreesRegressor",
     "hist_gradient_boosting": "sklearn.ensemble.HistGradientBoostingRegressor",
+    "lightgbm": "lightgbm.LGBMRegressor",
+    "xgboost": "xgboost.XGBRegressor",
 }
+#: estimators whose classifier learns the classes as 0..k-1 (the card's ``class_index``)
+INDEXED_CLASSES = frozenset({"xgboost"})
 ESTIMATOR_ALIASES = {
     "rf": "random_forest",
     "randomforest": "random_forest",
@@ -99,6 +105,12 @@ ESTIMATOR_ALIASES = {
     "randomforestregressor": "random_forest",
     "extratreesregressor": "extra_trees",
     "histgradientboostingregressor": "hist_gradient_boosting",
+    "lgbm": "lightgbm",
+    "lgbmclassifier": "lightgbm",
+    "lgbmregressor": "lightgbm",
+    "xgb": "xgboost",
+    "xgbclassifier": "xgboost",
+    "xgbregressor": "xgboost",
 }
 MAX_MANIFEST_BYTES = 1024 * 1024
 MAX_SAMPLES = 1000
@@ -155,6 +167,11 @@ class Manifest:
     @property
     def is_regression(self) -> bool:
         return self.task == REGRESSION
+
+    @property
+    def indexes_classes(self) -> bool:
+        """Whether the classifier is fitted on class indexes 0..k-1, not on the ids."""
+        return not self.is_regression and self.estimator.type in INDEXED_CLASSES
 
     def estimator_class(self) -> str:
         """Dotted name of the estimator class for this task."""

@@ -272,6 +272,7 @@ def _evaluate(
             [c.id for c in manifest.classes],
             manifest.cv_folds,
             manifest.seed,
+            indexed=manifest.indexes_classes,
         ), {}
 
 
@@ -386,7 +387,10 @@ def _learn(
         evaluation, predictions = _evaluate(make_estimator, X, sample, manifest, workers)
     _say_evaluation(evaluation, say)
     with timings.phase("fit"):
-        estimator = _fit(make_estimator, X, sample.y, workers)
+        y = sample.y
+        if manifest.indexes_classes:  # class ids → 0..k-1; the card's class_index maps back
+            y = np.searchsorted(np.unique(sample.y), sample.y)
+        estimator = _fit(make_estimator, X, y, workers)
     facts = TrainingFacts(
         manifest=manifest,
         image=first,

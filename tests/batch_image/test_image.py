@@ -63,6 +63,8 @@ def test_dockerfile_is_slim_pinned_non_root_with_gdal_settings() -> None:
     ):
         assert setting in text, setting
     assert 'ENTRYPOINT ["python", "-m", "batch_image"]' in text
+    # LightGBM needs the OpenMP runtime on the slim base
+    assert re.search(r"apt-get install --yes --no-install-recommends libgomp1\b", text)
     ignore = (IMAGE / ".dockerignore").read_text()
     assert "__pycache__" in ignore
 
@@ -125,7 +127,7 @@ def test_requirements_alone_run_the_package(tmp_path: Path) -> None:
         "import importlib, pkgutil, batch_image\n"
         "for m in pkgutil.iter_modules(batch_image.__path__):\n"
         "    if m.name != '__main__': importlib.import_module('batch_image.' + m.name)\n"
-        "import boto3, rasterio, sklearn, skops, rio_cogeo\n"
+        "import boto3, rasterio, sklearn, skops, rio_cogeo, lightgbm, xgboost\n"
         "print('ok')",
     )
     assert imports.returncode == 0, imports.stderr
