@@ -54,7 +54,7 @@ def command(variant: str, p: Prepared, out: Path) -> list[str]:
     if variant == "rasterdrop":
         return python_cmd(
             "-m", "batch_image", "predict", scene, "--model", model, "--out", str(out),
-            "--no-progress",
+            "--no-progress", *p.workload.options,
         )  # fmt: skip
     if variant == "plain_script":
         return python_cmd("-m", "bench.plain_script", scene, model, str(out))

@@ -1,5 +1,9 @@
 """(d) The model floor: ``predict_proba`` on the valid pixels, already in memory, all cores.
 
+A regression model's floor is its ``predict``; a forest regressor's, what its outputs
+need at the least: every tree's predictions, their mean and standard deviation, the rows
+split over all cores (the trees release the GIL).
+
     python -m bench.model_floor INPUT.tif MODEL_DIR [--max-rows N]
 
 Loading the model and the pixels is not timed; the one ``predict_proba`` call
@@ -13,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -22,6 +29,20 @@ import rasterio
 from batch_image.model.card import load_model
 from batch_image.model.features import compute_features
 from batch_image.raster.validity import ValidityRule
+
+
+def forest_floor(forest: Any, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of the trees' predictions, rows split over the cores."""
+    x = np.asarray(features, dtype=np.float32)
+    parts = np.array_split(np.arange(x.shape[0]), os.cpu_count() or 1)
+
+    def one(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        trees = np.stack([t.predict(x[rows], check_input=False) for t in forest.estimators_])
+        return trees.mean(axis=0), trees.std(axis=0)
+
+    with ThreadPoolExecutor(len(parts)) as pool:
+        done = list(pool.map(one, parts))
+    return np.concatenate([m for m, _ in done]), np.concatenate([s for _, s in done])
 
 
 def main() -> None:
@@ -45,7 +66,12 @@ def main() -> None:
         step = -(-rows // args.max_rows)
         features = np.ascontiguousarray(features[::step])
     start = time.perf_counter()
-    estimator.predict_proba(features)
+    if not card.is_regression:
+        estimator.predict_proba(features)
+    elif hasattr(estimator, "estimators_"):
+        forest_floor(estimator, features)
+    else:
+        estimator.predict(features)
     seconds = time.perf_counter() - start
     scaled = seconds * rows / max(1, features.shape[0])
     print(json.dumps({"wall_s": scaled, "rows": rows, "timed_rows": int(features.shape[0])}))

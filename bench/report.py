@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Runs, summarise
-from bench.workloads import MAIN_WORKLOAD, SWEEP_PREFIX, Prepared
+from bench.workloads import (
+    MAIN_WORKLOAD,
+    PROBABILITIES_WORKLOAD,
+    REGRESSION_WORKLOAD,
+    SWEEP_PREFIX,
+    Prepared,
+)
 
 
 def machine() -> dict[str, Any]:
@@ -139,6 +145,7 @@ def checks(doc: dict[str, Any]) -> list[Check]:
             f"{w['file_mb']:.0f} MB: {s:.2f}" for w, s in zip(sweep, spm, strict=True)
         )
         out.append(Check(name, _ok(spread <= 1.2), f"{spread:.2f}× ({detail} s/Mpx)"))
+    out += _own_floor_checks(by_name)
     half = next((w for w in doc["workloads"] if "nodata50" in w["name"]), None)
     name = "50 % nodata: time proportional to valid pixels (±15 %)"
     t_half = _get(half, "rasterdrop")
@@ -155,6 +162,26 @@ def checks(doc: dict[str, Any]) -> list[Check]:
                 f"time ratio {t_ratio:.2f} for valid-pixel ratio {v_ratio:.2f} ({rel:.2f}×)",
             )
         )
+    return out
+
+
+OWN_FLOOR_TARGETS = (
+    (PROBABILITIES_WORKLOAD, "40 MB with probabilities: rasterdrop ≤ 1.15 × its model floor", 1.15),
+    (REGRESSION_WORKLOAD, "40 MB forest regression with uncertainty: rasterdrop ≤ 1.3 × its "
+     "model floor", 1.3),
+)  # fmt: skip
+
+
+def _own_floor_checks(by_name: dict[str, dict[str, Any]]) -> list[Check]:
+    """Each of these workloads against its own model floor (same outputs, pure model work)."""
+    out = []
+    for workload, name, limit in OWN_FLOOR_TARGETS:
+        w = by_name.get(workload)
+        a, d = _get(w, "rasterdrop"), _get(w, "model_floor")
+        if a is None or d is None:
+            out.append(Check(name, "SKIP", "not measured"))
+        else:
+            out.append(Check(name, _ok(a <= limit * d), f"{a:.2f} s vs {d:.2f} s = {a / d:.2f}×"))
     return out
 
 

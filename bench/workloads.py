@@ -25,6 +25,7 @@ VARIANTS = ("rasterdrop", "plain_script", "pyspatialml", "model_floor", "io_floo
 ALL = VARIANTS
 NO_PEER = ("rasterdrop", "plain_script", "model_floor", "io_floor")
 OWN_ONLY = ("rasterdrop", "model_floor", "io_floor")
+FLOOR_ONLY = ("rasterdrop", "model_floor")
 
 # sample classes (docs/contracts.md), for the manifest of the non-default models
 SAMPLE_CLASSES = (
@@ -56,7 +57,7 @@ class SceneSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    kind: str  # "rf100" | "hgb" (the label in the results)
+    kind: str  # "rf100" | "hgb" | "rf100-regression" (the label in the results)
     trees: int = 100  # random forest only
     trained_on: SceneSpec = field(default_factory=SceneSpec)
 
@@ -64,6 +65,10 @@ class ModelSpec:
     def key(self) -> str:
         size = f"-t{self.trees}" if self.kind != "hgb" else ""
         return f"{self.kind}{size}-{self.trained_on.key}"
+
+    @property
+    def regression(self) -> bool:
+        return self.kind.endswith("-regression")
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class Workload:
     # time the model floor on at most this many rows and scale (0: all rows)
     floor_max_rows: int = 0
     note: str = ""
+    options: tuple[str, ...] = ()  # extra `predict` options (--probabilities)
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,9 @@ class Prepared:
 
 RF100 = ModelSpec("rf100")
 HGB = ModelSpec("hgb")
+RF100_REGRESSION = ModelSpec("rf100-regression")  # biomass from values.tif, with uncertainty
+PROBABILITIES_WORKLOAD = "scene-40mb-probabilities"
+REGRESSION_WORKLOAD = "scene-40mb-regression"
 SCENE_40 = SceneSpec()
 
 
@@ -120,6 +129,22 @@ PLANS: dict[str, list[Workload]] = {
             note="rasterdrop and the floors only (the target is about rasterdrop)",
         ),
         _sweep(10, 1300, 1000, variants=OWN_ONLY, note="rasterdrop and the floors only"),
+        Workload(
+            PROBABILITIES_WORKLOAD,
+            SCENE_40,
+            RF100,
+            variants=FLOOR_ONLY,
+            options=("--probabilities",),
+            note="probabilities.tif on; its floor is the same one predict_proba call",
+        ),
+        Workload(
+            REGRESSION_WORKLOAD,
+            SCENE_40,
+            RF100_REGRESSION,
+            variants=FLOOR_ONLY,
+            note="forest regression with uncertainty.tif; its floor is every tree's "
+            "predictions, their mean and standard deviation, in memory, all cores",
+        ),
         _sweep(
             160,
             5200,
@@ -146,6 +171,14 @@ PLANS: dict[str, list[Workload]] = {
         Workload("scene-40mb", SCENE_40, RF100),
         Workload("scene-40mb-hgb", SCENE_40, HGB),
         Workload("scene-40mb-nodata50", SceneSpec(nodata_fraction=0.5), RF100),
+        Workload(
+            PROBABILITIES_WORKLOAD,
+            SCENE_40,
+            RF100,
+            variants=FLOOR_ONLY,
+            options=("--probabilities",),
+        ),
+        Workload(REGRESSION_WORKLOAD, SCENE_40, RF100_REGRESSION, variants=FLOOR_ONLY),
         _sweep(10, 1300, 1000),
         _sweep(160, 5200, 4000, reps=1, note="1 repetition"),
         _sweep(640, 10400, 8000, reps=1, note="1 repetition"),
@@ -182,9 +215,9 @@ def _fresh(final: Path) -> Path:
 
 
 def scene_dir(spec: SceneSpec, work: Path) -> Path:
-    """``scene.tif`` and ``labels.tif`` for ``spec``, generated once."""
+    """``scene.tif``, ``labels.tif`` and ``values.tif`` for ``spec``, generated once."""
     final = work / "scenes" / spec.key
-    if (final / "meta.json").is_file():
+    if (final / "meta.json").is_file() and (final / "values.tif").is_file():
         return final
     tmp = _fresh(final)
     _run(
@@ -206,6 +239,7 @@ def scene_dir(spec: SceneSpec, work: Path) -> Path:
             str(spec.seed),
             "--nodata-fraction",
             str(spec.nodata_fraction),
+            "--values",
         )
     )
     (tmp / "meta.json").write_text(json.dumps(scene_meta(tmp / "scene.tif")) + "\n")
@@ -257,7 +291,16 @@ def model_dir(spec: ModelSpec, work: Path) -> Path:
         return final
     scene = scene_dir(spec.trained_on, work)
     tmp = _fresh(final)
-    if spec.kind == "rf100":
+    if spec.regression:
+        _run(
+            python_cmd(
+                "-m", "batch_image", "train", "--image", str(scene / "scene.tif"),
+                "--labels", str(scene / "values.tif"), "--out", str(tmp),
+                "--trees", str(spec.trees), "--name", "bench-rf-regression",
+                "--task", "regression", "--target", "biomass", "--unit", "t/ha",
+            )
+        )  # fmt: skip
+    elif spec.kind == "rf100":
         _run(
             python_cmd(
                 "-m",

@@ -72,6 +72,8 @@ def test_target_checks_pass_and_fail_on_the_numbers() -> None:
             _entry("scene-40mb-nodata50", 40, 5.2, 0.45, 5.2, 280.0),
             _entry("sweep-10mb", 10, 1.3, 0.9, 2.6, 250.0),
             _entry("sweep-160mb", 160, 20.8, 0.9, 40.0, 400.0),
+            _entry("scene-40mb-probabilities", 40, 5.2, 0.9, 10.3, 300.0),  # floor 9.0
+            _entry("scene-40mb-regression", 40, 5.2, 0.9, 11.8, 300.0),  # floor 9.0
         ],
     }
     status = {c.name.split(":")[1].strip(): c.status for c in checks(doc)}
@@ -82,7 +84,15 @@ def test_target_checks_pass_and_fail_on_the_numbers() -> None:
         "rasterdrop peak memory within 1.3× across sizes": "FAIL",  # 400 / 250
         "rasterdrop seconds per megapixel within 1.2× across sizes": "PASS",
         "time proportional to valid pixels (±15 %)": "PASS",  # 0.52 for 0.5
+        "rasterdrop ≤ 1.15 × its model floor": "PASS",  # 10.3 ≤ 10.35
+        "rasterdrop ≤ 1.3 × its model floor": "FAIL",  # 11.8 > 11.7
     }
+    names = [c.name for c in checks(doc)]
+    assert "40 MB with probabilities: rasterdrop ≤ 1.15 × its model floor" in names
+    assert "40 MB forest regression with uncertainty: rasterdrop ≤ 1.3 × its model floor" in names
+    doc["workloads"] = doc["workloads"][:1]
+    skipped = {c.name: c.status for c in checks(doc) if "its model floor" in c.name}
+    assert set(skipped.values()) == {"SKIP"}
 
 
 @pytest.mark.slow
