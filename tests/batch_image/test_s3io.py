@@ -288,6 +288,15 @@ def test_checkpoint_roundtrip_and_resume(s3: Any, bucket: str) -> None:
         again.checkpoint(i, restored[i] or _chunk(i, w))
     again.close()
     assert again.uploaded == 2
+    # a run with other layers (probabilities switched on) recomputes those windows
+    other_layers = CheckpointStore(s3, bucket, "partial/run/chunks/", batch_pixels=80)
+    other_layers.layers = ("classes", "confidence", "probabilities")
+    other_layers.plan(windows)
+    assert other_layers.restore(0, windows[0]) is None
+    same_layers = CheckpointStore(s3, bucket, "partial/run/chunks/", batch_pixels=80)
+    same_layers.layers = ("classes", "confidence")
+    same_layers.plan(windows)
+    assert same_layers.restore(0, windows[0]) is not None
     # a different window plan never sees these chunks
     other = CheckpointStore(s3, bucket, "partial/run/chunks/", batch_pixels=80)
     other.plan([Window(0, 0, 10, 40)])

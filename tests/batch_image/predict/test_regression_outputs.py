@@ -249,3 +249,14 @@ def test_probabilities_flag_on_the_command_line_and_ignored_for_a_regression(
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
         "prediction.qml", "prediction.tif", "preview.png", "summary.json", "uncertainty.tif",
     ]  # fmt: skip
+
+
+def test_scratch_space_counts_the_real_bytes_of_every_layer(tmp_path: Path, scene: Path) -> None:
+    from batch_image.predict.pipeline import output_bytes
+
+    clf = load_card(make_model(tmp_path, scene, np.ones((53, 61), np.uint8) + (np.arange(61) % 3)))
+    reg = load_card(make_regression_model(tmp_path, scene))
+    assert output_bytes(clf, 1000) == 4 * 1000  # classes + confidence, scratch and COG
+    assert output_bytes(clf, 1000, probabilities=True) == 2 * (2 + 3) * 1000  # 3 classes
+    assert output_bytes(reg, 1000) == 2 * (4 + 4) * 1000  # float32 prediction + uncertainty
+    assert output_bytes(reg, 1000, probabilities=True) == output_bytes(reg, 1000)
