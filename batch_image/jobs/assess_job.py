@@ -152,6 +152,12 @@ def _map_key(s3: Any, bucket: str, prediction: str, sample_key: str) -> str:
             "output/<path>/)",
             code="no_prediction",
         )
+    if found[0].get("task") == "regression":
+        raise InvalidInputError(
+            f"{sample_key}: the prediction at {prediction} is a regression (prediction.tif): "
+            "an accuracy assessment needs a class map",
+            code="not_a_class_map",
+        )
     key = (found[0].get("outputs") or {}).get("classes") or prediction + "classes.tif"
     return key if key.startswith(prediction) else prediction + key
 

@@ -121,3 +121,15 @@ def test_sample_keys_follow_the_input_key_rule(key, code):
         assess_job.check_sample_key(key)
     assert err.value.code == code
     assert assess_job.check_sample_key("assessments/a b+c/field.GPKG") == "a b+c/field"
+
+
+def test_a_regression_prediction_is_not_assessed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from batch_image import s3io
+    from batch_image.errors import InvalidInputError
+    from batch_image.jobs import assess_job
+
+    summary = {"task": "regression", "outputs": {"prediction": "output/a/prediction.tif"}}
+    monkeypatch.setattr(s3io, "get_json", lambda *_a, **_k: (summary, "etag"))
+    with pytest.raises(InvalidInputError, match="is a regression") as exc:
+        assess_job._map_key(None, "b", "output/a/", "assessments/a.gpkg")
+    assert exc.value.code == "not_a_class_map"
