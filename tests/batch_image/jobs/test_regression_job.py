@@ -16,8 +16,8 @@ import pytest
 import rasterio
 
 from batch_image.predict.pipeline import PredictOptions, predict_file
-from tests.batch_image.jobs.test_predict_job import CHUNKY, MODEL, ROOT, Assets, World, s3_client
-from tests.conftest import make_model, make_regression_model, make_scene
+from tests.batch_image.jobs.test_predict_job import CHUNKY, MODEL, ROOT, Assets, World
+from tests.conftest import make_model, make_regression_model, make_scene, s3_client
 
 pytestmark = pytest.mark.xdist_group("moto_server_job")
 
