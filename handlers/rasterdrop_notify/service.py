@@ -19,6 +19,7 @@ from rasterdrop_notify.decisions import (
     EXIT_OUTCOMES,
     SUPERSEDED,
     decide,
+    part_outcome,
     succeeded_outcome,
 )
 from rasterdrop_notify.events import BatchJobDetail, BatchJobStateChangeEvent, S3ObjectCreatedEvent
@@ -253,6 +254,11 @@ def _predict_outcome(
     now: datetime,
 ) -> Prepared | None:
     common = {"bucket": bucket, "key": key, "version": version, "job_id": detail.jobId}
+    silent = part_outcome(detail.parameters, detail.jobId, detail.status)
+    if silent:  # a sharded run's array job: the assemble job (or a failed child) reports
+        return Prepared(
+            Outcome(status=FAILED, decision=silent, attempts=len(detail.attempts), **common)
+        )
     if detail.status == "SUCCEEDED":
         summary = get_json(clients.s3, bucket, results + SUMMARY_JSON)
         if summary is not None and not same_version(summary, version):
