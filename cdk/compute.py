@@ -368,7 +368,8 @@ class Compute(Construct):
             role: iam.IRole,
             name: str | None = None,
         ) -> batch.EcsJobDefinition:
-            own = sharding(name) if name else {}
+            # a predict definition: its vCPUs (summary.json's compute) and where it shards
+            own = {"RASTERDROP_JOB_VCPUS": str(size.vcpus), **sharding(name)} if name else {}
             definition = batch.EcsJobDefinition(
                 self,
                 id_,

@@ -92,8 +92,15 @@ from batch_image.predict.documents import (
     JobRef,
     ModelRef,
     Summary,
+    compute_used,
 )
-from batch_image.predict.pipeline import PredictOptions, Resume, predict_share, predict_to_dir
+from batch_image.predict.pipeline import (
+    PredictOptions,
+    Resume,
+    cpu_count,
+    predict_share,
+    predict_to_dir,
+)
 from batch_image.predict.postprocess import PostProcess
 from batch_image.publish.layout import CHUNKS_SEGMENT, LEASE_NAME
 from batch_image.publish.protocol import current, done_by, publish, record_failure, republish
@@ -263,7 +270,7 @@ def _attempt(state: _Run, scratch: Path, workers: int | None) -> Outcome:
         return _already_done(state)
     if state.part == PART_SHARD:
         pixels = _check_header(state, card, scratch)
-        return _ShardJob(state, source, card, scratch, workers).run(pixels)
+        return _ShardJob(state, source, card, scratch, workers, t0).run(pixels)
     # a VRT is never reused: its band files can change under the same VRT bytes
     previous = None if state.vrt else reusable(current(state.results()), state.input, card)
     pixels = 0 if previous else _check_header(state, card, scratch)
@@ -614,12 +621,28 @@ class _Job:
         published: dict[str, Any] = {}
 
         def finished() -> dict[str, Any]:
-            published.update(summary.finished(time.perf_counter() - self.t0).to_dict())
+            wall = time.perf_counter() - self.t0
+            compute = compute_used(_vcpus(self.state.settings), wall, time.process_time(),
+                                   self._shards_compute())  # fmt: skip
+            published.update(summary.finished(wall, compute).to_dict())
             published["job"] = _job_ref(self.state.settings)
             return published
 
         publish(sink, files, finished)
         return published
+
+    def _shards_compute(self) -> dict[str, float] | None:
+        """The children's compute, for a sharded run's assemble job (else None)."""
+        state = self.state
+        if state.part != PART_ASSEMBLE or not state.req.shards:
+            return None
+        return shards.children_compute(state.s3, state.req.bucket, state.partial,
+                                       state.req.shards)  # fmt: skip
+
+
+def _vcpus(settings: Settings) -> int:
+    """The vCPUs the job is billed for: its definition's, else the cores it may use."""
+    return settings.job_vcpus or settings.workers or cpu_count()
 
 
 @dataclass
@@ -635,6 +658,7 @@ class _ShardJob:
     card: ModelCard
     scratch: Path
     workers: int | None
+    t0: float  # perf_counter at the start of the attempt
 
     def run(self, pixels: int) -> Outcome:
         state, settings = self.state, self.state.settings
@@ -665,7 +689,6 @@ class _ShardJob:
 
     def predict(self, lease: Lease, index: int, count: int, pixels: int) -> dict[str, Any]:
         state, settings = self.state, self.state.settings
-        t0, cpu0 = time.perf_counter(), time.process_time()
         estimator = load_estimator(
             model_source.fetch_estimator_file(self.source, self.scratch / "model", state.s3),
             self.card,
@@ -693,14 +716,16 @@ class _ShardJob:
             store.abort()
             raise
         store.close()
+        wall = time.perf_counter() - self.t0  # the whole attempt, checks included
         done = {
             "index": index,
             "shards": count,
             "windows": stats.windows,
             "computed": stats.computed,
             "restored": stats.restored,
-            "wall_s": round(time.perf_counter() - t0, 3),
-            "cpu_s": round(time.process_time() - cpu0, 3),
+            "wall_s": round(wall, 3),
+            "cpu_s": round(time.process_time(), 3),
+            "vcpu_s": round(_vcpus(settings) * wall, 3),
             "job": _job_ref(settings),
         }
         lease.check()

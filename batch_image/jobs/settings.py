@@ -51,6 +51,7 @@ class Settings:
     shard_pixels: int = 0  # 0: never shard
     job_queue: str | None = None
     job_definition: str | None = None
+    job_vcpus: int | None = None  # the job definition's vCPUs (what the job is billed for)
     # set by AWS Batch in the container
     job_id: str | None = None
     attempt: int | None = None
@@ -150,6 +151,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         shard_pixels=_int(env, "RASTERDROP_SHARD_PIXELS", 0, minimum=0),
         job_queue=env.get("RASTERDROP_JOB_QUEUE", "").strip() or None,
         job_definition=env.get("RASTERDROP_JOB_DEFINITION", "").strip() or None,
+        job_vcpus=_int(env, "RASTERDROP_JOB_VCPUS", None),
         job_id=env.get("AWS_BATCH_JOB_ID", "").strip() or None,
         attempt=_int(env, "AWS_BATCH_JOB_ATTEMPT", None),
         array_index=_int(env, "AWS_BATCH_JOB_ARRAY_INDEX", None, minimum=0),

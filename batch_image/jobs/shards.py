@@ -139,12 +139,12 @@ def write_done(s3: Any, bucket: str, partial: str, index: int, doc: dict[str, An
 
 
 def children_compute(s3: Any, bucket: str, partial: str, shards: int) -> dict[str, float]:
-    """The children's recorded compute: ``vcpu_s`` and ``wall_s`` summed over their
-    ``done.json`` (a child that left none counts 0)."""
-    vcpu = wall = 0.0
+    """The children's recorded compute: ``vcpu_s`` and ``cpu_s`` summed over their
+    ``done.json`` (a child that left none counts 0), and their count."""
+    vcpu = cpu = 0.0
     for index in range(shards):
         found = s3io.get_json(s3, bucket, shard_prefix(partial, index) + DONE_NAME)
         doc = found[0] if found and isinstance(found[0], dict) else {}
         vcpu += float(doc.get("vcpu_s") or 0)
-        wall += float(doc.get("wall_s") or 0)
-    return {"vcpu_s": round(vcpu, 3), "wall_s": round(wall, 3)}
+        cpu += float(doc.get("cpu_s") or 0)
+    return {"shards": shards, "vcpu_s": vcpu, "cpu_s": cpu}

@@ -331,6 +331,7 @@ def _refused_key(
 def _success(summary, clients, settings, results, now, common, detail) -> Prepared:
     raster = summary.get("raster") or {}
     timings = summary.get("timings_s") or {}
+    compute = summary.get("compute") if isinstance(summary.get("compute"), dict) else {}
     model_name, model_version = model_of(summary)
     reused = summary.get("reused_from") if isinstance(summary.get("reused_from"), dict) else {}
     outcome = Outcome(
@@ -344,6 +345,8 @@ def _success(summary, clients, settings, results, now, common, detail) -> Prepar
         height=_maybe_int(raster.get("height")),
         valid_pixels=_maybe_int(raster.get("valid_pixels")),
         processing_s=_maybe_float(timings.get("total")),
+        compute_vcpu_s=_maybe_float(compute.get("vcpu_s")),
+        shards=_maybe_int(compute.get("shards")),
         attempts=len(detail.attempts),
         results_prefix=results,
         **common,

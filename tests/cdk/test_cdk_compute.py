@@ -54,6 +54,9 @@ def test_predict_definitions_are_named_and_know_where_to_submit_their_shards(
         assert e["RASTERDROP_JOB_DEFINITION"] == name
         assert e["RASTERDROP_JOB_QUEUE"] == {"Fn::GetAtt": [C.ID_JOB_QUEUE, "JobQueueArn"]}
         assert e["RASTERDROP_SHARD_PIXELS"] == str(config.shard_pixels) == "250000000"
+    assert env(props(template, C.ID_PREDICT_JOB))["RASTERDROP_JOB_VCPUS"] == str(config.job_vcpus)
+    large = env(props(template, C.ID_PREDICT_LARGE_JOB))
+    assert large["RASTERDROP_JOB_VCPUS"] == str(config.large_job_vcpus)
     for job_id in (C.ID_TRAIN_JOB, C.ID_ASSESS_JOB):
         job = props(template, job_id)
         assert "part" not in job["Parameters"] and "JobDefinitionName" not in job
@@ -116,7 +119,8 @@ def test_job_environment_is_the_contract(template: dict, config) -> None:
     assert predict["RASTERDROP_MAX_PIXELS"] == str(config.max_pixels)
     assert predict["RASTERDROP_LOG_FORMAT"] == "json"
     assert predict["RASTERDROP_MAX_ATTEMPTS"] == str(config.job_attempts) == "3"
-    sharding = {"RASTERDROP_SHARD_PIXELS", "RASTERDROP_JOB_QUEUE", "RASTERDROP_JOB_DEFINITION"}
+    sharding = {"RASTERDROP_SHARD_PIXELS", "RASTERDROP_JOB_QUEUE", "RASTERDROP_JOB_DEFINITION",
+                "RASTERDROP_JOB_VCPUS"}  # fmt: skip
     shared = {k: v for k, v in predict.items() if k not in sharding}
     assert env(props(template, C.ID_TRAIN_JOB)) == shared
 

@@ -205,7 +205,8 @@ def test_a_sharded_run_emails_once_from_its_assemble_job_or_its_first_final_fail
 ) -> None:
     notify = handlers["notify"].handler
     # success: the planner (exit 5), the children, the array parent, then the assemble job
-    aws.put_json(RESULTS + "summary.json", with_job(summary_doc(), "asm"))
+    compute = {"vcpus": 4, "job_vcpu_s": 60.0, "shards": 3, "vcpu_s": 4500.0}
+    aws.put_json(RESULTS + "summary.json", {**with_job(summary_doc(), "asm"), "compute": compute})
     events = [
         ended(5),
         *(part(succeeded(f"arr:{i}"), "shard") for i in range(3)),
@@ -216,6 +217,8 @@ def test_a_sharded_run_emails_once_from_its_assemble_job_or_its_first_final_fail
     assert [r["action"] for r in results] == ["skipped"] * 5 + ["published"]
     [msg] = aws.messages()
     assert msg["Subject"] == "rasterdrop: field-7.tif ready"
+    body = " ".join(msg["Message"].split())
+    assert "Compute used 1.25 vCPU-hours (3 shards in parallel)" in body
 
 
 def test_a_failed_child_is_the_one_failure_email_of_its_sharded_run(aws, handlers, context) -> None:

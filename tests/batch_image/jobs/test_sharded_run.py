@@ -59,6 +59,7 @@ def _settings(w: World, **kw: Any) -> Settings:
         job_queue="arn:aws:batch:us-east-1:123456789012:job-queue/q",
         job_definition="rasterdrop-predict",
         lease_seconds=30,
+        job_vcpus=4,
     )
     base.update(kw)
     return Settings(**base)
@@ -135,6 +136,14 @@ def test_a_sharded_run_plans_once_and_assembles_the_unsharded_pixels(world: Worl
     summary = world.json(OUT + "summary.json")
     assert summary["windows"] == summary["resumed_windows"] == windows
     assert summary["job"] == {"id": "assemble-2", "attempt": 1}
+    # compute: the assemble job's vCPU-seconds plus every child's (4 vCPUs x its wall time)
+    compute = summary["compute"]
+    assert (compute["vcpus"], compute["shards"]) == (4, 3)
+    assert all(d["vcpu_s"] == pytest.approx(4 * d["wall_s"], abs=0.01) for d in dones)
+    assert compute["shards_vcpu_s"] == pytest.approx(sum(d["vcpu_s"] for d in dones), abs=0.1)
+    assert compute["vcpu_s"] == pytest.approx(
+        compute["job_vcpu_s"] + compute["shards_vcpu_s"], abs=0.1
+    )
     for name in OUTPUTS:
         assert world.versions(OUT + name) == 1, name
     assert world.objects("partial/") == {}
@@ -277,3 +286,16 @@ def test_parts_and_settings_are_parsed_and_refused() -> None:
     assert (settings.shard_pixels, settings.array_index, settings.can_shard) == (5_000_000, 7, True)
     assert not replace(settings, job_definition=None).can_shard
     assert not from_env({}).can_shard
+
+
+def test_compute_used_is_the_billed_vcpu_seconds_of_the_job_and_its_shards() -> None:
+    from batch_image.predict.documents import compute_used
+
+    assert compute_used(4, 10.0, 31.26) == {
+        "vcpus": 4, "job_vcpu_s": 40.0, "cpu_s": 31.3, "vcpu_s": 40.0
+    }  # fmt: skip
+    sharded = compute_used(4, 10.0, 5.0, {"shards": 3, "vcpu_s": 1200.0, "cpu_s": 1100.0})
+    assert sharded == {
+        "vcpus": 4, "job_vcpu_s": 40.0, "cpu_s": 5.0, "shards": 3,
+        "shards_vcpu_s": 1200.0, "shards_cpu_s": 1100.0, "vcpu_s": 1240.0,
+    }  # fmt: skip
