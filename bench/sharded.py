@@ -7,7 +7,8 @@ part Batch plays), then the children run concurrently, each with ``cores // N`` 
 (as N jobs of that size would), then the assemble job with every core. Reported: wall time
 of each phase, the run's wall (planner + slowest child + assembly), the summaries'
 ``compute.vcpu_s``, the speedup (unsharded wall / sharded wall) and whether the two
-``classes.tif`` hold identical pixels. Results: ``bench/results/sharded-latest.json|md``.
+``classes.tif`` hold identical pixels. Results: ``bench/results/sharded-<workload>.json|md``
+(and ``sharded-latest``).
 """
 
 from __future__ import annotations
@@ -192,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = run(args.workload, args.children, Path(args.work))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "sharded-latest.json").write_text(json.dumps(result, indent=2) + "\n")
     table = markdown(result)
-    (RESULTS / "sharded-latest.md").write_text(table)
+    for name in ("sharded-latest", f"sharded-{args.workload}"):
+        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        (RESULTS / f"{name}.md").write_text(table)
     print(table)
     return 0 if result["pixels_identical"] else 1
