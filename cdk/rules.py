@@ -151,6 +151,16 @@ class Rules(Construct):
             object_created_pattern(bucket_name, key=keys),
             targets.LambdaFunction(reject_function, **retry),
         )
+        # VRT keys reach the reject handler too (no size check applies to a few KiB), so a VRT
+        # whose key the input transformer cannot carry (a `"`, `\\`, control characters) gets
+        # its rejection email instead of a dead-lettered job submission.
+        self.vrt_key_check = rule(
+            "VrtKeyCheck",
+            C.ID_VRT_KEY_CHECK_RULE,
+            "rasterdrop: VRT under input/ -> key check, rejection notice if no job can take it",
+            object_created_pattern(bucket_name, key=[{"wildcard": w} for w in vrt_key_wildcards()]),
+            targets.LambdaFunction(reject_function, **retry),
+        )
         self.train = rule(
             "Train",
             C.ID_TRAIN_RULE,
@@ -179,6 +189,7 @@ class Rules(Construct):
                 self.predict_vrt,
                 self.predict_large,
                 self.oversize,
+                self.vrt_key_check,
                 self.train,
                 self.assess,
             )

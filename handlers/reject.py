@@ -1,6 +1,7 @@
-"""Lambda: S3 "Object Created" of an input TIFF → one rejection message if no job can run on it.
+"""Lambda: S3 "Object Created" of an input TIFF or VRT → one rejection message if no job can
+run on it.
 
-The rule sends every upload (EventBridge cannot compare sizes above 5e9); ``notify_rejection``
+The rules send every such upload (EventBridge cannot compare sizes above 5e9); ``notify_rejection``
 rejects keys the event cannot carry to the job (``"``, ``\\``, control characters) and sizes
 over ``RASTERDROP_MAX_INPUT_BYTES``, and returns ``skipped`` for everything else.
 """

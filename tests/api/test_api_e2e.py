@@ -264,6 +264,26 @@ def test_names_the_job_refuses_get_no_upload_url(door, tokens, name: str, code: 
     assert str(refused.value) == str(job.value)  # the job's own message
 
 
+@pytest.mark.parametrize(
+    ("name", "code", "says"),
+    [
+        ('say "hi".tif', "unsupported_name", 'contains a double quote ("): rename the file'),
+        ("landsat.vrt", "vrt_not_uploadable", "stack the bands into one GeoTIFF"),
+        ("deep/SCENE.VRT", "vrt_not_uploadable", "in <name>.bands/"),
+    ],
+)
+def test_names_one_api_upload_cannot_carry_get_no_upload_url(
+    door, tokens, name: str, code: str, says: str
+) -> None:
+    """The bucket takes these (the reject handler answers a quote; a VRT runs with its band
+    folder), one presigned POST cannot: refused before a URL exists, naming the file."""
+    client = Client(door.url, tokens["acme"])
+    with pytest.raises(InvalidInput) as refused:
+        client.request_upload(name, 10)
+    assert (refused.value.status, refused.value.code) == (400, code)
+    assert f"input/acme/{name}" in str(refused.value) and says in str(refused.value)
+
+
 def test_cli_refuses_a_wrong_extension_with_exit_2(door, tokens, tmp_path: Path) -> None:
     bad = tmp_path / "scene.jpg"
     bad.write_bytes(b"not a tiff")

@@ -22,7 +22,7 @@ def test_resource_counts(tpl: Template) -> None:
     tpl.resource_count_is("AWS::Batch::JobDefinition", 4)  # predict, large, train, assess
     tpl.resource_count_is("AWS::Lambda::Function", 7)  # notify, reject, link + the API's four
     tpl.resource_count_is("AWS::SNS::Topic", 2)
-    tpl.resource_count_is("AWS::Events::Rule", 9)  # + blocked-queue, + assess, + PredictVrtRule
+    tpl.resource_count_is("AWS::Events::Rule", 10)  # + blocked, assess, PredictVrt, VrtKeyCheck
     tpl.resource_count_is("AWS::CloudWatch::Alarm", 11)  # + blocked jobs, + the API's 4 functions
     tpl.resource_count_is("AWS::EC2::NatGateway", 0)
     tpl.resource_count_is("Custom::S3BucketNotifications", 0)

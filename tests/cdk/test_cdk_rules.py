@@ -20,6 +20,7 @@ S3_RULES = {
     C.ID_PREDICT_VRT_RULE,
     C.ID_PREDICT_LARGE_RULE,
     C.ID_OVERSIZE_RULE,
+    C.ID_VRT_KEY_CHECK_RULE,
     C.ID_TRAIN_RULE,
 }
 
@@ -109,8 +110,9 @@ def test_tiff_uploads_reach_one_job_rule_and_the_size_check(
         ("training/manifest.json", set()),
         ("training/demo/labels.tif", set()),
         ("input/demo/manifest.json", set()),
-        ("input/landsat/scene.vrt", {C.ID_PREDICT_VRT_RULE}),  # whatever its (tiny) size
-        ("input/landsat/SCENE.VRT", {C.ID_PREDICT_VRT_RULE}),
+        # whatever its (tiny) size; the reject handler checks the key can be carried
+        ("input/landsat/scene.vrt", {C.ID_PREDICT_VRT_RULE, C.ID_VRT_KEY_CHECK_RULE}),
+        ("input/landsat/SCENE.VRT", {C.ID_PREDICT_VRT_RULE, C.ID_VRT_KEY_CHECK_RULE}),
         ("input/scene.vrt.aux.xml", set()),
         ("output/scene/x.vrt", set()),
         ("training/demo/scene.vrt", set()),
@@ -230,14 +232,15 @@ def test_targets_point_where_the_rule_says(template: dict) -> None:
         C.ID_TRAIN_RULE,
     ):
         assert target(rule)["Arn"] == {"Fn::GetAtt": [C.ID_JOB_QUEUE, "JobQueueArn"]}
-    assert target(C.ID_OVERSIZE_RULE)["Arn"] == {"Fn::GetAtt": [C.ID_REJECT_FUNCTION, "Arn"]}
+    for rule in (C.ID_OVERSIZE_RULE, C.ID_VRT_KEY_CHECK_RULE):
+        assert target(rule)["Arn"] == {"Fn::GetAtt": [C.ID_REJECT_FUNCTION, "Arn"]}
     assert target(C.ID_JOB_STATE_RULE)["Arn"] == {"Fn::GetAtt": [C.ID_NOTIFY_FUNCTION, "Arn"]}
 
 
 def test_every_rule_target_retries_and_dead_letters(template: dict) -> None:
     rules = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Events::Rule"}
-    # predict, vrt, large, oversize, train, assess, job state/failed, blocked
-    assert len(rules) == 9
+    # predict, vrt, large, oversize, vrt key check, train, assess, job state/failed, blocked
+    assert len(rules) == 10
     for logical_id, rule in rules.items():
         for target in rule["Properties"]["Targets"]:
             assert target["RetryPolicy"] == {

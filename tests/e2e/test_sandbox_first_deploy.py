@@ -145,6 +145,7 @@ def test_reason_the_time_limit_cannot_cancel_waits_without_email(sb: Sandbox, sc
         ('input/acme/say "hi".tif', 'a double quote (")'),
         ("input/acme/C:\\scans\\a.tif", "a backslash (\\)"),
         ("input/acme/tab\there.tif", "a tab"),
+        ('input/acme/say "hi".vrt', 'a double quote (")'),  # VRT keys are checked too
     ],
 )
 def test_key_the_event_cannot_carry_gets_one_rejection(
