@@ -27,6 +27,13 @@ The order of work makes a bad input cheap and a retry safe:
    are deleted (:func:`_run_ends_with`, which also releases the lease on every
    other way out but SIGKILL).
 
+Sharded runs (:mod:`batch_image.jobs.shards`): at step 5, an input over ``shard_pixels``
+is planned instead (an array job of children and an assemble job submitted, ``plan.json``
+written under the lease; outcome ``planned``, exit 5: the assemble job owns the email).
+A child (``--part shard``) runs steps 1–2 and the header, then predicts its share of the
+windows into the chunks under its own lease (``shard_done``, exit 0); the assemble job
+(``--part assemble``) is the run above with every window restored from the chunks.
+
 Outcomes and exit codes (DESIGN.md): ``succeeded``, ``duplicate`` and ``reused``
 exit 0, so exit 0 always means ``summary.json`` of this input version exists.
 ``superseded`` (a versioned input whose version is no longer the key's latest:
