@@ -444,3 +444,11 @@ def fetch(
         dest = dest_dir / f"{n}-{name}"
         n += 1
     return download(s3, loc.bucket, loc.key, dest, version_id=loc.version_id or None)
+
+
+def batch_client() -> Any:
+    """An AWS Batch client (a sharded run's planner submits its jobs with it)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("batch", config=Config(retries={"max_attempts": 8, "mode": "standard"}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Size
+from aws_cdk import Aws, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -125,6 +125,19 @@ def job_environment(
     }
 
 
+def shard_submission(*, queue_arn: str, definition_names: Sequence[str]) -> iam.PolicyStatement:
+    """``batch:SubmitJob`` on the job's own queue and predict job definitions (any
+    revision), nothing else: a sharded run's planner submits its children and its
+    assemble job there, with the parameters it was given (batch_image.jobs.shards)."""
+    base = f"arn:{Aws.PARTITION}:batch:{Aws.REGION}:{Aws.ACCOUNT_ID}:job-definition/"
+    definitions = [arn for name in definition_names for arn in (base + name, f"{base}{name}:*")]
+    return iam.PolicyStatement(
+        sid="SubmitOwnShards",
+        actions=["batch:SubmitJob"],
+        resources=[queue_arn, *definitions],
+    )
+
+
 def predict_role(scope: Construct, id: str, *, bucket: s3.IBucket) -> iam.Role:
     """Read input/ and models/; write output/ and partial/; delete partial/ and stale reports.
 
@@ -240,6 +253,7 @@ class Compute(Construct):
         log_retention: logs.RetentionDays,
         runnable_timeout_minutes: int = 60,
         root_volume_size_gib: int = BASE_VOLUME_GIB,
+        shard_pixels: int = 0,
     ) -> None:
         super().__init__(scope, id)
         launch_template = ec2.LaunchTemplate(
@@ -330,12 +344,36 @@ class Compute(Construct):
             "size": "0",
         }
 
+        stack_name = Stack.of(self).stack_name
+        predict_names = [f"{stack_name}-{C.JOB_DEFINITION_PREDICT_SUFFIX}"]
+        if large is not None:
+            predict_names.append(f"{stack_name}-{C.JOB_DEFINITION_PREDICT_LARGE_SUFFIX}")
+        self.predict_role.add_to_policy(
+            shard_submission(queue_arn=self.job_queue.job_queue_arn, definition_names=predict_names)
+        )
+
+        def sharding(name: str) -> dict[str, str]:
+            """A predict job definition's own name and queue: where its planner submits."""
+            return {
+                "RASTERDROP_SHARD_PIXELS": str(shard_pixels),
+                "RASTERDROP_JOB_QUEUE": self.job_queue.job_queue_arn,
+                "RASTERDROP_JOB_DEFINITION": name,
+            }
+
         def job(
-            id_: str, logical: str, size: JobSize, command: Sequence[str], role: iam.IRole
+            id_: str,
+            logical: str,
+            size: JobSize,
+            command: Sequence[str],
+            role: iam.IRole,
+            name: str | None = None,
         ) -> batch.EcsJobDefinition:
+            # a predict definition: its vCPUs (summary.json's compute) and where it shards
+            own = {"RASTERDROP_JOB_VCPUS": str(size.vcpus), **sharding(name)} if name else {}
             definition = batch.EcsJobDefinition(
                 self,
                 id_,
+                job_definition_name=name,
                 container=batch.EcsEc2ContainerDefinition(
                     self,
                     f"{id_}Container",
@@ -343,14 +381,14 @@ class Compute(Construct):
                     cpu=size.vcpus,
                     memory=Size.mebibytes(size.memory_mib),
                     command=list(command),
-                    environment=dict(environment),
+                    environment={**environment, **own},
                     job_role=role,
                     execution_role=self.execution_role,
                     logging=ecs.LogDriver.aws_logs(
                         stream_prefix=C.JOB_LOG_STREAM_PREFIX, log_group=self.log_group
                     ),
                 ),
-                parameters=defaults,
+                parameters={**defaults, **(C.PREDICT_PART_DEFAULTS if name else {})},
                 retry_attempts=attempts,
                 retry_strategies=retry_strategies(),
                 timeout=Duration.minutes(size.timeout_minutes),
@@ -360,10 +398,22 @@ class Compute(Construct):
             return definition
 
         self.predict_job = job(
-            "Predict", C.ID_PREDICT_JOB, standard, C.PREDICT_COMMAND, self.predict_role
+            "Predict",
+            C.ID_PREDICT_JOB,
+            standard,
+            C.PREDICT_COMMAND,
+            self.predict_role,
+            predict_names[0],
         )
         self.predict_large_job = (
-            job("PredictLarge", C.ID_PREDICT_LARGE_JOB, large, C.PREDICT_COMMAND, self.predict_role)
+            job(
+                "PredictLarge",
+                C.ID_PREDICT_LARGE_JOB,
+                large,
+                C.PREDICT_COMMAND,
+                self.predict_role,
+                predict_names[1],
+            )
             if large is not None
             else None
         )

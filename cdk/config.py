@@ -72,6 +72,7 @@ class RasterdropConfig:
     job_attempts: int = 3
     max_input_bytes: int = 4 * GIB
     max_pixels: int = 2_000_000_000
+    shard_pixels: int = 250_000_000
     link_ttl_days: int = 7
     model_name: str = "demo"
     partial_retention_days: int = 3
@@ -291,6 +292,7 @@ _PARSERS: dict[str, _Parser] = {
     "job_attempts": lambda k, v: _int(k, v, low=1, high=10),
     "max_input_bytes": lambda k, v: _max_input_bytes(k, v),
     "max_pixels": lambda k, v: _int(k, v, low=1),
+    "shard_pixels": lambda k, v: _int(k, v, low=0),
     "link_ttl_days": lambda k, v: _int(k, v, low=1, high=365),
     "model_name": lambda k, v: _str(k, v, _MODEL_NAME, "a model name"),
     "partial_retention_days": lambda k, v: _int(k, v, low=1, high=365),
@@ -420,6 +422,11 @@ DESCRIPTIONS: dict[str, str] = {
         "EventBridge numeric matching)"
     ),
     "max_pixels": "width × height cap checked by the job (exit 2 above it)",
+    "shard_pixels": (
+        "inputs with more pixels are split over an AWS Batch array job (ceil(pixels / "
+        "shard_pixels) children, each about 5 minutes on a 4-vCPU job) and assembled by a "
+        "dependent job; 0: never split"
+    ),
     "link_ttl_days": "lifetime of the signed links in notification emails",
     "model_name": "model used by predict jobs: `models/<name>/current.json`",
     "partial_retention_days": "lifecycle expiry of `partial/` checkpoints",

@@ -110,7 +110,20 @@ BATCH_IMAGE_EXCLUDES = ("**/__pycache__", "**/*.pyc", "tests", ".pytest_cache")
 JOB_PARAMETER_NAMES = ("bucket", "key", "version", "etag", "size")
 # every job reads one S3 object version, passed as the job's parameters
 _OBJECT_ARGS = ("--bucket", "Ref::bucket", "--key", "Ref::key", "--version-id", "Ref::version")
-PREDICT_COMMAND = ("predict", *_OBJECT_ARGS, "--etag", "Ref::etag", "--size", "Ref::size")
+# a sharded run's parts (batch_image.jobs.shards): the planner submits them with part/shards
+PREDICT_COMMAND = (
+    "predict",
+    *_OBJECT_ARGS,
+    "--etag",
+    "Ref::etag",
+    "--size",
+    "Ref::size",
+    "--part",
+    "Ref::part",
+    "--shards",
+    "Ref::shards",
+)
+PREDICT_PART_DEFAULTS = {"part": "", "shards": ""}  # the rule's job: no part
 TRAIN_COMMAND = ("train", *_OBJECT_ARGS)
 ASSESS_COMMAND = ("assess", *_OBJECT_ARGS)
 ASSESSMENT_SEGMENT = _layout.ASSESSMENT_SEGMENT
@@ -119,6 +132,10 @@ JOB_NAME_ASSESS = "rasterdrop-assess"
 JOB_NAME_PREDICT = "rasterdrop-predict"
 JOB_NAME_PREDICT_LARGE = "rasterdrop-predict-large"
 JOB_NAME_TRAIN = "rasterdrop-train"
+# physical names of the predict job definitions (`<stack>-<suffix>`): a sharded run's
+# planner submits its parts by name, and the job role may submit to these only
+JOB_DEFINITION_PREDICT_SUFFIX = "predict"
+JOB_DEFINITION_PREDICT_LARGE_SUFFIX = "predict-large"
 EXIT_INVALID_INPUT = 2
 EXIT_MODEL_ERROR = 3
 EXIT_SUPERSEDED = 4  # batch_image.errors: final, no email

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from aws_cdk import Acknowledgment, Stack, Validations
 from constructs import IConstruct
 
+from cdk import constants as C
 from cdk.api.nag import api_acknowledgements
 from cdk.config import RasterdropConfig
 
@@ -25,6 +26,11 @@ BUCKET = "<DataBucket.Arn>"
 R_PREFIX = (
     "Object ARN ends in '/<prefix>*': access is limited to one key prefix of the data bucket "
     "(keys are created at run time, so a prefix is the narrowest S3 resource possible)."
+)
+R_JOB_DEFINITION_REVISIONS = (
+    "'<name>:*' is every revision of this stack's own predict job definition (a deployment "
+    "adds a revision); a sharded run's planner submits its parts there, by name, on its own "
+    "queue only (batch:SubmitJob has no narrower resource)."
 )
 R_XRAY = (
     "xray:PutTraceSegments/PutTelemetryRecords support no resource-level permissions; "
@@ -91,6 +97,15 @@ def acknowledgements(config: RasterdropConfig) -> list[Ack]:
         "output/*/error.json",
     ):  # fmt: skip
         acks.append(Ack("Compute/PredictRole", rule, R_PREFIX))
+    definitions = [f"{config.stack_name}-{C.JOB_DEFINITION_PREDICT_SUFFIX}"]
+    if config.large_jobs_enabled:
+        definitions.append(f"{config.stack_name}-{C.JOB_DEFINITION_PREDICT_LARGE_SUFFIX}")
+    for name in definitions:
+        rule = (
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:"
+            f"<AWS::AccountId>:job-definition/{name}:*]"
+        )
+        acks.append(Ack("Compute/PredictRole", rule, R_JOB_DEFINITION_REVISIONS))
     for rule in _prefix("training/*", "input/*", "models/*", "models/*/reserved.json",
                         "models/*/runs/*"):  # fmt: skip
         acks.append(Ack("Compute/TrainRole", rule, R_PREFIX))

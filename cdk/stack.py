@@ -118,6 +118,7 @@ class RasterdropStack(Stack):
             ),
             log_retention=retention,
             runnable_timeout_minutes=cfg.runnable_timeout_minutes,
+            shard_pixels=cfg.shard_pixels,
             root_volume_size_gib=root_volume_gib(
                 max_vcpus=cfg.max_vcpus,
                 smallest_job_vcpus=min(cfg.job_vcpus, cfg.large_job_vcpus, cfg.train_vcpus),

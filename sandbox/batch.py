@@ -63,6 +63,11 @@ class Job:
     status_reason: str = ""
     started_ms: int | None = None
     stopped_ms: int | None = None
+    # array jobs and dependencies (sandbox.arrays): a parent's size, a child's index
+    array_size: int | None = None
+    array_index: int | None = None
+    depends_on: list[str] = field(default_factory=list)
+    children: list[Job] = field(default_factory=list)
 
     @property
     def arn(self) -> str:
@@ -97,8 +102,10 @@ class BatchRunner:
     scratch_dir: Path
     region: str
     account: str
-    # Fault injection for tests: extra variables given to one attempt number.
+    # Fault injection for tests: extra variables given to one attempt number (of the jobs
+    # `fault_jobs` accepts, when set: e.g. one child of an array job).
     faults: dict[int, dict[str, str]] = field(default_factory=dict)
+    fault_jobs: Callable[[Job], bool] | None = None
     on_state: Callable[[Job], None] | None = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     # Capacity emulation: a statusReason (e.g. NO_CAPACITY) that keeps every job RUNNABLE, the
@@ -141,6 +148,16 @@ class BatchRunner:
         job.status = status
         if self.on_state:
             self.on_state(job)
+
+    def announce(self, job: Job, status: str) -> None:
+        """A state change without an attempt (SUBMITTED, PENDING of a waiting job)."""
+        self._state(job, status)
+
+    def end_without_attempt(self, job: Job, reason: str, status: str = "FAILED") -> None:
+        """End a job no container ran for: a failed dependency, or an array's parent."""
+        job.status_reason = reason
+        job.stopped_ms = now_ms()
+        self._state(job, status)
 
     def run(self, job: Job) -> Job:
         """Move the job through its states and attempts until SUCCEEDED or FAILED."""
@@ -200,7 +217,7 @@ class BatchRunner:
         if "AWS_DEFAULT_REGION" in job.environment:
             env["AWS_DEFAULT_REGION"] = job.environment["AWS_DEFAULT_REGION"]
         fault = self.faults.get(number)
-        if fault:
+        if fault and (self.fault_jobs is None or self.fault_jobs(job)):
             env.update(fault)
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (str(FAULTS_DIR), env.get("PYTHONPATH", "")) if p
@@ -296,7 +313,7 @@ def job_state_event(job: Job, *, region: str, account: str) -> dict[str, Any]:
         "attempts": attempts,
         "createdAt": job.created_ms,
         "retryStrategy": d.retry.to_event(),
-        "dependsOn": [],
+        "dependsOn": [{"jobId": j, "type": "SEQUENTIAL"} for j in job.depends_on],
         "jobDefinition": d.arn,
         "parameters": dict(job.parameters),
         "container": container,
@@ -313,6 +330,13 @@ def job_state_event(job: Job, *, region: str, account: str) -> dict[str, Any]:
         detail["stoppedAt"] = job.stopped_ms
     if d.timeout_s:
         detail["timeout"] = {"attemptDurationSeconds": d.timeout_s}
+    if job.array_index is not None:
+        detail["arrayProperties"] = {"index": job.array_index}
+    elif job.array_size is not None:
+        summary: dict[str, int] = {}
+        for child in job.children:
+            summary[child.status] = summary.get(child.status, 0) + 1
+        detail["arrayProperties"] = {"size": job.array_size, "statusSummary": summary}
     return {
         "version": "0",
         "id": str(uuid.uuid4()),

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox import stack as st
+from sandbox.arrays import JobScheduler
 from sandbox.batch import BatchRunner, Job, job_state_event
 from sandbox.errors import SandboxError
 from sandbox.eventpattern import matches
@@ -115,6 +116,19 @@ class EventBus:
         self._futures: set[Future] = set()
         self._pool = ThreadPoolExecutor(max_workers=job_concurrency, thread_name_prefix="batch")
         runner.on_state = self._job_state
+        # jobs submitted by jobs (a sharded run's array job and assemble job)
+        self.scheduler = JobScheduler(
+            runner,
+            job_definitions,
+            {t.arn for r in rules for t in r.targets if t.kind == "batch"},
+            self._pool,
+            self._futures_add,
+            self.jobs,
+            lambda: self.container_overrides,
+        )
+
+    def _futures_add(self, future: Future[Any]) -> None:
+        self._futures.add(future)
 
     def put(self, event: dict[str, Any]) -> None:
         """PutEvents: queue an event for matching (EventBridge delivers at least once)."""
@@ -154,6 +168,7 @@ class EventBus:
         """Kill running jobs and wait for their threads: nothing outlives the sandbox."""
         for proc in list(self.runner.processes.values()):
             proc.kill()
+        self.scheduler.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     # ------------------------------------------------------------ matching

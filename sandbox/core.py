@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import stack as st
+from sandbox.arrays import BatchApiServer
 from sandbox.batch import BatchRunner, Job, queue_time_limits
 from sandbox.bus import Delivery, EventBus, async_retries
 from sandbox.cfn import Resolver
@@ -120,6 +121,9 @@ class Sandbox:
         self._provision()
         self._read_template()
         self.proxy = self._fault_proxy()
+        # SubmitJob of the jobs themselves (a sharded run's parts): sandbox.arrays
+        self.batch_api = BatchApiServer(lambda request: self.bus.scheduler.submit(request))
+        self.batch_api.start()
         self.lambdas = LambdaRuntime(
             self.root / "handlers", self.aws_env(), self.work_dir / "logs" / "lambda.log"
         )
@@ -156,6 +160,8 @@ class Sandbox:
             self.lambdas.close()
         if getattr(self, "proxy", None) is not None:
             self.proxy.stop()
+        if getattr(self, "batch_api", None) is not None:
+            self.batch_api.stop()
         self.server.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
@@ -173,6 +179,8 @@ class Sandbox:
         env = self.server.env()
         if getattr(self, "proxy", None) is not None:
             env["AWS_ENDPOINT_URL"] = self.proxy.url
+        if getattr(self, "batch_api", None) is not None:
+            env["AWS_ENDPOINT_URL_BATCH"] = self.batch_api.endpoint
         return env
 
     def _work_dir(self) -> Path:
@@ -269,7 +277,8 @@ class Sandbox:
 
     @property
     def container_overrides(self) -> dict[str, Any] | None:
-        """ContainerOverrides for jobs whose rule input has none (tests lower limits)."""
+        """ContainerOverrides for jobs whose rule input (or SubmitJob) has none (tests lower
+        limits)."""
         return self.bus.container_overrides
 
     @container_overrides.setter

@@ -172,14 +172,16 @@ def run_demo(
     trees: int = DEFAULT_TREES,
     keep_running: bool = False,
     echo: Echo = print,
+    context: dict[str, str] | None = None,
 ) -> int:
+    """``context``: stack context overrides (``-c key=value``), as ``cdk synth -c`` takes."""
     out.mkdir(parents=True, exist_ok=True)
     work = out / ".sandbox"
     shutil.rmtree(work, ignore_errors=True)
     echo("rasterdrop demo: the stack's flow on this machine (moto server as S3, SNS, SQS)")
     data = prepare_data(work, scene, labels, size, echo)
     t = time.perf_counter()
-    with Sandbox(Options(work_dir=work, context=api_context())) as sb:
+    with Sandbox(Options(work_dir=work, context={**api_context(), **(context or {})})) as sb:
         echo(
             f"  stack synthesized and embedded AWS up in {time.perf_counter() - t:.1f} s: "
             f"{len(sb.rules)} rules, {len(sb.job_definitions)} job definitions, "

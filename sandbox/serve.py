@@ -37,8 +37,15 @@ def export_lines(url: str, token: str) -> list[str]:
 
 
 def run_serve(
-    work: Path, *, size: tuple[int, int], trees: int, tenant: str = DEMO_TENANT, echo: Echo = print
+    work: Path,
+    *,
+    size: tuple[int, int],
+    trees: int,
+    tenant: str = DEMO_TENANT,
+    echo: Echo = print,
+    context: dict[str, str] | None = None,
 ) -> int:
+    """``context``: stack context overrides (``-c key=value``), as ``cdk synth -c`` takes."""
     from sandbox.api import ApiFrontDoor
     from sandbox.core import Options, Sandbox
     from sandbox.demo import prepare_data, train_model, wait_until_interrupted
@@ -46,7 +53,8 @@ def run_serve(
     work.mkdir(parents=True, exist_ok=True)
     echo("rasterdrop sandbox: the stack's flow and its API on this machine")
     data = prepare_data(work, None, None, size, echo)
-    with Sandbox(Options(context=api_context(tenant=tenant), work_dir=work)) as sb:
+    overrides = {**api_context(tenant=tenant), **(context or {})}
+    with Sandbox(Options(context=overrides, work_dir=work)) as sb:
         train_model(sb, data, trees, echo)
         with ApiFrontDoor(sb) as door:
             token = door.issue_token(tenant, "python -m sandbox serve")

@@ -25,9 +25,11 @@ def run_uploads(
     out: Path,
     keep_running: bool,
     echo: Echo = print,
+    context: dict[str, str] | None = None,
 ) -> int:
+    """``context``: stack context overrides (``-c key=value``), as ``cdk synth -c`` takes."""
     work = out / ".sandbox"
-    with Sandbox(Options(work_dir=work)) as sb:
+    with Sandbox(Options(work_dir=work, context=dict(context or {}))) as sb:
         prefix = prefix or f"{sb.prefix('input')}uploads/"
         prefix = prefix if prefix.endswith("/") else prefix + "/"
         if model is not None:

@@ -74,3 +74,13 @@ def test_exit_codes_agree_between_the_job_the_stack_and_the_notifier() -> None:
     from cdk.compute import retry_strategies
 
     assert len(retry_strategies()) <= 5  # Batch's limit on EvaluateOnExit
+
+
+def test_a_sharded_runs_part_names_agree_between_the_job_the_stack_and_the_notifier() -> None:
+    """The stack's command passes ``part``/``shards``; the notifier reads ``part=shard``."""
+    from batch_image.jobs import request
+    from rasterdrop_notify import decisions
+
+    assert decisions.PART_SHARD == request.PART_SHARD == "shard"
+    assert request.PARTS == (request.PART_SHARD, request.PART_ASSEMBLE)
+    assert C.PREDICT_COMMAND[-4:] == ("--part", "Ref::part", "--shards", "Ref::shards")

@@ -111,6 +111,12 @@ EXIT_TERMINATED = 128 + signal.SIGTERM
     default=None,
     help="Progress bar [default: when stderr is a terminal].",
 )
+@click.option(
+    "--part",
+    default=None,
+    help="S3 mode, set by a sharded run's planner: 'shard' (an array job's child) or 'assemble'.",
+)
+@click.option("--shards", default=None, help="S3 mode: children of the sharded run (parts).")
 @log_format_option
 def predict(
     input_path: Path | None,
@@ -130,6 +136,8 @@ def predict(
     accuracy_sample_n: int,
     probabilities: bool,
     progress: bool | None,
+    part: str | None,
+    shards: str | None,
     log_format: str | None,
 ) -> None:
     """Predict every pixel of INPUT.tif into OUT (classes.tif, confidence.tif, preview.png,
@@ -137,18 +145,30 @@ def predict(
     of the S3 object --bucket/--key into output/<path>/.
 
     Exit codes: 0 done (or already done, or reused), 2 bad input, 3 model or configuration
-    error, 4 superseded by a newer version, 5 in progress in another job, anything else:
-    retry."""
+    error, 4 superseded by a newer version, 5 in progress in another job or planned as a
+    sharded run (another job sends the email), anything else: retry."""
     if bucket is not None or key is not None:
         if input_path or model_dir or out_dir:
             raise click.UsageError("give either INPUT.tif with --model/--out, or --bucket/--key")
         if not bucket or key is None:
             raise click.UsageError("S3 mode needs both --bucket and --key")
-        predict_s3(bucket, key, version_id, etag, size, workers=workers, log_format=log_format)
+        predict_s3(
+            bucket,
+            key,
+            version_id,
+            etag,
+            size,
+            workers=workers,
+            log_format=log_format,
+            part=part,
+            shards=shards,
+        )
     if input_path is None or model_dir is None or out_dir is None:
         raise click.UsageError("give INPUT.tif with --model and --out, or --bucket and --key")
-    if any(v is not None for v in (version_id, etag, size)):
-        raise click.UsageError("--version-id/--etag/--size belong to S3 mode (--bucket/--key)")
+    if any(v is not None for v in (version_id, etag, size, part, shards)):
+        raise click.UsageError(
+            "--version-id/--etag/--size/--part/--shards belong to S3 mode (--bucket/--key)"
+        )
     options = PredictOptions(
         workers=workers,
         parallel=parallel,
@@ -200,6 +220,8 @@ def predict_s3(
     *,
     workers: int | None = None,
     log_format: str | None = None,
+    part: str | None = None,
+    shards: str | None = None,
 ) -> NoReturn:
     """S3 mode (the Batch job): :func:`predict_job.run`; the outcome is the first word on
     stdout and the exit code."""
@@ -210,7 +232,7 @@ def predict_s3(
 
     with exits_categorized():
         settings = from_env()
-        request = JobRequest.from_cli(bucket, key, version_id, etag, size)
+        request = JobRequest.from_cli(bucket, key, version_id, etag, size, part, shards)
     setup_logging(log_format or settings.log_format)
     with _sigterm_unwinds(), exits_categorized():
         outcome = predict_job.run(request, settings, workers=workers)

@@ -27,6 +27,13 @@ The order of work makes a bad input cheap and a retry safe:
    are deleted (:func:`_run_ends_with`, which also releases the lease on every
    other way out but SIGKILL).
 
+Sharded runs (:mod:`batch_image.jobs.shards`): at step 5, an input over ``shard_pixels``
+is planned instead (an array job of children and an assemble job submitted, ``plan.json``
+written under the lease; outcome ``planned``, exit 5: the assemble job owns the email).
+A child (``--part shard``) runs steps 1–2 and the header, then predicts its share of the
+windows into the chunks under its own lease (``shard_done``, exit 0); the assemble job
+(``--part assemble``) is the run above with every window restored from the chunks.
+
 Outcomes and exit codes (DESIGN.md): ``succeeded``, ``duplicate`` and ``reused``
 exit 0, so exit 0 always means ``summary.json`` of this input version exists.
 ``superseded`` (a versioned input whose version is no longer the key's latest:
@@ -62,16 +69,25 @@ from batch_image.errors import (
     EXIT_IN_PROGRESS,
     EXIT_OK,
     EXIT_SUPERSEDED,
+    ConfigError,
     InternalError,
     InvalidInputError,
     RasterdropError,
     ScratchFull,
     ScratchTooSmall,
 )
+from batch_image.jobs import shards
 from batch_image.jobs.checkpoints import CheckpointStore
 from batch_image.jobs.failures import failures_recorded
 from batch_image.jobs.lease import Lease, LeaseLost
-from batch_image.jobs.request import JobRequest, check_key, output_prefix_for, run_id
+from batch_image.jobs.request import (
+    PART_ASSEMBLE,
+    PART_SHARD,
+    JobRequest,
+    check_key,
+    output_prefix_for,
+    run_id,
+)
 from batch_image.jobs.settings import Settings
 from batch_image.logs import log_fields
 from batch_image.model import source as model_source
@@ -83,9 +99,17 @@ from batch_image.predict.documents import (
     JobRef,
     ModelRef,
     Summary,
+    compute_used,
 )
 from batch_image.predict.engine import predictor_for
-from batch_image.predict.pipeline import PredictOptions, Resume, output_bytes, predict_to_dir
+from batch_image.predict.pipeline import (
+    PredictOptions,
+    Resume,
+    cpu_count,
+    output_bytes,
+    predict_share,
+    predict_to_dir,
+)
 from batch_image.predict.postprocess import PostProcess
 from batch_image.publish.layout import CHUNKS_SEGMENT, LEASE_NAME
 from batch_image.publish.protocol import current, done_by, publish, record_failure, republish
@@ -126,6 +150,17 @@ class _Run:
     run_id: str | None = None
     model: ModelRef | None = None
     vrt: RemoteVrt | None = None  # an input/<path>.vrt: its text and band files
+    submitter: shards.Submitter | None = None  # where a sharded run's jobs go
+
+    @property
+    def part(self) -> str | None:
+        """``shard`` (an array job's child), ``assemble``, or None (the rule's job)."""
+        return self.req.part
+
+    def resolved(self) -> JobRequest:
+        """The request with HEAD's version, ETag and size: what the parts are given."""
+        i = self.input
+        return replace(self.req, version_id=i.version_id, etag=i.etag, size=i.size_bytes)
 
     @property
     def total_bytes(self) -> int:
@@ -153,12 +188,25 @@ class _Run:
 
 
 def run(
-    req: JobRequest, settings: Settings, *, s3: Any = None, workers: int | None = None
+    req: JobRequest,
+    settings: Settings,
+    *,
+    s3: Any = None,
+    workers: int | None = None,
+    submitter: shards.Submitter | None = None,
 ) -> Outcome:
-    """Run one S3 predict job; raises :class:`RasterdropError` after recording it."""
+    """Run one S3 predict job; raises :class:`RasterdropError` after recording it.
+
+    ``submitter`` submits a sharded run's jobs (default: Batch, on the queue and job
+    definition of the settings, when ``shard_pixels`` is set)."""
     workers = workers or settings.workers
     s3 = s3 or s3io.client(max_pool=2 * (workers or 8) + 4)
     path = check_key(req.key, settings.input_prefix)  # no safe place for error.json otherwise
+    if submitter is None and settings.can_shard and req.part is None:
+        assert settings.job_queue and settings.job_definition
+        submitter = shards.Submitter(
+            s3io.batch_client(), settings.job_queue, settings.job_definition
+        )
     state = _Run(
         req,
         settings,
@@ -171,6 +219,7 @@ def run(
             etag=req.etag,
             size_bytes=req.size,
         ),
+        submitter=submitter,
     )
     with (
         failures_recorded(lambda exc: _record_failure(state, exc), settings),
@@ -219,13 +268,18 @@ def _attempt(state: _Run, scratch: Path, workers: int | None) -> Outcome:
             state.input.version_id,
             state.req.key,
         )
-        return state.outcome("superseded", "a newer version of the input exists", EXIT_SUPERSEDED)
+        # a child ends 0 so its array completes; the assemble job ends superseded (4)
+        code = EXIT_OK if state.part == PART_SHARD else EXIT_SUPERSEDED
+        return state.outcome("superseded", "a newer version of the input exists", code)
     identity = state.input.version_id or state.input.etag
     if vrt.is_vrt_name(state.req.key):  # a VRT's content is its band files' content too
         identity = f"{identity}+{_head_vrt(state).identity}"
     state.run_id = run_id(state.req.bucket, state.req.key, identity, card.name, card.version)
     if done_by(state.results(), state.run_id):
         return _already_done(state)
+    if state.part == PART_SHARD:
+        pixels = _check_header(state, card, scratch)
+        return _ShardJob(state, source, card, scratch, workers, t0).run(pixels)
     # a VRT is never reused: its band files can change under the same VRT bytes
     previous = None if state.vrt else reusable(current(state.results()), state.input, card)
     pixels = 0 if previous else _check_header(state, card, scratch)
@@ -238,8 +292,11 @@ def _attempt(state: _Run, scratch: Path, workers: int | None) -> Outcome:
         job_id=state.settings.job_id,
         attempt=state.settings.attempt,
     )
-    if not lease.acquire():
+    if not (lease.acquire() or _waited_for(state, lease)):
         return _leased_elsewhere(state, lease)
+    count = 0 if previous or state.part else _shards_for(state, pixels)
+    if count:
+        return _plan(state, lease, count)
     with _run_ends_with(state, lease):
         if done_by(state.results(), state.run_id):
             return state.outcome("duplicate", "already done")
@@ -247,6 +304,64 @@ def _attempt(state: _Run, scratch: Path, workers: int | None) -> Outcome:
             return _reuse(state, lease, previous)
         job = _Job(state, lease, source, card, scratch, workers, t0, checks)
         return job.compute_and_publish(pixels)
+
+
+def _shards_for(state: _Run, pixels: int) -> int:
+    """Children of a sharded run for ``pixels`` (0: this job predicts it all itself)."""
+    count = shards.shard_count(pixels, state.settings.shard_pixels)
+    if count and state.submitter is None:
+        log.warning(
+            "%d pixels are over shard_pixels, but no job queue/definition is set: one job",
+            pixels,
+        )
+        return 0
+    return count
+
+
+def _plan(state: _Run, lease: Lease, count: int) -> Outcome:
+    """Submit the children and the assemble job once, record them in ``plan.json``, end
+    ``planned`` (exit 5: the assemble job, or the first final failure, sends the email).
+
+    Under the run's lease; it is released (partials kept: they are the run) on every way
+    out. A run planned already (a duplicate event) or done ends without submitting."""
+    assert state.submitter is not None and state.run_id is not None
+    try:
+        if done_by(state.results(), state.run_id):
+            return state.outcome("duplicate", "already done")
+        bucket = state.req.bucket
+        plan = shards.read_plan(state.s3, bucket, state.partial)
+        if plan is None:
+            if _superseded(state):
+                return state.outcome(
+                    "superseded", "a newer version of the input exists", EXIT_SUPERSEDED
+                )
+            lease.check()
+            plan = shards.submit(state.submitter, state.resolved(), state.run_id, count)
+            if not shards.write_plan(state.s3, bucket, state.partial, plan):
+                log.warning("another job planned run %s meanwhile", state.run_id)
+        message = (
+            f"planned: {plan.get('shards')} shard(s), "
+            f"assemble job {plan.get('assemble_job_id')} reports"
+        )
+        return state.outcome("planned", message, EXIT_IN_PROGRESS)
+    finally:
+        _release(state, lease)
+
+
+def _waited_for(state: _Run, lease: Lease) -> bool:
+    """The assemble job waits for the run's lease (a duplicate planner holds it for
+    seconds; a planner that died, until it expires) instead of ending ``in_progress``:
+    it owns the run's email. Any other job does not wait."""
+    if state.part != PART_ASSEMBLE:
+        return False
+    deadline = time.monotonic() + 1.5 * state.settings.lease_seconds + 5
+    while time.monotonic() < deadline:
+        time.sleep(min(2.0, max(0.05, state.settings.lease_seconds / 10)))
+        if done_by(state.results(), state.run_id or ""):
+            return False  # _leased_elsewhere finds it: a duplicate
+        if lease.acquire():
+            return True
+    return False
 
 
 def _already_done(state: _Run) -> Outcome:
@@ -480,18 +595,7 @@ class _Job:
             batch_pixels=settings.checkpoint_pixels,
             guard=self.lease.check,
         )
-        options = PredictOptions(
-            workers=self.workers,
-            max_pixels=settings.max_pixels,
-            target_pixels=settings.window_pixels,
-            postprocess=PostProcess(
-                mmu_pixels=settings.mmu_pixels,
-                connectivity=settings.mmu_connectivity,
-                polygons=settings.class_polygons,
-                accuracy_sample_n=settings.accuracy_sample_n,
-            ),
-            probabilities=settings.probabilities,
-        )
+        options = _options(settings, self.workers)
         store.layers = output_layers_of(estimator, self.card, settings.probabilities)
         try:
             summary = predict_to_dir(
@@ -527,12 +631,133 @@ class _Job:
         published: dict[str, Any] = {}
 
         def finished() -> dict[str, Any]:
-            published.update(summary.finished(time.perf_counter() - self.t0).to_dict())
+            wall = time.perf_counter() - self.t0
+            compute = compute_used(_vcpus(self.state.settings), wall, time.process_time(),
+                                   self._shards_compute())  # fmt: skip
+            published.update(summary.finished(wall, compute).to_dict())
             published["job"] = _job_ref(self.state.settings)
             return published
 
         publish(sink, files, finished)
         return published
+
+    def _shards_compute(self) -> dict[str, float] | None:
+        """The children's compute, for a sharded run's assemble job (else None)."""
+        state = self.state
+        if state.part != PART_ASSEMBLE or not state.req.shards:
+            return None
+        return shards.children_compute(state.s3, state.req.bucket, state.partial,
+                                       state.req.shards)  # fmt: skip
+
+
+def _vcpus(settings: Settings) -> int:
+    """The vCPUs the job is billed for: its definition's, else the cores it may use."""
+    return settings.job_vcpus or settings.workers or cpu_count()
+
+
+@dataclass
+class _ShardJob:
+    """An array job's child: its share of the windows into the run's chunks, under the
+    share's own lease; ends 0 (its array completes) with ``done.json`` holding its compute.
+
+    A live duplicate of the share (a run planned twice) ends 0 at once: the holder writes
+    the same chunks, and the assemble job computes any window it does not find."""
+
+    state: _Run
+    source: model_source.ModelSource
+    card: ModelCard
+    scratch: Path
+    workers: int | None
+    t0: float  # perf_counter at the start of the attempt
+
+    def run(self, pixels: int) -> Outcome:
+        state, settings = self.state, self.state.settings
+        index, count = settings.array_index, state.req.shards or 0
+        if index is None or not 0 <= index < count:
+            raise ConfigError(
+                f"a shard needs AWS_BATCH_JOB_ARRAY_INDEX in 0..{count - 1}, got {index}"
+            )
+        lease = Lease(
+            state.s3,
+            state.req.bucket,
+            shards.shard_prefix(state.partial, index) + LEASE_NAME,
+            ttl=settings.lease_seconds,
+            job_id=settings.job_id,
+            attempt=settings.attempt,
+        )
+        if not lease.acquire():
+            return state.outcome("in_progress", f"share {index} is computed by another job")
+        try:
+            done = self.predict(lease, index, count, pixels)
+        finally:
+            _release(state, lease)
+        return state.outcome(
+            "shard_done",
+            f"share {index + 1} of {count}: {done['windows']} window(s), "
+            f"{done['restored']} restored",
+        )
+
+    def predict(self, lease: Lease, index: int, count: int, pixels: int) -> dict[str, Any]:
+        state, settings = self.state, self.state.settings
+        estimator = load_estimator(
+            model_source.fetch_estimator_file(self.source, self.scratch / "model", state.s3),
+            self.card,
+        )
+        local_input = _download_input(state, self.scratch, self.workers, pixels)
+        store = CheckpointStore(
+            state.s3,
+            state.req.bucket,
+            state.partial + CHUNKS_SEGMENT,
+            batch_pixels=settings.checkpoint_pixels,
+            guard=lease.check,
+        )
+        store.layers = output_layers_of(estimator, self.card, settings.probabilities)
+        try:
+            stats = predict_share(
+                local_input,
+                estimator,
+                self.card,
+                _options(settings, self.workers),
+                index=index,
+                count=count,
+                resume=Resume(plan=store.plan, restore=store.restore, checkpoint=store.checkpoint),
+                name=state.req.key,
+            )
+        except BaseException:
+            store.abort()
+            raise
+        store.close()
+        wall = time.perf_counter() - self.t0  # the whole attempt, checks included
+        done = {
+            "index": index,
+            "shards": count,
+            "windows": stats.windows,
+            "computed": stats.computed,
+            "restored": stats.restored,
+            "wall_s": round(wall, 3),
+            "cpu_s": round(time.process_time(), 3),
+            "vcpu_s": round(_vcpus(settings) * wall, 3),
+            "job": _job_ref(settings),
+        }
+        lease.check()
+        shards.write_done(state.s3, state.req.bucket, state.partial, index, done)
+        return done
+
+
+def _options(settings: Settings, workers: int | None) -> PredictOptions:
+    """The engine's options from the job's settings (every part of a run uses these)."""
+    return PredictOptions(
+        workers=workers,
+        max_pixels=settings.max_pixels,
+        target_pixels=settings.window_pixels,
+        postprocess=PostProcess(
+            mmu_pixels=settings.mmu_pixels,
+            connectivity=settings.mmu_connectivity,
+            polygons=settings.class_polygons,
+            accuracy_sample_n=settings.accuracy_sample_n,
+        ),
+        probabilities=settings.probabilities,
+    )
 
 
 def output_layers_of(estimator: Any, card: ModelCard, probabilities: bool) -> tuple[str, ...]:

@@ -16,10 +16,16 @@ import hashlib
 import unicodedata
 from dataclasses import dataclass
 
-from batch_image.errors import InvalidInputError
+from batch_image.errors import ConfigError, InvalidInputError
 from batch_image.publish.layout import BANDS_FOLDER_SUFFIX, INPUT_SUFFIXES
 
 MAX_KEY_BYTES = 1024
+#: ``--part`` of a sharded run's jobs (Batch parameter ``part``; the notifier's twin is
+#: ``rasterdrop_notify.decisions.PART_SHARD``): an array job's child predicts its share of
+#: the windows, the assemble job publishes. Absent: the job the rule started.
+PART_SHARD = "shard"
+PART_ASSEMBLE = "assemble"
+PARTS = (PART_SHARD, PART_ASSEMBLE)
 # EventBridge / Batch stand-ins for "no value": absent field, JSON null rendered as text,
 # or a Batch parameter reference left unresolved because the parameter was not set.
 _ABSENT = {"", "null", "none", "undefined"}
@@ -55,18 +61,37 @@ class JobRequest:
     version_id: str | None = None
     etag: str | None = None
     size: int | None = None
+    part: str | None = None  # PART_SHARD | PART_ASSEMBLE | None (the rule's job)
+    shards: int | None = None  # children of the sharded run (parts only)
 
     @classmethod
     def from_cli(
-        cls, bucket: str, key: str, version_id: str | None, etag: str | None, size: str | None
+        cls,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        etag: str | None,
+        size: str | None,
+        part: str | None = None,
+        shards: str | None = None,
     ) -> JobRequest:
         etag_value = optional(etag)
+        part_value = optional(part)
+        count = optional_size(shards)
+        if part_value is not None and (part_value not in PARTS or not count or count < 2):
+            raise ConfigError(
+                f"--part {part_value!r} --shards {shards!r}: a part is one of {', '.join(PARTS)}"
+                " with at least 2 shards",
+                code="config_invalid",
+            )
         return cls(
             bucket=bucket,
             key=key,
             version_id=optional(version_id),
             etag=etag_value.strip('"') if etag_value else None,
             size=optional_size(size),
+            part=part_value,
+            shards=count if part_value else None,
         )
 
 

@@ -47,9 +47,21 @@ class Settings:
     class_polygons: bool = False
     accuracy_sample_n: int = 0
     probabilities: bool = False  # classification: also probabilities.tif
+    # sharded prediction (batch_image.jobs.shards): inputs over shard_pixels are planned
+    # as an array job of children and an assemble job on this queue and job definition
+    shard_pixels: int = 0  # 0: never shard
+    job_queue: str | None = None
+    job_definition: str | None = None
+    job_vcpus: int | None = None  # the job definition's vCPUs (what the job is billed for)
     # set by AWS Batch in the container
     job_id: str | None = None
     attempt: int | None = None
+    array_index: int | None = None  # AWS_BATCH_JOB_ARRAY_INDEX of an array job's child
+
+    @property
+    def can_shard(self) -> bool:
+        """Whether this job may plan: a shard size and where to submit the children."""
+        return bool(self.shard_pixels and self.job_queue and self.job_definition)
 
     @property
     def scratch(self) -> Path:
@@ -138,6 +150,11 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         class_polygons=_flag(env, "RASTERDROP_CLASS_POLYGONS"),
         accuracy_sample_n=_int(env, "RASTERDROP_ACCURACY_SAMPLE_N", 0, minimum=0),
         probabilities=_flag(env, "RASTERDROP_PROBABILITIES"),
+        shard_pixels=_int(env, "RASTERDROP_SHARD_PIXELS", 0, minimum=0),
+        job_queue=env.get("RASTERDROP_JOB_QUEUE", "").strip() or None,
+        job_definition=env.get("RASTERDROP_JOB_DEFINITION", "").strip() or None,
+        job_vcpus=_int(env, "RASTERDROP_JOB_VCPUS", None),
         job_id=env.get("AWS_BATCH_JOB_ID", "").strip() or None,
         attempt=_int(env, "AWS_BATCH_JOB_ATTEMPT", None),
+        array_index=_int(env, "AWS_BATCH_JOB_ARRAY_INDEX", None, minimum=0),
     )

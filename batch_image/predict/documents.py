@@ -203,6 +203,7 @@ class Summary:
     postprocess: Mapping[str, Any] | None = None  # minimum mapping unit, polygons, sample
     task: str | None = None  # "regression"; absent for a classification
     values: Mapping[str, Any] | None = None  # regression: the predicted values' statistics
+    compute: Mapping[str, Any] | None = None  # S3: vCPU-seconds of the job (and its shards)
 
     def for_job(self, *, run_id: str, model_uri: str, checks: float, outputs: Outputs) -> Summary:
         """The S3 job's summary: its run, the resolved model version, its checks' time and
@@ -215,9 +216,11 @@ class Summary:
             outputs=outputs,
         )
 
-    def finished(self, job_total: float) -> Summary:
-        """Stamped with the job's whole time, measured just before the summary is written."""
-        return replace(self, timings=replace(self.timings, job_total=round(job_total, 3)))
+    def finished(self, job_total: float, compute: Mapping[str, Any] | None = None) -> Summary:
+        """Stamped with the job's whole time, measured just before the summary is written,
+        and the compute it used (``compute``: see :func:`compute_used`)."""
+        timings = replace(self.timings, job_total=round(job_total, 3))
+        return replace(self, timings=timings, compute=compute or self.compute)
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -243,7 +246,28 @@ class Summary:
             doc["run_id"] = self.run_id
         if self.postprocess:
             doc["postprocess"] = dict(self.postprocess)
+        if self.compute:
+            doc["compute"] = dict(self.compute)
         return doc
+
+
+def compute_used(
+    vcpus: int, wall_s: float, cpu_s: float, shards: Mapping[str, float] | None = None
+) -> dict[str, Any]:
+    """``summary.json``'s ``compute``: what the run was billed for, in vCPU-seconds (the job
+    definition's vCPUs × wall time), and the CPU-seconds it used. A sharded run adds its
+    children's (``shards``: their count and summed ``vcpu_s``/``cpu_s``): ``vcpu_s`` is the
+    whole run's."""
+    own = round(vcpus * wall_s, 1)
+    doc: dict[str, Any] = {"vcpus": vcpus, "job_vcpu_s": own, "cpu_s": round(cpu_s, 1)}
+    total = own
+    if shards:
+        doc["shards"] = int(shards["shards"])
+        doc["shards_vcpu_s"] = round(float(shards["vcpu_s"]), 1)
+        doc["shards_cpu_s"] = round(float(shards["cpu_s"]), 1)
+        total += float(shards["vcpu_s"])
+    doc["vcpu_s"] = round(total, 1)
+    return doc
 
 
 def area_unit(crs: Any) -> tuple[str, bool]:

@@ -16,8 +16,6 @@ import numpy as np
 import rasterio
 from PIL import Image, ImageDraw, ImageFont
 from rasterio.enums import Resampling
-from rio_cogeo.cogeo import cog_translate
-from rio_cogeo.profiles import cog_profiles
 
 from batch_image.model.card import NODATA_CLASS, ModelCard
 
@@ -184,6 +182,11 @@ def to_cog(scratch: Path, dst: Path, *, resampling: str) -> None:
     if by_points or values:  # GDAL's driver also keeps a band's unit (rio-cogeo drops it)
         _to_cog_keeping_points(scratch, dst, resampling=resampling, values=values)
         return
+    # imported here: rio-cogeo (and morecantile, pydantic) cost ~0.1 s of start-up, and only
+    # the COG conversion at the end of a run needs them (a sharded run's children never do)
+    from rio_cogeo.cogeo import cog_translate
+    from rio_cogeo.profiles import cog_profiles
+
     profile = cog_profiles.get("deflate")
     profile.update(blockxsize=512, blockysize=512, predictor=1, BIGTIFF="IF_SAFER")
     cog_translate(

@@ -321,6 +321,79 @@ def _open_layer(
     return dst
 
 
+def share(windows: int, index: int, count: int) -> range:
+    """Window indices of share ``index`` of ``count``: contiguous, sizes differing by at
+    most one, every window in exactly one share (a sharded run's children)."""
+    return range(windows * index // count, windows * (index + 1) // count)
+
+
+@dataclass(frozen=True)
+class ShareStats:
+    """What one child of a sharded run did: its windows, how many it computed or found."""
+
+    windows: int
+    computed: int
+    restored: int
+    model_seconds: float
+
+
+def predict_share(
+    input_path: Path,
+    estimator: Any,
+    card: ModelCard,
+    options: PredictOptions,
+    *,
+    index: int,
+    count: int,
+    resume: Resume,
+    name: str,
+) -> ShareStats:
+    """Predict share ``index`` of ``count`` of the window plan into ``resume.checkpoint``
+    only (no raster is written): the windows, reads and model calls of
+    :func:`predict_to_dir`, so the assemble job's restored chunks are the very arrays an
+    unsharded run computes. Chunks an earlier attempt left are restored, not recomputed."""
+    info = check_input(input_path, card, options.max_pixels, name)
+    binding = check_compatible(info, card, name)
+    workers = options.workers or cpu_count()
+    concurrency, inner_threads = engine.configure_threads(estimator, workers, options.parallel)
+    predictor = engine.predictor_for(estimator, card, probabilities=options.probabilities)
+    with rasterio.Env(**vrt.OPEN_OPTIONS), rasterio.open(input_path) as src:
+        windows = plan_windows(src.width, src.height, src.block_shapes[0], options.target_pixels)
+        if resume.plan:
+            resume.plan(windows)
+        mine = share(len(windows), index, count)
+        restore, checkpoint = resume.restore, resume.checkpoint
+
+        def restore_at(i: int, w: Window) -> engine.ChunkResult | None:
+            return restore(mine[i], w) if restore else None
+
+        def checkpoint_at(i: int, result: engine.ChunkResult) -> None:
+            if checkpoint:
+                checkpoint(mine[i], result)
+
+        with threadpool_limits(limits=inner_threads):
+            stats = engine.run(
+                [windows[i] for i in mine],
+                _window_reader(src, name, binding),
+                lambda result: None,  # the chunk is the result: the assemble job writes it
+                predictor,
+                concurrency=concurrency,
+                restore=restore_at,
+                checkpoint=checkpoint_at,
+            )
+    log.info(
+        "share %d of %d: windows %d..%d, %d restored",
+        index + 1,
+        count,
+        mine.start,
+        mine.stop - 1,
+        stats.restored_windows,
+    )
+    return ShareStats(
+        len(mine), len(mine) - stats.restored_windows, stats.restored_windows, stats.model_seconds
+    )
+
+
 def _area_grid(src: rasterio.io.DatasetReader) -> tuple[Any, Any]:
     """CRS and transform that give the summary's pixel areas: the input's own, or for a
     raster located by GCPs the affine transform fitted to them (areas then approximate)."""

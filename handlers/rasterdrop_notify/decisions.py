@@ -19,8 +19,13 @@ The rows
   ``batch_image.jobs.predict_job.reusable``) → "ready (reused)", saying no compute was spent.
 * ``superseded``: a newer version of the file was uploaded (job exit code 4, or the
   report in place names a newer version) → silent: the newer version's email covers the path.
-* ``in_progress``: a duplicate of a live run ended at once (job exit code 5) → silent: the
-  live run's own job sends exactly one email, its result or its failure.
+* ``in_progress`` ("another job owns the email"): a duplicate of a live run ended at once,
+  or a huge input was planned as a sharded run (job exit code 5 for both), or an event of a
+  sharded run's array job (its parent, or a child that succeeded: Batch parameter
+  ``part=shard``) → silent: the live run's own job, or the sharded run's assemble job,
+  sends exactly one email, its result or its failure. A child that *failed* (out of
+  attempts) is a failure row: the first final failure of a sharded run emails, and the
+  assemble job's own failure (its dependency failed) finds the same marker.
 * each failure category (``invalid_input``, ``model_error``, ``scratch_full``,
   ``out_of_memory``, ``instance_reclaimed``, ``timeout``, ``image_pull``, ``no_capacity``
   (cancelled while RUNNABLE), ``internal``) → "failed (<label>)" with advice that can
@@ -43,7 +48,9 @@ from rasterdrop_notify.absent import optional
 EXIT_INVALID_INPUT = 2
 EXIT_MODEL_ERROR = 3
 EXIT_SUPERSEDED = 4
-EXIT_IN_PROGRESS = 5
+EXIT_IN_PROGRESS = 5  # in progress elsewhere, or planned: another job owns the email
+#: Batch parameter ``part`` of a sharded run's array job (batch_image.jobs.request.PART_SHARD)
+PART_SHARD = "shard"
 
 SUCCEEDED = "succeeded"
 DUPLICATE = "duplicate"
@@ -99,7 +106,8 @@ DECISIONS: dict[str, Decision] = {
         Decision(
             IN_PROGRESS,
             False,
-            why="another live job is computing this input version: that job sends the email",
+            why="another job owns the email: a live job computing this input version, or "
+            "the assemble job of its sharded run",
         ),
         _failure(
             "invalid_input",
@@ -183,6 +191,17 @@ NOT_FAILURES = frozenset({SUCCEEDED, DUPLICATE, REUSED, SUPERSEDED, IN_PROGRESS}
 EXIT_OUTCOMES = {EXIT_SUPERSEDED: SUPERSEDED, EXIT_IN_PROGRESS: IN_PROGRESS}
 
 
+def part_outcome(parameters: dict[str, str], job_id: str, status: str) -> str | None:
+    """``in_progress`` for an event of a sharded run's array job that does not own the
+    email: the array's parent (any state; its children report) or a child that
+    succeeded (the assemble job reports). A failed child (``<parent>:<index>``) is None:
+    its failure is the run's first final failure and is emailed as such."""
+    if parameters.get("part") != PART_SHARD:
+        return None
+    child = ":" in job_id
+    return None if child and status == "FAILED" else IN_PROGRESS
+
+
 def decide(outcome: str) -> Decision:
     """The row for ``outcome``; a category this notifier does not know is ``internal``
     (it still emails: nothing fails silently)."""
@@ -213,5 +232,6 @@ __all__ = [
     "Decision",
     "decide",
     "failure_decision",
+    "part_outcome",
     "succeeded_outcome",
 ]

@@ -59,6 +59,8 @@ class Outcome:
     height: int | None = None
     valid_pixels: int | None = None
     processing_s: float | None = None
+    compute_vcpu_s: float | None = None  # summary.json's compute.vcpu_s (all shards included)
+    shards: int | None = None  # a sharded run: its children
     job_id: str | None = None
     attempts: int | None = None
     exit_code: int | None = None

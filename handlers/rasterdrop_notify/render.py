@@ -21,6 +21,7 @@ from rasterdrop_notify.text import (
     ascii_clean,
     format_area,
     format_bytes,
+    format_compute,
     format_duration,
     format_share,
     format_utc,
@@ -149,6 +150,8 @@ def _success_body(o: Outcome, name: str, links: Sequence[Link], expires: datetim
     lines += _field("Model", _model(o))
     if o.processing_s is not None:
         lines += _field("Processing", format_duration(o.processing_s))
+    if o.compute_vcpu_s is not None:
+        lines += _field("Compute used", format_compute(o.compute_vcpu_s, o.shards))
     if o.job_id:
         lines += _field("Job", o.job_id)
     if o.classes:

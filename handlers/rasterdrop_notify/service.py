@@ -19,6 +19,7 @@ from rasterdrop_notify.decisions import (
     EXIT_OUTCOMES,
     SUPERSEDED,
     decide,
+    part_outcome,
     succeeded_outcome,
 )
 from rasterdrop_notify.events import BatchJobDetail, BatchJobStateChangeEvent, S3ObjectCreatedEvent
@@ -254,6 +255,11 @@ def _predict_outcome(
     now: datetime,
 ) -> Prepared | None:
     common = {"bucket": bucket, "key": key, "version": version, "job_id": detail.jobId}
+    silent = part_outcome(detail.parameters, detail.jobId, detail.status)
+    if silent:  # a sharded run's array job: the assemble job (or a failed child) reports
+        return Prepared(
+            Outcome(status=FAILED, decision=silent, attempts=len(detail.attempts), **common)
+        )
     if detail.status == "SUCCEEDED":
         summary = get_json(clients.s3, bucket, results + SUMMARY_JSON)
         if summary is not None and not same_version(summary, version):
@@ -326,6 +332,7 @@ def _refused_key(
 def _success(summary, clients, settings, results, now, common, detail) -> Prepared:
     raster = summary.get("raster") or {}
     timings = summary.get("timings_s") or {}
+    compute = summary.get("compute") if isinstance(summary.get("compute"), dict) else {}
     model_name, model_version = model_of(summary)
     reused = summary.get("reused_from") if isinstance(summary.get("reused_from"), dict) else {}
     outcome = Outcome(
@@ -340,6 +347,8 @@ def _success(summary, clients, settings, results, now, common, detail) -> Prepar
         height=_maybe_int(raster.get("height")),
         valid_pixels=_maybe_int(raster.get("valid_pixels")),
         processing_s=_maybe_float(timings.get("total")),
+        compute_vcpu_s=_maybe_float(compute.get("vcpu_s")),
+        shards=_maybe_int(compute.get("shards")),
         attempts=len(detail.attempts),
         results_prefix=results,
         **common,

@@ -59,6 +59,14 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def format_compute(vcpu_s: float, shards: int | None = None) -> str:
+    """Compute used: vCPU-hours (vCPU-minutes under one hour), and the shards' count."""
+    amount = (
+        f"{vcpu_s / 60:.1f} vCPU-minutes" if vcpu_s < 3600 else f"{vcpu_s / 3600:.2f} vCPU-hours"
+    )
+    return f"{amount} ({shards} shards in parallel)" if shards else amount
+
+
 def format_bytes(n: int) -> str:
     value = float(n)
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):

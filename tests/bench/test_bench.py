@@ -126,3 +126,21 @@ def test_tiny_end_to_end_run_writes_the_results_shape(tmp_path: Path) -> None:
     assert [c.status for c in found[:3]] != ["SKIP"] * 3
     table = markdown(doc, [p], [], found, "--plan smoke")
     assert "| scene-40mb | rf100 |" in table
+
+
+def test_the_sharded_row_reads_its_measurements() -> None:
+    from bench.sharded import markdown
+
+    r = {
+        "workload": "sweep-160mb", "file_mb": 168.0, "megapixels": 20.8, "cores": 2,
+        "children": 2, "whole_s": 129.1, "whole_vcpu_s": 254.9, "plan_s": 0.2,
+        "children_s": 191.0, "assemble_s": 14.7, "sharded_s": 205.9, "sharded_vcpu_s": 398.6,
+        "speedup": 0.63, "pixels_identical": True, "date": "2026-12-02T05:08:46Z",
+    }  # fmt: skip
+    rows = markdown(r).splitlines()
+    assert rows[4] == "| sweep-160mb | 168 | 20.8 | 1 job | 129.1 | – | – | – | 255 | 1.00 | |"
+    assert rows[5] == (
+        "| sweep-160mb | 168 | 20.8 | 2 children + assemble | 205.9 | 0.2 | 191.0 | 14.7 "
+        "| 399 | 0.63 | yes |"
+    )
+    assert markdown({**r, "pixels_identical": False}).splitlines()[5].endswith("| NO |")

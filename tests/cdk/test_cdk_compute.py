@@ -34,7 +34,33 @@ def test_predict_command_is_the_contract(template: dict) -> None:
         assert props(template, job_id)["ContainerProperties"]["Command"] == [
             "predict", "--bucket", "Ref::bucket", "--key", "Ref::key",
             "--version-id", "Ref::version", "--etag", "Ref::etag", "--size", "Ref::size",
+            "--part", "Ref::part", "--shards", "Ref::shards",
         ]  # fmt: skip
+
+
+def test_predict_definitions_are_named_and_know_where_to_submit_their_shards(
+    template: dict, config
+) -> None:
+    """A sharded run's planner submits by the definition's own (fixed) name on its queue."""
+    names = {
+        C.ID_PREDICT_JOB: f"{config.stack_name}-predict",
+        C.ID_PREDICT_LARGE_JOB: f"{config.stack_name}-predict-large",
+    }
+    for job_id, name in names.items():
+        job = props(template, job_id)
+        assert job["JobDefinitionName"] == name
+        assert job["Parameters"]["part"] == job["Parameters"]["shards"] == ""
+        e = env(job)
+        assert e["RASTERDROP_JOB_DEFINITION"] == name
+        assert e["RASTERDROP_JOB_QUEUE"] == {"Fn::GetAtt": [C.ID_JOB_QUEUE, "JobQueueArn"]}
+        assert e["RASTERDROP_SHARD_PIXELS"] == str(config.shard_pixels) == "250000000"
+    assert env(props(template, C.ID_PREDICT_JOB))["RASTERDROP_JOB_VCPUS"] == str(config.job_vcpus)
+    large = env(props(template, C.ID_PREDICT_LARGE_JOB))
+    assert large["RASTERDROP_JOB_VCPUS"] == str(config.large_job_vcpus)
+    for job_id in (C.ID_TRAIN_JOB, C.ID_ASSESS_JOB):
+        job = props(template, job_id)
+        assert "part" not in job["Parameters"] and "JobDefinitionName" not in job
+        assert "RASTERDROP_JOB_QUEUE" not in env(job)
 
 
 def test_train_command_is_the_contract(template: dict) -> None:
@@ -48,12 +74,14 @@ def test_job_definition_basics(template: dict, job_id: str) -> None:
     job = props(template, job_id)
     assert job["RetryStrategy"] == EXPECTED_RETRY
     assert job["PlatformCapabilities"] == ["EC2"]
+    parts = C.PREDICT_PART_DEFAULTS if job_id != C.ID_TRAIN_JOB else {}
     assert job["Parameters"] == {
         "bucket": {"Ref": C.ID_DATA_BUCKET},
         "key": "",
         "version": "",
         "etag": "",
         "size": "0",
+        **parts,
     }
     assert job["ContainerProperties"]["LogConfiguration"]["LogDriver"] == "awslogs"
     image = job["ContainerProperties"]["Image"]["Fn::Sub"]
@@ -91,7 +119,10 @@ def test_job_environment_is_the_contract(template: dict, config) -> None:
     assert predict["RASTERDROP_MAX_PIXELS"] == str(config.max_pixels)
     assert predict["RASTERDROP_LOG_FORMAT"] == "json"
     assert predict["RASTERDROP_MAX_ATTEMPTS"] == str(config.job_attempts) == "3"
-    assert env(props(template, C.ID_TRAIN_JOB)) == predict
+    sharding = {"RASTERDROP_SHARD_PIXELS", "RASTERDROP_JOB_QUEUE", "RASTERDROP_JOB_DEFINITION",
+                "RASTERDROP_JOB_VCPUS"}  # fmt: skip
+    shared = {k: v for k, v in predict.items() if k not in sharding}
+    assert env(props(template, C.ID_TRAIN_JOB)) == shared
 
 
 def test_separate_job_roles(template: dict) -> None:

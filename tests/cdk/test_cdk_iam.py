@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -110,10 +111,51 @@ def test_train_role_is_scoped_to_prefixes(template: dict) -> None:
     assert sorted(list_prefixes(template, C.ID_TRAIN_ROLE)) == ["input/*", "models/*", "training/*"]
 
 
+def _definition_arn(name: str) -> dict:
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "arn:", {"Ref": "AWS::Partition"}, ":batch:", {"Ref": "AWS::Region"}, ":",
+                {"Ref": "AWS::AccountId"}, f":job-definition/{name}",
+            ],
+        ]
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("which", ["template", "variant_template"])
+def test_the_predict_role_submits_only_to_its_queue_and_predict_definitions(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    template = request.getfixturevalue(which)
+    batch = [
+        st
+        for st in role_statements(template, C.ID_PREDICT_ROLE)
+        if any(a.startswith("batch:") for a in _list(st["Action"]))
+    ]
+    (st,) = batch
+    assert st["Action"] == "batch:SubmitJob" and st["Effect"] == "Allow"
+    names = [
+        res["Properties"]["JobDefinitionName"]
+        for lid, res in template["Resources"].items()
+        if lid in (C.ID_PREDICT_JOB, C.ID_PREDICT_LARGE_JOB)
+    ]
+    assert names and all(n.endswith(("-predict", "-predict-large")) for n in names)
+    expected = [{"Fn::GetAtt": [C.ID_JOB_QUEUE, "JobQueueArn"]}]
+    for name in names:
+        expected += [_definition_arn(name), _definition_arn(f"{name}:*")]
+    key = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
+    assert sorted(map(key, st["Resource"])) == sorted(map(key, expected))
+    for role in (C.ID_TRAIN_ROLE, C.ID_ASSESS_ROLE):
+        actions = {a for s in role_statements(template, role) for a in _list(s["Action"])}
+        assert not any(a.startswith("batch:") for a in actions), role
+
+
 def test_job_roles_have_nothing_else(template: dict) -> None:
     for role in (C.ID_PREDICT_ROLE, C.ID_TRAIN_ROLE):
         actions = {a for st in role_statements(template, role) for a in _list(st["Action"])}
-        assert all(a.startswith("s3:") for a in actions), actions
+        extra = {"batch:SubmitJob"} if role == C.ID_PREDICT_ROLE else set()
+        assert all(a.startswith("s3:") for a in actions - extra), actions
         props = template["Resources"][role]["Properties"]
         assert "ManagedPolicyArns" not in props
         assert props["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {

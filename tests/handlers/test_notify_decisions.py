@@ -56,6 +56,16 @@ def _rejected_name() -> dict[str, Any]:
     return event
 
 
+def part(event: dict[str, Any], name: str, shards: int = 3) -> dict[str, Any]:
+    """The same event as one of a sharded run's jobs (Batch parameters ``part``/``shards``)."""
+    event["detail"]["parameters"] = {
+        **event["detail"]["parameters"],
+        "part": name,
+        "shards": str(shards),
+    }
+    return event
+
+
 def with_job(doc: dict[str, Any], job_id: str) -> dict[str, Any]:
     return {**doc, "job": {"id": job_id, "attempt": 1}}
 
@@ -93,9 +103,14 @@ def _scenarios() -> dict[str, Scenario]:
                            ("results were reused", "the results of version v-before")),
         # exit 4 (the job saw a newer version), or success whose summary is a newer one's
         "superseded": Scenario({"summary.json": newer}, [ended(4), succeeded()], 0),
-        # exit 5: a live job holds the lease; even a stale error.json does not make an email
+        # exit 5: a live job holds the lease, or the job planned a sharded run; the array
+        # job's parent (any end) and its children that succeeded: the assemble job reports.
+        # Even a stale error.json does not make an email
         "in_progress": Scenario(
-            {"error.json": err("internal", "unexpected", "old attempt")}, [ended(5)], 0
+            {"error.json": err("internal", "unexpected", "old attempt")},
+            [ended(5), part(succeeded("arr:0"), "shard"), part(succeeded("arr"), "shard"),
+             part(ended(1, job_id="arr"), "shard")],
+            0,
         ),
         "invalid_input": Scenario(
             {"error.json": err("invalid_input", "not_a_tiff", "field-7.tif is not a GeoTIFF")},
@@ -183,3 +198,44 @@ def test_only_the_table_decides() -> None:
     advice = DECISIONS["out_of_memory"].advice[:40]
     holders = [p.name for p in root.glob("*.py") if advice in p.read_text()]
     assert holders == ["decisions.py"]
+
+
+def test_a_sharded_run_emails_once_from_its_assemble_job_or_its_first_final_failure(
+    aws, handlers, context
+) -> None:
+    notify = handlers["notify"].handler
+    # success: the planner (exit 5), the children, the array parent, then the assemble job
+    compute = {"vcpus": 4, "job_vcpu_s": 60.0, "shards": 3, "vcpu_s": 4500.0}
+    aws.put_json(RESULTS + "summary.json", {**with_job(summary_doc(), "asm"), "compute": compute})
+    events = [
+        ended(5),
+        *(part(succeeded(f"arr:{i}"), "shard") for i in range(3)),
+        part(succeeded("arr"), "shard"),
+        part(succeeded("asm"), "assemble"),
+    ]
+    results = [notify(copy.deepcopy(e), context) for e in events]
+    assert [r["action"] for r in results] == ["skipped"] * 5 + ["published"]
+    [msg] = aws.messages()
+    assert msg["Subject"] == "rasterdrop: field-7.tif ready"
+    body = " ".join(msg["Message"].split())
+    assert "Compute used 1.25 vCPU-hours (3 shards in parallel)" in body
+
+
+def test_a_failed_child_is_the_one_failure_email_of_its_sharded_run(aws, handlers, context) -> None:
+    notify = handlers["notify"].handler
+    aws.put_json(
+        RESULTS + "error.json",
+        error_doc("invalid_input", "unreadable", "field-7.tif is corrupt or truncated"),
+    )
+    # child 1 out of attempts; the parent fails with it; the assemble job's dependency failed
+    events = [
+        part(succeeded("arr:0"), "shard"),
+        part(ended(2, job_id="arr:1"), "shard"),
+        part(ended(2, job_id="arr"), "shard"),
+        part(ended(None, job_id="asm"), "assemble"),
+    ]
+    results = [notify(copy.deepcopy(e), context) for e in events]
+    assert [r["action"] for r in results] == ["skipped", "published", "skipped", "duplicate"]
+    [msg] = aws.messages()
+    assert msg["Subject"] == "rasterdrop: field-7.tif failed (invalid input)"
+    assert "field-7.tif is corrupt or truncated" in " ".join(msg["Message"].split())

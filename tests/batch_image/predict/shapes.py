@@ -49,8 +49,9 @@ SUMMARY = {
 # the S3 job's summary: the same, plus its own fields at the ends of their parts
 S3_SUMMARY = {
     **SUMMARY,
-    "": [*SUMMARY[""], "run_id", "job"],
+    "": [*SUMMARY[""], "run_id", "compute", "job"],
     "model": ["name", "version", "uri"],
+    "compute": ["vcpus", "job_vcpu_s", "cpu_s", "vcpu_s"],  # a sharded run adds its shards'
     "job": ["id", "attempt"],  # the Batch job that wrote it (the notifier reads it)
     "timings_s": [*SUMMARY["timings_s"], "checks", "job_total"],
 }

@@ -18,6 +18,7 @@ from batch_image.predict.documents import (
     ModelRef,
     Outputs,
     Summary,
+    compute_used,
 )
 from batch_image.predict.pipeline import predict_file
 from tests.batch_image.predict import shapes
@@ -105,7 +106,8 @@ def test_the_jobs_fields_are_fields_of_the_value_in_todays_order() -> None:
         checks=0.12345,
         outputs=Outputs().at(lambda name: f"output/a/{name}"),
     )
-    doc = job.finished(job_total=2.71828).to_dict()
+    compute = compute_used(4, 2.71828, 5.0)
+    doc = job.finished(job_total=2.71828, compute=compute).to_dict()
     structure = shapes.structure(doc)
     # the job stamps "job" (its Batch id and attempt) when it publishes (jobs/predict_job.py)
     expected = {k: v for k, v in shapes.S3_SUMMARY.items() if k not in ("classes[]", "job")}
@@ -115,9 +117,10 @@ def test_the_jobs_fields_are_fields_of_the_value_in_todays_order() -> None:
     assert doc["model"] == {"name": "m", "version": "v1", "uri": "s3://b/models/m/v1/"}
     assert (doc["timings_s"]["checks"], doc["timings_s"]["job_total"]) == (0.123, 2.718)
     assert doc["outputs"]["qgis_style"] == "output/a/classes.qml"
+    assert doc["compute"] == {"vcpus": 4, "job_vcpu_s": 10.9, "cpu_s": 5.0, "vcpu_s": 10.9}
     # local documents have none of them
     local = _summary().to_dict()
-    assert "run_id" not in local and "uri" not in local["model"]
+    assert "run_id" not in local and "uri" not in local["model"] and "compute" not in local
     assert list(local["timings_s"]) == shapes.SUMMARY["timings_s"]
 
 
