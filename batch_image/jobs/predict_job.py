@@ -703,7 +703,7 @@ class _ShardJob:
             model_source.fetch_estimator_file(self.source, self.scratch / "model", state.s3),
             self.card,
         )
-        local_input = _download_input(state, self.scratch, self.workers, pixels)
+        local_input = _download_input(state, self.scratch, self.workers, pixels, self.card)
         store = CheckpointStore(
             state.s3,
             state.req.bucket,
