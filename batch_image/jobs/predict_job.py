@@ -489,6 +489,7 @@ class _Job:
                 polygons=settings.class_polygons,
                 accuracy_sample_n=settings.accuracy_sample_n,
             ),
+            review_points=settings.review_points,
         )
         try:
             summary = predict_to_dir(

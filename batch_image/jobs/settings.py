@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from batch_image.errors import ConfigError
+from batch_image.predict.review import DEFAULT_REVIEW_POINTS
 from batch_image.publish import layout
 from batch_image.raster.checks import DEFAULT_MAX_PIXELS
 from batch_image.raster.windows import DEFAULT_TARGET_PIXELS
@@ -46,6 +47,7 @@ class Settings:
     mmu_connectivity: int = 8
     class_polygons: bool = False
     accuracy_sample_n: int = 0
+    review_points: int = DEFAULT_REVIEW_POINTS  # review.gpkg points (0: none)
     # set by AWS Batch in the container
     job_id: str | None = None
     attempt: int | None = None
@@ -136,6 +138,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         mmu_connectivity=_connectivity(env),
         class_polygons=_flag(env, "RASTERDROP_CLASS_POLYGONS"),
         accuracy_sample_n=_int(env, "RASTERDROP_ACCURACY_SAMPLE_N", 0, minimum=0),
+        review_points=_int(env, "RASTERDROP_REVIEW_POINTS", DEFAULT_REVIEW_POINTS, minimum=0),
         job_id=env.get("AWS_BATCH_JOB_ID", "").strip() or None,
         attempt=_int(env, "AWS_BATCH_JOB_ATTEMPT", None),
     )

@@ -21,6 +21,7 @@ OUTPUT_LABELS = {
     "qgis_style": "QGIS style (QML)",
     "polygons": "Class polygons (GeoPackage)",
     "accuracy_sample": "Accuracy sample to label in QGIS (GeoPackage)",
+    "review": "Points to label next, where the model is least sure (GeoPackage for QGIS)",
 }
 #: Area units that mean nothing to a reader (pixel counts, square degrees): no area column.
 NO_AREA_UNITS = frozenset({"pixel", "degree^2"})
