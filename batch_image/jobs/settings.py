@@ -18,6 +18,7 @@ from batch_image.predict.review import DEFAULT_REVIEW_POINTS
 from batch_image.publish import layout
 from batch_image.raster.checks import DEFAULT_MAX_PIXELS
 from batch_image.raster.windows import DEFAULT_TARGET_PIXELS
+from batch_image.train import gate
 
 # the stack's default (cdk/config.py max_input_bytes); tests/test_defaults_agree.py checks it
 DEFAULT_MAX_INPUT_BYTES = 4 * 1024**3
@@ -48,6 +49,9 @@ class Settings:
     class_polygons: bool = False
     accuracy_sample_n: int = 0
     review_points: int = DEFAULT_REVIEW_POINTS  # review.gpkg points (0: none)
+    # the promotion gate of manifests that do not say (batch_image.train.gate)
+    promote: str = gate.IF_BETTER
+    promote_tolerance: float = gate.DEFAULT_TOLERANCE
     # set by AWS Batch in the container
     job_id: str | None = None
     attempt: int | None = None
@@ -106,6 +110,29 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name}={raw!r} is not true or false")
 
 
+def _promote(env: Mapping[str, str]) -> str:
+    raw = env.get("RASTERDROP_PROMOTE", "").strip()
+    if not raw:
+        return gate.IF_BETTER
+    try:
+        return gate.policy_of(raw) or gate.IF_BETTER
+    except ValueError as exc:
+        raise ConfigError(f"RASTERDROP_PROMOTE={raw!r}: {exc}") from exc
+
+
+def _tolerance(env: Mapping[str, str]) -> float:
+    raw = env.get("RASTERDROP_PROMOTE_TOLERANCE", "").strip()
+    if not raw:
+        return gate.DEFAULT_TOLERANCE
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"RASTERDROP_PROMOTE_TOLERANCE={raw!r} is not a number") from exc
+    if not 0 <= value <= 1:
+        raise ConfigError(f"RASTERDROP_PROMOTE_TOLERANCE={value} is not in 0..1")
+    return value
+
+
 def workers_from_env(env: Mapping[str, str] | None = None) -> int | None:
     """``RASTERDROP_WORKERS`` (cores to use; None for all), for commands that need only it."""
     return _int(os.environ if env is None else env, "RASTERDROP_WORKERS", None)
@@ -139,6 +166,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         class_polygons=_flag(env, "RASTERDROP_CLASS_POLYGONS"),
         accuracy_sample_n=_int(env, "RASTERDROP_ACCURACY_SAMPLE_N", 0, minimum=0),
         review_points=_int(env, "RASTERDROP_REVIEW_POINTS", DEFAULT_REVIEW_POINTS, minimum=0),
+        promote=_promote(env),
+        promote_tolerance=_tolerance(env),
         job_id=env.get("AWS_BATCH_JOB_ID", "").strip() or None,
         attempt=_int(env, "AWS_BATCH_JOB_ATTEMPT", None),
     )
