@@ -86,7 +86,7 @@ def decide(
     if policy == ALWAYS:
         return Decision(policy, True, "promoted: asked for (promote: true or --promote)")
     if policy == NEVER:
-        return Decision(policy, False, "not promoted: the manifest says promote: false")
+        return Decision(policy, False, "not promoted: not asked for (promote: false)")
     new = _kappa(new_blocked)
     if current_version is None:
         return Decision(policy, True, "promoted: there is no current version yet", new)

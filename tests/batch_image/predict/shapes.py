@@ -47,7 +47,13 @@ SUMMARY = {
     "outputs": ["classes", "confidence", "preview", "qgis_style", "review"],
     "timings_s": ["validate", "predict", "model", "finalize", "total"],
     "review": [
-        "file", "requested", "points", "min_distance_px", "score", "per_class", "fingerprint",
+        "file",
+        "requested",
+        "points",
+        "min_distance_px",
+        "score",
+        "per_class",
+        "fingerprint",
     ],
 }
 # the S3 job's summary: the same, plus its own fields at the ends of their parts

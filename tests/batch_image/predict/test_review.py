@@ -195,8 +195,9 @@ def test_checkpoints_keep_the_margins():
     assert checkpoints.decode(checkpoints.encode([(0, chunk)]))[0].margin is None
 
 
-def _truth_at(truth: np.ndarray, feature) -> int:
-    return int(truth[feature.properties["row"], feature.properties["col"]])
+def _truth_at(truth: np.ndarray, feature, labelled: bool) -> int | None:
+    """What a person sees at the point, or None for a point left unlabelled."""
+    return int(truth[feature.properties["row"], feature.properties["col"]]) if labelled else None
 
 
 def test_the_labelled_review_file_is_a_point_sample_of_a_manifest(reviewed, tmp_path):
@@ -214,7 +215,7 @@ def test_the_labelled_review_file_is_a_point_sample_of_a_manifest(reviewed, tmp_
         feats = [
             {
                 "geometry": f.geometry,
-                "properties": dict(f.properties) | {"label": _truth_at(truth, f) if i < 24 else None},
+                "properties": dict(f.properties) | {"label": _truth_at(truth, f, i < 24)},
             }
             for i, f in enumerate(src)
         ]
