@@ -90,6 +90,11 @@ def test_a_better_model_is_promoted_and_a_worse_one_kept_out(scene, tmp_path):
         (tmp_path / "models/landcover" / worse.version / "metrics.json").read_text()
     )
     assert metrics["comparison"]["before"]["kappa"] == promotion["current_kappa"]
+    report = (tmp_path / "models/landcover" / worse.version / "report.md").read_text()
+    before, after = metrics["comparison"]["before"], metrics["comparison"]["after"]
+    assert "## Compared with the current version" in report
+    assert f"| kappa | {before['kappa']:.3f} | {after['kappa']:.3f} |" in report
+    assert "Changed most: " in report
 
 
 def test_the_first_version_passes_the_gate_and_forcing_still_works(scene, tmp_path):
