@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("variants", add_help=False, help="engine schemes and window sizes")
     sub.add_parser("profile", add_help=False, help="where rasterdrop's time goes")
     sub.add_parser("faults", add_help=False, help="the fault harness: bursts, races, kills")
+    sub.add_parser("active", add_help=False, help="review points vs random points, 3 rounds")
     args, rest = parser.parse_known_args(argv)
     if args.command == "variants":
         from bench.engine_variants import main as variants_main
@@ -140,6 +141,10 @@ def main(argv: list[str] | None = None) -> None:
         from bench.faults import main as faults_main
 
         sys.exit(faults_main(rest))
+    if args.command == "active":
+        from bench.active import main as active_main
+
+        sys.exit(active_main(rest))
     if args.command == "profile":
         from bench.profile import main as profile_main
 
