@@ -148,6 +148,39 @@ def run_loop(
     }
 
 
+def render_review(out_dir: Path, png: Path, scale: int = 1) -> Path:
+    """A screenshot-like picture: the map in its colours, the review points over it drawn
+    as QGIS draws them (by confidence: red least sure), numbered legend at the bottom."""
+    from PIL import Image, ImageDraw
+
+    from batch_image.accuracy.qgis import CONFIDENCE_BANDS
+
+    with rasterio.open(out_dir / "classes.tif") as src:
+        classes, cmap = src.read(1), src.colormap(1)
+    lut = np.zeros((256, 3), dtype=np.uint8)
+    for cid, rgba in cmap.items():
+        lut[cid] = rgba[:3]
+    lut[255] = (255, 255, 255)
+    image = Image.fromarray(lut[classes]).convert("RGB")
+    image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    canvas = Image.new("RGB", (image.width, image.height + 24), "white")
+    canvas.paste(image)
+    draw = ImageDraw.Draw(canvas)
+    with fiona.open(out_dir / REVIEW_GPKG, layer=LAYER) as src:
+        points = [dict(f.properties) for f in src]
+    for p in points:
+        band = next(b for b in CONFIDENCE_BANDS if p["confidence"] <= b[1])
+        x, y = (p["col"] + 0.5) * scale, (p["row"] + 0.5) * scale
+        draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill=band[2], outline="black")
+    x = 6
+    for _, _, colour, label in CONFIDENCE_BANDS:
+        draw.ellipse((x, image.height + 8, x + 8, image.height + 16), fill=colour, outline="black")
+        draw.text((x + 12, image.height + 6), label.replace("–", "-"), fill="black")
+        x += 150
+    canvas.save(png)
+    return png
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The README's table: accuracy against the truth after each round, both arms."""
     s = result["scene"]
@@ -178,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trees", type=int, default=60)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--png", help="also render the first review points over the map here")
     args = parser.parse_args(argv)
     result = run_loop(
         Path(args.work),
@@ -196,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(result)
     (results / "active.md").write_text(table)
     print(table)
+    if args.png:
+        render_review(Path(args.work) / "out-base", Path(args.png))
     return 0
 
 

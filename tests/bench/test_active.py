@@ -29,3 +29,27 @@ def test_the_loop_labels_from_the_truth_and_scores_every_round(tmp_path):
     assert all(label == truth[r, c] for (label, _), (r, c) in zip(labels, cells, strict=True))
     table = active.markdown(result)
     assert f"| 2 | 30 | {unc[2]:.4f} | {rnd[2]:.4f} | {unc[2] - rnd[2]:+.4f} |" in table
+
+
+def test_the_rendering_draws_each_review_point_in_its_confidence_colour(tmp_path):
+    from PIL import Image
+
+    from batch_image.accuracy.qgis import CONFIDENCE_BANDS
+
+    active.run_loop(
+        tmp_path / "w", width=120, height=90, rounds=1, points=10, trees=3, say=lambda m: None
+    )
+    out = tmp_path / "w" / "out-base"
+    png = active.render_review(out, tmp_path / "review.png")
+    image = Image.open(png).convert("RGB")
+    assert image.size == (120, 90 + 24)
+    with fiona.open(out / "review.gpkg") as src:
+        points = [dict(f.properties) for f in src]
+    assert len(points) == 10
+    for p in points:
+        colour = next(b[2] for b in CONFIDENCE_BANDS if p["confidence"] <= b[1])
+        rgb = tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+        # the pixel itself may sit under a later point's disc, so look at its centre's colour
+        assert image.getpixel((p["col"], p["row"])) in {rgb} | {
+            tuple(int(b[2][i : i + 2], 16) for i in (1, 3, 5)) for b in CONFIDENCE_BANDS
+        }
