@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import struct
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
 import numpy as np
 import pytest
 import rasterio
@@ -23,28 +21,19 @@ from batch_image.jobs.checkpoints import CheckpointStore, decode, encode
 from batch_image.jobs.lease import Lease, LeaseLost
 from batch_image.predict.engine import ChunkResult
 from batch_image.raster.remote import check_remote_raster
-from tests.conftest import make_scene, write_raster
+from tests.conftest import make_scene, s3_client, versioned_bucket, write_raster
 
 pytestmark = pytest.mark.xdist_group("moto_server_s3io")
 
 
 @pytest.fixture
 def s3(endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return s3_client(endpoint)
 
 
 @pytest.fixture
 def bucket(s3: Any) -> str:
-    name = f"io-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    return name
+    return versioned_bucket(s3, "io")
 
 
 # --- conditional writes (what the lease relies on) --------------------------------------------

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,7 @@ from batch_image.jobs import assess_job, predict_job
 from batch_image.jobs.request import JobRequest
 from batch_image.jobs.settings import from_env
 from tests.batch_image.accuracy.conftest import label
-from tests.batch_image.jobs.test_predict_job import s3_client
-from tests.conftest import make_model, make_scene
+from tests.conftest import make_model, make_scene, s3_client, versioned_bucket
 
 pytestmark = pytest.mark.xdist_group("moto_server_job")
 
@@ -28,9 +26,7 @@ def world(endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     s3 = s3_client(endpoint)
-    bucket = f"b-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=bucket)
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    bucket = versioned_bucket(s3, "b")
     scene, truth = make_scene(tmp_path, width=60, height=50)
     model = make_model(tmp_path, scene, truth)
     for f in model.iterdir():

@@ -4,12 +4,10 @@ predict job using the model it published: the full model life cycle in one bucke
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from batch_image import s3io
@@ -23,27 +21,19 @@ from batch_image.train.fetchers import s3_fetcher
 from batch_image.train.manifest import parse_manifest_text
 from batch_image.train.trainer import train_model
 from tests.batch_image.train.helpers import small_sample
+from tests.conftest import s3_client, versioned_bucket
 
 pytestmark = pytest.mark.xdist_group("moto_server_train_s3")
 
 
 @pytest.fixture(scope="module")
 def s3(endpoint: str) -> Iterator[Any]:
-    yield boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    yield s3_client(endpoint)
 
 
 @pytest.fixture
 def bucket(s3: Any) -> str:
-    name = f"tr-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    return name
+    return versioned_bucket(s3, "tr")
 
 
 def test_reserve_never_hands_out_a_version_twice(s3: Any, bucket: str, tmp_path: Path) -> None:

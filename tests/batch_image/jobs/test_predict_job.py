@@ -21,7 +21,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import boto3
 import numpy as np
 import pytest
 import rasterio
@@ -40,7 +39,7 @@ from batch_image.jobs.request import JobRequest
 from batch_image.jobs.settings import Settings
 from batch_image.predict.documents import InputRef
 from batch_image.predict.pipeline import PredictOptions, predict_file
-from tests.conftest import make_model, make_scene
+from tests.conftest import make_model, make_scene, s3_client
 
 pytestmark = pytest.mark.xdist_group("moto_server_job")
 
@@ -83,16 +82,6 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> Assets:
         big,
         _reference(scene, model, tmp / "ref-small"),
         _reference(big, model, tmp / "ref-big"),
-    )
-
-
-def s3_client(endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
     )
 
 

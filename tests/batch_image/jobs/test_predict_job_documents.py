@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from batch_image.errors import ConfigError, InvalidInputError
@@ -18,6 +16,7 @@ from batch_image.jobs import predict_job
 from batch_image.jobs.request import JobRequest
 from batch_image.jobs.settings import Settings
 from tests.batch_image.predict import shapes
+from tests.conftest import s3_client, versioned_bucket
 
 UPLOAD_PAUSE = 0.5
 
@@ -40,16 +39,8 @@ class SlowUploads:
 
 @pytest.fixture
 def bucket(endpoint: str, model4: Path) -> tuple[Any, str]:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    name = f"rd-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3 = s3_client(endpoint)
+    name = versioned_bucket(s3)
     for f in model4.iterdir():
         s3.upload_file(str(f), name, f"models/m/v1/{f.name}")
     s3.put_object(Bucket=name, Key="models/m/current.json", Body=b'{"version": "v1"}')

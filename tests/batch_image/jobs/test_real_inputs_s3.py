@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
 import fiona
 import numpy as np
 import pytest
@@ -20,24 +18,15 @@ from batch_image.jobs.request import JobRequest
 from batch_image.jobs.settings import Settings
 from batch_image.jobs.train_job import run_s3_training
 from tests.batch_image import real_files as rf
-from tests.conftest import CLASSES
+from tests.conftest import CLASSES, s3_client, versioned_bucket
 
 pytestmark = pytest.mark.xdist_group("moto_server_real_inputs")
 
 
 @pytest.fixture
 def world(endpoint: str, tmp_path: Path) -> tuple[Any, str]:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    bucket = f"real-{uuid.uuid4().hex[:10]}"
-    s3.create_bucket(Bucket=bucket)
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    return s3, bucket
+    s3 = s3_client(endpoint)
+    return s3, versioned_bucket(s3, "real")
 
 
 def _upload_model(s3: Any, bucket: str, model: Path) -> str:
