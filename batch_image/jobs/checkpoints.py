@@ -54,6 +54,8 @@ def encode(chunks: list[tuple[int, ChunkResult]]) -> bytes:
         arrays[f"confidence_{k}"] = r.confidence
         arrays[f"counts_{k}"] = np.asarray(r.counts, dtype=np.int64)
         arrays[f"conf_sums_{k}"] = np.asarray(r.conf_sums, dtype=np.float64)
+        if r.margin is not None:
+            arrays[f"margin_{k}"] = r.margin
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return buf.getvalue()
@@ -72,6 +74,7 @@ def decode(data: bytes) -> dict[int, ChunkResult]:
                 npz[f"confidence_{k}"],
                 npz[f"counts_{k}"],
                 npz[f"conf_sums_{k}"],
+                npz[f"margin_{k}"] if f"margin_{k}" in npz.files else None,
             )
     return out
 

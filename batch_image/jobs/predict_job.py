@@ -752,6 +752,7 @@ def _options(settings: Settings, workers: int | None) -> PredictOptions:
             polygons=settings.class_polygons,
             accuracy_sample_n=settings.accuracy_sample_n,
         ),
+        review_points=settings.review_points,
     )
 
 

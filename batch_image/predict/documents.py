@@ -122,6 +122,7 @@ class Outputs:
     qgis_style: str = CLASSES_QML
     polygons: str | None = None  # classes.gpkg, when post-processing wrote it
     accuracy_sample: str | None = None  # sample.gpkg, when the stack asks for one
+    review: str | None = None  # review.gpkg: the points to label next
 
     def names(self) -> tuple[str, ...]:
         """The files in publishing order (the done-marker comes after all of them)."""
@@ -183,6 +184,7 @@ class Summary:
     created_at: str
     run_id: str | None = None  # S3 mode
     postprocess: Mapping[str, Any] | None = None  # minimum mapping unit, polygons, sample
+    review: Mapping[str, Any] | None = None  # the review points' selection (review.gpkg)
     compute: Mapping[str, Any] | None = None  # S3: vCPU-seconds of the job (and its shards)
 
     def for_job(self, *, run_id: str, model_uri: str, checks: float, outputs: Outputs) -> Summary:
@@ -224,6 +226,8 @@ class Summary:
             doc["run_id"] = self.run_id
         if self.postprocess:
             doc["postprocess"] = dict(self.postprocess)
+        if self.review:
+            doc["review"] = dict(self.review)
         if self.compute:
             doc["compute"] = dict(self.compute)
         return doc

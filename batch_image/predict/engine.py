@@ -21,6 +21,7 @@ from rasterio.windows import Window
 
 from batch_image.model.card import NODATA_CLASS, ModelCard
 from batch_image.model.features import compute_features
+from batch_image.predict.review import margin_percent
 
 # Estimators whose predict() is exactly classes_[argmax(predict_proba())]:
 # for these one predict_proba call gives both outputs (half the work of two calls).
@@ -42,6 +43,7 @@ class ChunkResult:
     confidence: np.ndarray  # (h, w) uint8 0..100, 255 where invalid
     counts: np.ndarray  # pixels per class, in model class order
     conf_sums: np.ndarray  # sum of confidence per class
+    margin: np.ndarray | None = None  # (h, w) uint8 best − second best probability, 0..100
 
 
 @dataclass
@@ -80,15 +82,26 @@ def configure_threads(estimator: Any, workers: int, scheme: str) -> tuple[int, i
 
 
 class Classifier:
-    """Class ids and confidence (0–100) for feature rows, from one model pass."""
+    """Class ids and confidence (0–100) for feature rows, from one model pass.
 
-    def __init__(self, estimator: Any, card: ModelCard) -> None:
+    With ``margin`` it also keeps the gap between the two best class probabilities
+    (0–100) from the same ``predict_proba`` call, for the review points
+    (:mod:`batch_image.predict.review`); :attr:`last_margin` holds the last call's.
+    """
+
+    def __init__(self, estimator: Any, card: ModelCard, *, margin: bool = False) -> None:
         self.estimator = estimator
         self.card = card
         self.classes = np.asarray(estimator.classes_).astype(np.uint8)
         self.exact_argmax = type(final_estimator(estimator)).__name__ in _ARGMAX_EXACT
+        self.margin = margin
 
     def __call__(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids, conf, _ = self.classify(features)
+        return ids, conf
+
+    def classify(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Class ids, confidence and (with ``margin``) the top-two margin per row."""
         proba = self.estimator.predict_proba(features)
         winner = proba.argmax(axis=1)
         conf = np.rint(proba[np.arange(proba.shape[0]), winner] * 100).astype(np.uint8)
@@ -96,7 +109,8 @@ class Classifier:
             ids = self.classes[winner]
         else:
             ids = np.asarray(self.estimator.predict(features)).astype(np.uint8)
-        return ids, conf
+        gap = margin_percent(proba, axis=1) if self.margin else None
+        return ids, conf, gap
 
 
 @dataclass
@@ -117,16 +131,26 @@ def predict_chunk(block: Block, window: Window, classify: Classifier) -> ChunkRe
     n_cls = len(classify.classes)
     counts = np.zeros(n_cls, dtype=np.int64)
     conf_sums = np.zeros(n_cls, dtype=np.float64)
+    margin = np.full(h * w, NODATA_CLASS, dtype=np.uint8) if classify.margin else None
     if valid.any():
         pixels = block.data.reshape(block.data.shape[0], -1)[:, valid].T
         features = compute_features(pixels, card.features, card.band_names)
-        ids, conf = classify(features)
+        ids, conf, gap = classify.classify(features)
         classes[valid] = ids
         confidence[valid] = conf
+        if margin is not None and gap is not None:
+            margin[valid] = gap
         order = np.searchsorted(classify.classes, ids)
         counts = np.bincount(order, minlength=n_cls)
         conf_sums = np.bincount(order, weights=conf, minlength=n_cls)
-    return ChunkResult(window, classes.reshape(h, w), confidence.reshape(h, w), counts, conf_sums)
+    return ChunkResult(
+        window,
+        classes.reshape(h, w),
+        confidence.reshape(h, w),
+        counts,
+        conf_sums,
+        None if margin is None else margin.reshape(h, w),
+    )
 
 
 def run(

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from batch_image.logs import log_fields
 from batch_image.model import source as model_source
 from batch_image.model.card import ModelCard, load_card, load_estimator
 from batch_image.model.compatibility import BandBinding, check_compatible
-from batch_image.predict import engine, postprocess
+from batch_image.predict import engine, postprocess, review
 from batch_image.predict.documents import (
     ErrorDocument,
     InputRef,
@@ -78,6 +78,8 @@ class PredictOptions:
     progress: bool = False
     parallel: str = "windows"
     postprocess: PostProcess = field(default_factory=PostProcess)  # the card's entry wins
+    review_points: int = review.DEFAULT_REVIEW_POINTS  # review.gpkg (0: none)
+    review_min_distance: int = review.DEFAULT_MIN_DISTANCE  # pixels between review points
 
 
 @dataclass(frozen=True)
@@ -154,9 +156,10 @@ def predict_to_dir(
     if post.needed:
         postprocess.check_budget(info.width, info.height, post, name)
     t_validated = time.perf_counter()
+    selector = _review_selector(options)
     with _scratch_in(out_dir) as scratch:
         stats, facts = _predict_windows(
-            input_path, estimator, card, scratch, options, resume, name, binding
+            input_path, estimator, card, scratch, options, resume, name, binding, selector
         )
         t_predicted = time.perf_counter()
         done = postprocess.apply(
@@ -166,12 +169,14 @@ def predict_to_dir(
         _convert_to_cogs(scratch, out_dir)
     _style_and_preview(out_dir, card, stats)
     sample = postprocess.draw_accuracy_sample(out_dir, out_dir / CLASSES_TIF, post)
+    reviewed = _draw_review(out_dir, selector, card)
     timings = Timings.measured(
         t_start, t_validated, t_predicted, time.perf_counter(), stats.model_seconds
     )
     ref = input_ref or InputRef(path=str(input_path), size_bytes=info.size_bytes)
     summary = summarize(ref, info, card, stats, facts, timings, peak_rss_mb())
     summary = postprocess.recorded(summary, done, sample, post)
+    summary = _with_review(summary, reviewed)
     log.info(
         "predicted %s: %d valid pixels in %.1fs",
         name,
@@ -180,6 +185,32 @@ def predict_to_dir(
         extra=log_fields(input=name, valid_pixels=stats.valid_pixels, timings=timings.to_dict()),
     )
     return summary
+
+
+def _review_selector(options: PredictOptions) -> review.ReviewSelector | None:
+    """Scored by the top-two margin: the engine has every pixel's class probabilities."""
+    if options.review_points <= 0:
+        return None
+    return review.ReviewSelector(
+        options.review_points, min_distance=options.review_min_distance, margins=True
+    )
+
+
+def _draw_review(
+    out_dir: Path, selector: review.ReviewSelector | None, card: ModelCard
+) -> dict[str, Any] | None:
+    if selector is None:
+        return None
+    classes = [review.ReviewClass(c.id, c.name, c.colour) for c in card.classes]
+    return review.draw_review(out_dir, out_dir / CLASSES_TIF, selector, classes)
+
+
+def _with_review(summary: Summary, record: dict[str, Any] | None) -> Summary:
+    """The summary naming ``review.gpkg`` among its outputs, with the selection's record."""
+    if record is None:
+        return summary
+    outputs = replace(summary.outputs, review=record.get("file"))
+    return replace(summary, outputs=outputs, review=record)
 
 
 @contextmanager
@@ -207,11 +238,13 @@ def _predict_windows(
     resume: Resume | None,
     name: str,
     binding: BandBinding,
+    selector: review.ReviewSelector | None = None,
 ) -> tuple[engine.EngineStats, RunFacts]:
-    """Plan the windows, then predict each into the two uncompressed scratch rasters."""
+    """Plan the windows, then predict each into the two uncompressed scratch rasters
+    (and offer each finished window to the review selection, on the writer thread)."""
     workers = options.workers or cpu_count()
     concurrency, inner_threads = engine.configure_threads(estimator, workers, options.parallel)
-    classify = engine.Classifier(estimator, card)
+    classify = engine.Classifier(estimator, card, margin=selector is not None)
     resume = resume or Resume()
     with rasterio.Env(**vrt.OPEN_OPTIONS), rasterio.open(input_path) as src:
         windows = plan_windows(src.width, src.height, src.block_shapes[0], options.target_pixels)
@@ -231,6 +264,10 @@ def _predict_windows(
             def write(result: engine.ChunkResult) -> None:
                 cls_dst.write(result.classes, 1, window=result.window)
                 conf_dst.write(result.confidence, 1, window=result.window)
+                if selector is not None:
+                    selector.offer(
+                        result.window, result.classes, result.confidence, margin=result.margin
+                    )
 
             stats = engine.run(
                 windows,
@@ -281,7 +318,8 @@ def predict_share(
     binding = check_compatible(info, card, name)
     workers = options.workers or cpu_count()
     concurrency, inner_threads = engine.configure_threads(estimator, workers, options.parallel)
-    classify = engine.Classifier(estimator, card)
+    # the margins the assemble job's review selection reads come with the chunks
+    classify = engine.Classifier(estimator, card, margin=options.review_points > 0)
     with rasterio.Env(**vrt.OPEN_OPTIONS), rasterio.open(input_path) as src:
         windows = plan_windows(src.width, src.height, src.block_shapes[0], options.target_pixels)
         if resume.plan:

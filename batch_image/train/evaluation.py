@@ -75,8 +75,11 @@ def cross_validate(
     class_ids: list[int],
     folds: int,
     seed: int,
+    predictions: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """Blocked (GroupKFold on spatial blocks) and random (stratified) k-fold metrics."""
+    """Blocked (GroupKFold on spatial blocks) and random (stratified) k-fold metrics;
+    ``predictions["blocked"]`` receives the blocked out-of-fold predictions when given
+    (the comparison with the current version scores them on the same folds)."""
     import sys
 
     from sklearn.model_selection import GroupKFold, StratifiedKFold
@@ -99,6 +102,8 @@ def cross_validate(
             splits = list(gkf.split(X, y, groups))
             pred = _out_of_fold(make_estimator, X, y, splits, bar)
             out["blocked"] = {"folds": blocked_folds, **metrics(y, pred, class_ids)}
+            if predictions is not None:
+                predictions["blocked"] = pred
         else:
             out["blocked"] = {
                 "skipped": f"only {n_groups} spatial block(s); use a smaller cv block size"
