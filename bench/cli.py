@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("profile", add_help=False, help="where rasterdrop's time goes")
     sub.add_parser("faults", add_help=False, help="the fault harness: bursts, races, kills")
     sub.add_parser("sharded", add_help=False, help="a scene unsharded vs sharded (S3 job)")
+    sub.add_parser("active", add_help=False, help="review points vs random points, 3 rounds")
     args, rest = parser.parse_known_args(argv)
     if args.command == "variants":
         from bench.engine_variants import main as variants_main
@@ -145,6 +146,10 @@ def main(argv: list[str] | None = None) -> None:
         from bench.sharded import main as sharded_main
 
         sys.exit(sharded_main(rest))
+    if args.command == "active":
+        from bench.active import main as active_main
+
+        sys.exit(active_main(rest))
     if args.command == "profile":
         from bench.profile import main as profile_main
 

@@ -78,3 +78,15 @@ def postprocess_environment(
         "RASTERDROP_ACCURACY_SAMPLE_N": str(accuracy_sample_n),
         "RASTERDROP_PROBABILITIES": "true" if probabilities else "false",
     }
+
+
+def labelling_environment(
+    *, review_points: int, train_promote: str, promote_tolerance: float
+) -> dict[str, str]:
+    """The labelling loop's settings: review points of every prediction (predict job) and
+    the promotion gate of trainings whose manifest does not say (train job)."""
+    return {
+        "RASTERDROP_REVIEW_POINTS": str(review_points),
+        "RASTERDROP_PROMOTE": train_promote,
+        "RASTERDROP_PROMOTE_TOLERANCE": repr(float(promote_tolerance)),
+    }

@@ -91,6 +91,9 @@ class RasterdropConfig:
     class_polygons: bool = False
     accuracy_sample_n: int = 0
     probabilities: bool = False
+    review_points: int = 200
+    train_promote: str = "if_better"
+    promote_tolerance: float = 0.01
     runnable_timeout_minutes: int = 60
     link_reserved_concurrency: int = 10
     api: bool = True
@@ -195,6 +198,22 @@ def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value.lower() not in choices:
         raise ConfigError(key, f"expected one of {', '.join(choices)}, got {value!r}")
     return value.lower()
+
+
+PROMOTE_CHOICES = ("if_better", "always", "never")
+
+
+def _fraction(key: str, value: Any) -> float:
+    """A number in 0..1 (a kappa difference)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(key, f"expected a number between 0 and 1, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(key, f"expected a number between 0 and 1, got {value!r}") from None
+    if not 0 <= number <= 1:
+        raise ConfigError(key, f"must be between 0 and 1, got {value!r}")
+    return number
 
 
 def _str_list(key: str, value: Any, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
@@ -311,6 +330,9 @@ _PARSERS: dict[str, _Parser] = {
     "class_polygons": _bool,
     "accuracy_sample_n": lambda k, v: _int(k, v, low=0, high=100_000),
     "probabilities": _bool,
+    "review_points": lambda k, v: _int(k, v, low=0, high=10_000),
+    "train_promote": lambda k, v: _choice(k, v, PROMOTE_CHOICES),
+    "promote_tolerance": lambda k, v: _fraction(k, v),
     # Batch's JobStateTimeLimitAction.maxTimeSeconds: 600..86400 (API_JobStateTimeLimitAction)
     "runnable_timeout_minutes": lambda k, v: _int(k, v, low=10, high=1440),
     "link_reserved_concurrency": lambda k, v: _int(k, v, low=1, high=1000),
@@ -458,6 +480,20 @@ DESCRIPTIONS: dict[str, str] = {
     "probabilities": (
         "classification: also write `probabilities.tif`, every class's probability (0-100, "
         "one band per class, from the same model pass)"
+    ),
+    "review_points": (
+        "points where the model is least sure that each prediction writes to `review.gpkg` "
+        "(linked in the email; label them in QGIS and add the file to the training manifest "
+        "as a point sample); 0: none"
+    ),
+    "train_promote": (
+        "what a training whose manifest says nothing about `promote` does with `current.json`: "
+        "`if_better` (moves it only when the new version's blocked-CV kappa is not lower than "
+        "the current version's by more than `promote_tolerance`), `always` or `never`"
+    ),
+    "promote_tolerance": (
+        "how much lower (kappa, 0 to 1) a new version's blocked-CV kappa may be than the "
+        "current version's and still be promoted by `if_better`"
     ),
     "runnable_timeout_minutes": (
         "a job left RUNNABLE this long for want of capacity (quota, instance types, max_vcpus) "

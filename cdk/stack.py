@@ -13,7 +13,7 @@ from cdk import constants as C
 from cdk.api import Api
 from cdk.api import names as API
 from cdk.api.functions import ApiHandlerProps
-from cdk.assessment import postprocess_environment
+from cdk.assessment import labelling_environment, postprocess_environment
 from cdk.compute import Compute, JobSize, job_environment, root_volume_gib
 from cdk.config import RasterdropConfig
 from cdk.monitoring import Monitoring
@@ -115,6 +115,11 @@ class RasterdropStack(Stack):
                 class_polygons=cfg.class_polygons,
                 accuracy_sample_n=cfg.accuracy_sample_n,
                 probabilities=cfg.probabilities,
+            )
+            | labelling_environment(
+                review_points=cfg.review_points,
+                train_promote=cfg.train_promote,
+                promote_tolerance=cfg.promote_tolerance,
             ),
             log_retention=retention,
             runnable_timeout_minutes=cfg.runnable_timeout_minutes,

@@ -196,6 +196,15 @@ def read_strata(path: Path, name: str | None = None) -> Strata:
         )
 
 
+def map_fingerprint(path: Path, name: str | None = None) -> str:
+    """The fingerprint :func:`read_strata` records, from one pass over the map."""
+    with open_map(path, name) as src:
+        digest = hashlib.sha256(_identity(src).encode())
+        for _window, classes, valid in read_windows(src, map_windows(src)):
+            digest.update(np.where(valid, classes, UNMAPPED).astype("<i4").tobytes())
+        return digest.hexdigest()
+
+
 def _all_classes(stated: dict[int, MapClass], found: tuple[MapClass, ...]) -> tuple[MapClass, ...]:
     merged = {**stated, **{c.id: c for c in found}}
     return tuple(merged[cid] for cid in sorted(merged))

@@ -1,4 +1,5 @@
-"""QGIS styles for the GeoPackages rasterdrop writes (accuracy samples, class polygons).
+"""QGIS styles for the GeoPackages rasterdrop writes (accuracy samples, review points,
+class polygons).
 
 QGIS loads a layer's default style from the GeoPackage's own ``layer_styles`` table
 (what "Save style → in database" writes), so the file opens styled wherever it is
@@ -6,9 +7,10 @@ copied; a ``.qml`` beside it is written too for tools that look there. The table
 the one QGIS creates, registered in ``gpkg_contents`` as an attributes table so the
 file stays a valid GeoPackage.
 
-Two styles: points with a drop-down (``ValueMap`` widget) of class names on the
+Three styles: points with a drop-down (``ValueMap`` widget) of class names on the
 ``reference`` field, the map class hidden from the form (blind labelling, as Olofsson
-et al. recommend); polygons filled by class (categorized renderer).
+et al. recommend); review points drawn by confidence (graduated renderer) with the same
+drop-down on ``label``; polygons filled by class (categorized renderer).
 """
 
 from __future__ import annotations
@@ -79,15 +81,58 @@ def _hidden() -> str:
 def sample_style(classes: Sequence[tuple[int, str, str]], hidden: Sequence[str]) -> str:
     """Points coloured by map class; ``reference`` a drop-down of ``classes`` (id, name,
     colour); ``hidden`` fields left out of the form and not editable."""
-    fields = f'<field name="reference">{_value_map(classes)}</field>' + "".join(
+    return _document(
+        _categorized("map_class", "marker", classes) + _form("reference", classes, hidden, ())
+    )
+
+
+#: Confidence bands of the review points' style: (lower, upper, colour, legend label).
+CONFIDENCE_BANDS = (
+    (0, 40, "#d7191c", "0–40 % (least sure)"),
+    (40, 60, "#fdae61", "40–60 %"),
+    (60, 80, "#ffffbf", "60–80 %"),
+    (80, 100, "#1a9641", "80–100 %"),
+)
+
+
+def _graduated(field: str, bands: Sequence[tuple[int, int, str, str]]) -> str:
+    ranges = "".join(
+        f'<range lower="{lo}" upper="{hi}" symbol="{i}" label={quoteattr(label)} render="true"/>'
+        for i, (lo, hi, _, label) in enumerate(bands)
+    )
+    symbols = "".join(_symbol(str(i), "marker", band[2]) for i, band in enumerate(bands))
+    return (
+        f'<renderer-v2 type="graduatedSymbol" attr="{field}" graduatedMethod="GraduatedColor" '
+        f'forceraster="0"><ranges>{ranges}</ranges><symbols>{symbols}</symbols></renderer-v2>'
+    )
+
+
+def review_style(classes: Sequence[tuple[int, str, str]]) -> str:
+    """Review points drawn by ``confidence`` (red: least sure); ``label`` a drop-down of
+    ``classes``; the prediction shown read-only (a reviewer may see what the map says)."""
+    readonly = ("predicted", "predicted_name", "confidence", "margin")
+    hidden = ("point_id", "fingerprint", "row", "col")
+    return _document(
+        _graduated("confidence", CONFIDENCE_BANDS) + _form("label", classes, hidden, readonly)
+    )
+
+
+def _form(
+    edit: str,
+    classes: Sequence[tuple[int, str, str]],
+    hidden: Sequence[str],
+    readonly: Sequence[str],
+) -> str:
+    """The attribute form: ``edit`` a drop-down of class names, ``hidden`` fields out of
+    the form, ``readonly`` ones shown but not editable."""
+    fields = f'<field name="{edit}">{_value_map(classes)}</field>' + "".join(
         f'<field name="{f}">{_hidden()}</field>' for f in hidden
     )
-    editable = "".join(f'<field name="{f}" editable="0"/>' for f in hidden)
-    return _document(
-        _categorized("map_class", "marker", classes)
-        + f"<fieldConfiguration>{fields}</fieldConfiguration>"
-        + f'<editable>{editable}<field name="reference" editable="1"/></editable>'
-        + '<editform tolabel="1"></editform>'
+    editable = "".join(f'<field name="{f}" editable="0"/>' for f in (*hidden, *readonly))
+    return (
+        f"<fieldConfiguration>{fields}</fieldConfiguration>"
+        f'<editable>{editable}<field name="{edit}" editable="1"/></editable>'
+        '<editform tolabel="1"></editform>'
     )
 
 

@@ -34,6 +34,7 @@ from batch_image.errors import InvalidInputError
 from batch_image.logs import setup_logging
 from batch_image.predict.pipeline import PredictOptions, predict_file
 from batch_image.predict.postprocess import PostProcess
+from batch_image.predict.review import DEFAULT_REVIEW_POINTS
 from batch_image.raster.checks import DEFAULT_MAX_PIXELS
 
 
@@ -107,6 +108,13 @@ EXIT_TERMINATED = 128 + signal.SIGTERM
     help="Also write probabilities.tif: every class's probability (0-100), one band each.",
 )
 @click.option(
+    "--review-points",
+    type=click.IntRange(min=0),
+    default=DEFAULT_REVIEW_POINTS,
+    show_default=True,
+    help="Points where the model is least sure, to label next: review.gpkg (0: none).",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Progress bar [default: when stderr is a terminal].",
@@ -135,6 +143,7 @@ def predict(
     polygons: bool,
     accuracy_sample_n: int,
     probabilities: bool,
+    review_points: int,
     progress: bool | None,
     part: str | None,
     shards: str | None,
@@ -182,6 +191,7 @@ def predict(
             source="command line",
         ),
         probabilities=probabilities,
+        review_points=review_points,
     )
     predict_local(input_path, model_dir, out_dir, options, log_format=log_format)
 

@@ -55,6 +55,8 @@ def encode(chunks: list[tuple[int, ChunkResult]]) -> bytes:
             arrays[f"layer_{name}_{k}"] = layer
         arrays[f"counts_{k}"] = np.asarray(r.counts, dtype=np.int64)
         arrays[f"sums_{k}"] = np.asarray(r.sums, dtype=np.float64)
+        if r.margin is not None:
+            arrays[f"margin_{k}"] = r.margin
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return buf.getvalue()
@@ -74,7 +76,11 @@ def decode(data: bytes) -> dict[int, ChunkResult]:
                 if n.startswith("layer_") and n.rpartition("_")[2] == str(k)
             }
             out[int(i)] = ChunkResult(
-                Window(col, row, width, height), layers, npz[f"counts_{k}"], npz[f"sums_{k}"]
+                Window(col, row, width, height),
+                layers,
+                npz[f"counts_{k}"],
+                npz[f"sums_{k}"],
+                npz[f"margin_{k}"] if f"margin_{k}" in names else None,
             )
     return out
 

@@ -757,6 +757,7 @@ def _options(settings: Settings, workers: int | None) -> PredictOptions:
             accuracy_sample_n=settings.accuracy_sample_n,
         ),
         probabilities=settings.probabilities,
+        review_points=settings.review_points,
     )
 
 

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from batch_image.errors import ConfigError
+from batch_image.predict.review import DEFAULT_REVIEW_POINTS
 from batch_image.publish import layout
 from batch_image.raster.checks import DEFAULT_MAX_PIXELS
 from batch_image.raster.windows import DEFAULT_TARGET_PIXELS
+from batch_image.train import gate
 
 # the stack's default (cdk/config.py max_input_bytes); tests/test_defaults_agree.py checks it
 DEFAULT_MAX_INPUT_BYTES = 4 * 1024**3
@@ -53,6 +55,10 @@ class Settings:
     job_queue: str | None = None
     job_definition: str | None = None
     job_vcpus: int | None = None  # the job definition's vCPUs (what the job is billed for)
+    review_points: int = DEFAULT_REVIEW_POINTS  # review.gpkg points (0: none)
+    # the promotion gate of manifests that do not say (batch_image.train.gate)
+    promote: str = gate.IF_BETTER
+    promote_tolerance: float = gate.DEFAULT_TOLERANCE
     # set by AWS Batch in the container
     job_id: str | None = None
     attempt: int | None = None
@@ -117,6 +123,29 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name}={raw!r} is not true or false")
 
 
+def _promote(env: Mapping[str, str]) -> str:
+    raw = env.get("RASTERDROP_PROMOTE", "").strip()
+    if not raw:
+        return gate.IF_BETTER
+    try:
+        return gate.policy_of(raw) or gate.IF_BETTER
+    except ValueError as exc:
+        raise ConfigError(f"RASTERDROP_PROMOTE={raw!r}: {exc}") from exc
+
+
+def _tolerance(env: Mapping[str, str]) -> float:
+    raw = env.get("RASTERDROP_PROMOTE_TOLERANCE", "").strip()
+    if not raw:
+        return gate.DEFAULT_TOLERANCE
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"RASTERDROP_PROMOTE_TOLERANCE={raw!r} is not a number") from exc
+    if not 0 <= value <= 1:
+        raise ConfigError(f"RASTERDROP_PROMOTE_TOLERANCE={value} is not in 0..1")
+    return value
+
+
 def workers_from_env(env: Mapping[str, str] | None = None) -> int | None:
     """``RASTERDROP_WORKERS`` (cores to use; None for all), for commands that need only it."""
     return _int(os.environ if env is None else env, "RASTERDROP_WORKERS", None)
@@ -154,6 +183,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         job_queue=env.get("RASTERDROP_JOB_QUEUE", "").strip() or None,
         job_definition=env.get("RASTERDROP_JOB_DEFINITION", "").strip() or None,
         job_vcpus=_int(env, "RASTERDROP_JOB_VCPUS", None),
+        review_points=_int(env, "RASTERDROP_REVIEW_POINTS", DEFAULT_REVIEW_POINTS, minimum=0),
+        promote=_promote(env),
+        promote_tolerance=_tolerance(env),
         job_id=env.get("AWS_BATCH_JOB_ID", "").strip() or None,
         attempt=_int(env, "AWS_BATCH_JOB_ATTEMPT", None),
         array_index=_int(env, "AWS_BATCH_JOB_ARRAY_INDEX", None, minimum=0),

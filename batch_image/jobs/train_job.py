@@ -3,8 +3,10 @@
 The same :func:`batch_image.train.trainer.train_model` as the local CLI, with the S3
 ends of the seam (:mod:`batch_image.model.s3_store`): manifest paths resolve
 against ``s3://B/training/<name>/`` and are downloaded to scratch; the model goes
-to ``models/<name>/<version>/``; ``current.json`` moves when the manifest says
-``promote: true`` (forward only: the run report's ``promoted`` says whether it did).
+to ``models/<name>/<version>/``; ``current.json`` moves as the promotion gate decides
+(:mod:`batch_image.train.gate`: the manifest's ``promote``, else the stack's
+``RASTERDROP_PROMOTE``, default ``if_better``; forward only: the run report's
+``promoted`` says whether it did, ``model.promotion.reason`` why).
 The run report the notify handler reads is
 ``models/<name>/runs/<manifest version>/summary.json``, or ``error.json`` with
 the failure category when training is refused or fails for good.
@@ -125,7 +127,13 @@ def _train(run: _TrainRun, scratch: Path, say: Callable[[str], None] | None) -> 
         run.bucket, models_prefix=run.settings.models_prefix, s3=run.s3, scratch=scratch
     )
     result = trainer.train_model(
-        spec, _fetcher(run, scratch), store, log=say, workers=run.settings.workers
+        spec,
+        _fetcher(run, scratch),
+        store,
+        log=say,
+        workers=run.settings.workers,
+        default_promote=run.settings.promote,
+        tolerance=run.settings.promote_tolerance,
     )
     document = success_report(result.summary(), run.manifest, result.location)
     return TrainJobOutcome("succeeded", EXIT_OK, run.report(document), document)

@@ -25,7 +25,8 @@ from typing import Any
 
 from batch_image import clock, s3io
 from batch_image.errors import InternalError, InvalidInputError
-from batch_image.model.stores import version_candidates
+from batch_image.model.card import ModelCard
+from batch_image.model.stores import card_or_none, version_candidates
 from batch_image.publish.layout import MODEL_CARD as CARD
 from batch_image.publish.layout import MODEL_POINTER as POINTER
 from batch_image.publish.layout import MODEL_RESERVATION as RESERVATION
@@ -136,3 +137,11 @@ class S3ModelStore:
     def current(self, name: str) -> str | None:
         found = s3io.get_json(self.s3, self.bucket, f"{self.prefix}{name}/{POINTER}")
         return str(found[0]["version"]) if found and isinstance(found[0], dict) else None
+
+    def current_card(self, name: str) -> ModelCard | None:
+        """The card of the version ``current.json`` names (None: none, or unreadable)."""
+        version = self.current(name)
+        if version is None:
+            return None
+        found = s3io.get_json(self.s3, self.bucket, self._key(name, version, CARD))
+        return card_or_none(found[0] if found else None)

@@ -20,9 +20,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from batch_image.errors import InternalError, InvalidInputError
+from batch_image.errors import InternalError, InvalidInputError, RasterdropError
+from batch_image.model.card import ModelCard
 from batch_image.publish.layout import MODEL_CARD, MODEL_POINTER
 from batch_image.publish.protocol import publish
 from batch_image.publish.sinks import LocalDir
@@ -61,6 +62,25 @@ class ModelStore(Protocol):
     def staging_dir(self) -> Path:
         """A fresh local directory to stage files in."""
         ...
+
+    def current(self, name: str) -> str | None:
+        """The version ``current.json`` names (None: no pointer)."""
+        ...
+
+    def current_card(self, name: str) -> ModelCard | None:
+        """That version's model card (None: no pointer, or a card that cannot be read):
+        the promotion gate compares a new version with it."""
+        ...
+
+
+def card_or_none(data: Any) -> ModelCard | None:
+    """A model card from its JSON, or None when it is not one."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return ModelCard.from_dict(data)
+    except (KeyError, TypeError, ValueError, RasterdropError):
+        return None
 
 
 class VersionedStore:
@@ -130,6 +150,16 @@ class VersionedStore:
             return None
         return str(json.loads(path.read_text())["version"])
 
+    def current_card(self, name: str) -> ModelCard | None:
+        version = self.current(name)
+        card = self.root / name / version / MODEL_CARD if version else None
+        if card is None or not card.is_file():
+            return None
+        try:
+            return card_or_none(json.loads(card.read_text()))
+        except ValueError:
+            return None
+
 
 class DirectoryStore:
     """One model straight into ``directory`` (the quick form and ``make demo``)."""
@@ -157,3 +187,9 @@ class DirectoryStore:
     def promote(self, name: str, version: str) -> bool:
         """A single model directory has no pointer to move."""
         return False
+
+    def current(self, name: str) -> str | None:
+        return None
+
+    def current_card(self, name: str) -> ModelCard | None:
+        return None

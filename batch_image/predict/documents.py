@@ -140,6 +140,7 @@ class Outputs:
         if "prediction" in files:
             return cls(classes=None, confidence=None, qgis_style=PREDICTION_QML, **files)
         return cls(**files)
+    review: str | None = None  # review.gpkg: the points to label next
 
     def names(self) -> tuple[str, ...]:
         """The files in publishing order (the done-marker comes after all of them)."""
@@ -203,6 +204,7 @@ class Summary:
     postprocess: Mapping[str, Any] | None = None  # minimum mapping unit, polygons, sample
     task: str | None = None  # "regression"; absent for a classification
     values: Mapping[str, Any] | None = None  # regression: the predicted values' statistics
+    review: Mapping[str, Any] | None = None  # the review points' selection (review.gpkg)
     compute: Mapping[str, Any] | None = None  # S3: vCPU-seconds of the job (and its shards)
 
     def for_job(self, *, run_id: str, model_uri: str, checks: float, outputs: Outputs) -> Summary:
@@ -246,6 +248,8 @@ class Summary:
             doc["run_id"] = self.run_id
         if self.postprocess:
             doc["postprocess"] = dict(self.postprocess)
+        if self.review:
+            doc["review"] = dict(self.review)
         if self.compute:
             doc["compute"] = dict(self.compute)
         return doc

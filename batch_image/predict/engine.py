@@ -21,6 +21,7 @@ from rasterio.windows import Window
 
 from batch_image.model.card import NODATA_CLASS, ModelCard
 from batch_image.model.features import compute_features
+from batch_image.predict.review import margin_percent
 
 # Estimators whose predict() is exactly classes_[argmax(predict_proba())]:
 # for these one predict_proba call gives both outputs (half the work of two calls).
@@ -52,6 +53,7 @@ class ChunkResult:
     layers: dict[str, np.ndarray]
     counts: np.ndarray
     sums: np.ndarray
+    margin: np.ndarray | None = None  # (h, w) uint8 best − second best probability, 0..100
 
     @property
     def classes(self) -> np.ndarray:
@@ -127,17 +129,30 @@ def configure_threads(estimator: Any, workers: int, scheme: str) -> tuple[int, i
 
 class Classifier:
     """Class ids and confidence (0–100) for feature rows, from one model pass; with
-    ``probabilities`` also every class's probability (0–100) from that same pass."""
+    ``probabilities`` also every class's probability (0–100) from that same pass.
+
+    With ``margin`` it also keeps the gap between the two best class probabilities
+    (0–100) from the same ``predict_proba`` call, for the review points
+    (:mod:`batch_image.predict.review`): a field of the chunk, not an output layer.
+    """
 
     regression = False
 
-    def __init__(self, estimator: Any, card: ModelCard, *, probabilities: bool = False) -> None:
+    def __init__(
+        self,
+        estimator: Any,
+        card: ModelCard,
+        *,
+        probabilities: bool = False,
+        margin: bool = False,
+    ) -> None:
         self.estimator = estimator
         self.card = card
         self.classes = np.asarray(card.estimator_class_ids(estimator.classes_), np.uint8)
         self._index = np.asarray(card.class_index, np.uint8) if card.class_index else None
         self.exact_argmax = type(final_estimator(estimator)).__name__ in _ARGMAX_EXACT
         self.probabilities = probabilities
+        self.margin = margin
 
     @property
     def stat_size(self) -> int:
@@ -148,6 +163,15 @@ class Classifier:
         return ("classes", "confidence", *extra)
 
     def __call__(self, features: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Class ids and confidence per row, then the probabilities if asked for."""
+        ids, conf, proba, _ = self.classify(features)
+        return (ids, conf, proba) if proba is not None else (ids, conf)
+
+    def classify(
+        self, features: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Class ids, confidence, (with ``probabilities``) every class's probability and
+        (with ``margin``) the top-two margin per row, from one ``predict_proba`` call."""
         proba = self.estimator.predict_proba(features)
         winner = proba.argmax(axis=1)
         conf = np.rint(proba[np.arange(proba.shape[0]), winner] * 100).astype(np.uint8)
@@ -156,9 +180,9 @@ class Classifier:
         else:
             ids = np.asarray(self.estimator.predict(features))
             ids = (self._index[ids] if self._index is not None else ids).astype(np.uint8)
-        if self.probabilities:
-            return ids, conf, np.rint(proba * 100).astype(np.uint8)
-        return ids, conf
+        probs = np.rint(proba * 100).astype(np.uint8) if self.probabilities else None
+        gap = margin_percent(proba, axis=1) if self.margin else None
+        return ids, conf, probs, gap
 
     def chunk(self, block: Block, window: Window) -> ChunkResult:
         """Predict the valid pixels of one window; the rest are nodata (255)."""
@@ -170,20 +194,23 @@ class Classifier:
         proba = np.full((n_cls, h * w), NODATA_CLASS, np.uint8) if self.probabilities else None
         counts = np.zeros(n_cls, dtype=np.int64)
         conf_sums = np.zeros(n_cls, dtype=np.float64)
+        margin = np.full(h * w, NODATA_CLASS, dtype=np.uint8) if self.margin else None
         if valid.any():
-            out = self(_features(block, valid, self.card))
-            ids, conf = out[0], out[1]
+            ids, conf, probs, gap = self.classify(_features(block, valid, self.card))
             classes[valid] = ids
             confidence[valid] = conf
-            if proba is not None:
-                proba[:, valid] = out[2].T
+            if proba is not None and probs is not None:
+                proba[:, valid] = probs.T
+            if margin is not None and gap is not None:
+                margin[valid] = gap
             order = np.searchsorted(self.classes, ids)
             counts = np.bincount(order, minlength=n_cls)
             conf_sums = np.bincount(order, weights=conf, minlength=n_cls)
         layers = {"classes": classes.reshape(h, w), "confidence": confidence.reshape(h, w)}
         if proba is not None:
             layers["probabilities"] = proba.reshape(n_cls, h, w)
-        return ChunkResult(window, layers, counts, conf_sums)
+        gaps = None if margin is None else margin.reshape(h, w)
+        return ChunkResult(window, layers, counts, conf_sums, gaps)
 
 
 _FORESTS = (
@@ -253,11 +280,14 @@ class Regressor:
 Predictor = Classifier | Regressor
 
 
-def predictor_for(estimator: Any, card: ModelCard, *, probabilities: bool = False) -> Predictor:
-    """The card's task decides: a regressor, or a classifier (optionally with probabilities)."""
+def predictor_for(
+    estimator: Any, card: ModelCard, *, probabilities: bool = False, margin: bool = False
+) -> Predictor:
+    """The card's task decides: a regressor, or a classifier (optionally with probabilities
+    and the review points' margin; a regression has no review points)."""
     if card.is_regression:
         return Regressor(estimator, card)
-    return Classifier(estimator, card, probabilities=probabilities)
+    return Classifier(estimator, card, probabilities=probabilities, margin=margin)
 
 
 @dataclass

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from batch_image.logs import log_fields
 from batch_image.model import source as model_source
 from batch_image.model.card import ModelCard, load_card, load_estimator
 from batch_image.model.compatibility import BandBinding, check_compatible
-from batch_image.predict import engine, postprocess, regression
+from batch_image.predict import engine, postprocess, regression, review
 from batch_image.predict.documents import (
     ErrorDocument,
     InputRef,
@@ -88,6 +88,8 @@ class PredictOptions:
     parallel: str = "windows"
     postprocess: PostProcess = field(default_factory=PostProcess)  # the card's entry wins
     probabilities: bool = False  # classification: also probabilities.tif
+    review_points: int = review.DEFAULT_REVIEW_POINTS  # review.gpkg (0: none)
+    review_min_distance: int = review.DEFAULT_MIN_DISTANCE  # pixels between review points
 
 
 @dataclass(frozen=True)
@@ -189,9 +191,10 @@ def predict_to_dir(
     if post.needed:
         postprocess.check_budget(info.width, info.height, post, name)
     t_validated = time.perf_counter()
+    selector = None if card.is_regression else _review_selector(options)  # classes only
     with _scratch_in(out_dir) as scratch:
         stats, facts, layers = _predict_windows(
-            input_path, estimator, card, scratch, options, resume, name, binding
+            input_path, estimator, card, scratch, options, resume, name, binding, selector
         )
         t_predicted = time.perf_counter()
         done = postprocess.apply(
@@ -202,6 +205,7 @@ def predict_to_dir(
         _convert_to_cogs(scratch, out_dir, layers)
     _style_and_preview(out_dir, card, stats, values)
     sample = postprocess.draw_accuracy_sample(out_dir, out_dir / CLASSES_TIF, post)
+    reviewed = _draw_review(out_dir, selector, card)
     timings = Timings.measured(
         t_start, t_validated, t_predicted, time.perf_counter(), stats.model_seconds
     )
@@ -211,6 +215,7 @@ def predict_to_dir(
         layers=layers, values=values.to_dict() if values else None,
     )  # fmt: skip
     summary = postprocess.recorded(summary, done, sample, post)
+    summary = _with_review(summary, reviewed)
     log.info(
         "predicted %s: %d valid pixels in %.1fs",
         name,
@@ -219,6 +224,32 @@ def predict_to_dir(
         extra=log_fields(input=name, valid_pixels=stats.valid_pixels, timings=timings.to_dict()),
     )
     return summary
+
+
+def _review_selector(options: PredictOptions) -> review.ReviewSelector | None:
+    """Scored by the top-two margin: the engine has every pixel's class probabilities."""
+    if options.review_points <= 0:
+        return None
+    return review.ReviewSelector(
+        options.review_points, min_distance=options.review_min_distance, margins=True
+    )
+
+
+def _draw_review(
+    out_dir: Path, selector: review.ReviewSelector | None, card: ModelCard
+) -> dict[str, Any] | None:
+    if selector is None:
+        return None
+    classes = [review.ReviewClass(c.id, c.name, c.colour) for c in card.classes]
+    return review.draw_review(out_dir, out_dir / CLASSES_TIF, selector, classes)
+
+
+def _with_review(summary: Summary, record: dict[str, Any] | None) -> Summary:
+    """The summary naming ``review.gpkg`` among its outputs, with the selection's record."""
+    if record is None:
+        return summary
+    outputs = replace(summary.outputs, review=record.get("file"))
+    return replace(summary, outputs=outputs, review=record)
 
 
 @contextmanager
@@ -246,11 +277,15 @@ def _predict_windows(
     resume: Resume | None,
     name: str,
     binding: BandBinding,
+    selector: review.ReviewSelector | None = None,
 ) -> tuple[engine.EngineStats, RunFacts, tuple[str, ...]]:
-    """Plan the windows, then predict each into one uncompressed scratch raster per layer."""
+    """Plan the windows, then predict each into one uncompressed scratch raster per layer
+    (and offer each finished window to the review selection, on the writer thread)."""
     workers = options.workers or cpu_count()
     concurrency, inner_threads = engine.configure_threads(estimator, workers, options.parallel)
-    predictor = engine.predictor_for(estimator, card, probabilities=options.probabilities)
+    predictor = engine.predictor_for(
+        estimator, card, probabilities=options.probabilities, margin=selector is not None
+    )
     layers = predictor.layer_names()
     resume = resume or Resume()
     with rasterio.Env(**vrt.OPEN_OPTIONS), rasterio.open(input_path) as src:
@@ -277,6 +312,10 @@ def _predict_windows(
                         dst[layer].write(data, 1, window=result.window)
                     else:
                         dst[layer].write(data, window=result.window)
+                if selector is not None:
+                    selector.offer(
+                        result.window, result.classes, result.confidence, margin=result.margin
+                    )
 
             stats = engine.run(
                 windows,
@@ -356,7 +395,13 @@ def predict_share(
     binding = check_compatible(info, card, name)
     workers = options.workers or cpu_count()
     concurrency, inner_threads = engine.configure_threads(estimator, workers, options.parallel)
-    predictor = engine.predictor_for(estimator, card, probabilities=options.probabilities)
+    # the margins the assemble job's review selection reads come with the chunks
+    predictor = engine.predictor_for(
+        estimator,
+        card,
+        probabilities=options.probabilities,
+        margin=options.review_points > 0 and not card.is_regression,
+    )
     with rasterio.Env(**vrt.OPEN_OPTIONS), rasterio.open(input_path) as src:
         windows = plan_windows(src.width, src.height, src.block_shapes[0], options.target_pixels)
         if resume.plan:

@@ -49,6 +49,7 @@ class TrainingFacts:
     timings: dict[str, float]
     # regression: out-of-fold predictions per CV scheme (for the observed-vs-predicted plot)
     predictions: dict[str, np.ndarray] = field(default_factory=dict)
+    comparison: dict[str, Any] | None = None  # with the current version, same blocks
 
 
 def _class_counts(sample: PixelSample) -> dict[str, dict[str, int]]:
@@ -105,6 +106,7 @@ def train_report(facts: TrainingFacts, version: str) -> dict[str, Any]:
         "cv_block_size": manifest.cv_block_size,
         **_counts(facts),
         "evaluation": facts.evaluation,
+        **({"comparison": facts.comparison} if facts.comparison is not None else {}),
         "timings_s": {k: round(v, 3) for k, v in facts.timings.items()},
     }
 
@@ -175,10 +177,17 @@ def _class_rows(card: ModelCard, counts: dict[str, dict[str, int]] | None) -> li
 
 
 def run_summary(
-    card: ModelCard, version: str, location: str, report: dict[str, Any], promoted: bool
+    card: ModelCard,
+    version: str,
+    location: str,
+    report: dict[str, Any],
+    promoted: bool,
+    promotion: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The run report (S3: ``models/<name>/runs/<manifest version>/summary.json``)."""
-    return {
+    """The run report (S3: ``models/<name>/runs/<manifest version>/summary.json``):
+    ``model.promotion`` is the gate's decision and its reason, ``comparison`` the new
+    version against the current one on the same blocks (when there was a current one)."""
+    doc = {
         "schema": "rasterdrop.train-summary/1",
         "kind": "train",
         "status": "succeeded",
@@ -195,3 +204,17 @@ def run_summary(
         "timings_s": report["timings_s"],
         "created_at": card.extra["created_at"],
     }
+    if promotion is not None:
+        doc["model"]["promotion"] = promotion
+    if "comparison" in report:
+        doc["comparison"] = _named(report["comparison"], card)
+    return doc
+
+
+def _named(comparison: dict[str, Any], card: ModelCard) -> dict[str, Any]:
+    """The comparison with class names beside the ids (the email lists them by name)."""
+    if "per_class_f1" not in comparison:
+        return comparison
+    names = {str(c.id): c.name for c in card.classes}
+    most = [m | {"name": names.get(str(m["id"]), str(m["id"]))} for m in comparison["most_changed"]]
+    return comparison | {"most_changed": most}

@@ -83,9 +83,12 @@ def cross_validate(
     folds: int,
     seed: int,
     indexed: bool = False,
+    predictions: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Blocked (GroupKFold on spatial blocks) and random (stratified) k-fold metrics;
-    ``indexed``: the estimator learns class indexes 0..k-1 (see :func:`_out_of_fold`)."""
+    ``indexed``: the estimator learns class indexes 0..k-1 (see :func:`_out_of_fold`);
+    ``predictions["blocked"]`` receives the blocked out-of-fold predictions when given
+    (the comparison with the current version scores them on the same folds)."""
     import sys
 
     from sklearn.model_selection import GroupKFold, StratifiedKFold
@@ -109,6 +112,8 @@ def cross_validate(
             splits = list(gkf.split(X, y, groups))
             pred = _out_of_fold(make_estimator, X, y, splits, bar, index)
             out["blocked"] = {"folds": blocked_folds, **metrics(y, pred, class_ids)}
+            if predictions is not None:
+                predictions["blocked"] = pred
         else:
             out["blocked"] = {
                 "skipped": f"only {n_groups} spatial block(s); use a smaller cv block size"

@@ -10,7 +10,9 @@
   name), reprojects them to the image CRS and rasterizes them window by window with
   ``rasterio.features.rasterize``: polygons and multipolygons label the pixels whose
   centre they hold, a point labels the pixel it falls on, or with ``buffer`` N every
-  pixel within N pixels of it.
+  pixel within N pixels of it. A feature whose class is empty (NULL or "") is not
+  labelled yet and is skipped: a ``review.gpkg`` (:mod:`batch_image.predict.review`)
+  with some points labelled is a point sample as it is (``class_field: label``).
 
 Both refuse labels that do not overlap the image.
 
@@ -276,9 +278,9 @@ def _read_features(
                 if feat.geometry is None:
                     continue
                 value = feat.properties.get(class_field)
+                if _unlabelled(value):
+                    continue  # a review point nobody labelled yet; an unmeasured feature
                 cid = _number(value) if numeric else _class_id(value, ids, by_name)
-                if cid is None and numeric and value is None:
-                    continue  # an unmeasured feature labels nothing
                 if cid is None:
                     unknown.add(str(value))
                     continue
@@ -360,6 +362,11 @@ def _dilate(burnt: np.ndarray, radius: int) -> np.ndarray:
                 dst = out[max(0, dy) : h - max(0, -dy), max(0, dx) : w - max(0, -dx)]
                 np.copyto(dst, src, where=(dst == 0) & (src != 0))
     return out
+
+
+def _unlabelled(value: Any) -> bool:
+    """An empty class value (NULL, "") marks a feature not labelled yet."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _class_id(value: Any, ids: set[int], by_name: dict[str, int]) -> int | None:

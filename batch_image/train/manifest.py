@@ -23,7 +23,8 @@ Example (JSON keys are the same)::
     min_samples_per_class: 50
     seed: 0
     cv: {block_size: 64, folds: 5}
-    promote: false
+    promote: if_better                       # true, false or if_better; default: the stack's
+    promote_tolerance: 0.01                  # if_better: kappa may be this much lower
 
 A regression manifest has ``task: regression`` and a ``target`` instead of
 ``classes``; its labels are a raster of continuous values (any numeric type, its
@@ -159,7 +160,8 @@ class Manifest:
     seed: int = DEFAULT_SEED
     cv_block_size: int = DEFAULT_CV_BLOCK_SIZE
     cv_folds: int = DEFAULT_CV_FOLDS
-    promote: bool = False
+    promote: bool | str | None = None  # true, false, "if_better"; None: the caller's default
+    promote_tolerance: float | None = None  # None: the caller's default
     classes_from_labels: bool = False  # quick form: names and colours from the label tags
     task: str = CLASSIFICATION
     target: Target | None = None  # regression
@@ -199,6 +201,7 @@ class Manifest:
             "seed": self.seed,
             "cv": {"block_size": self.cv_block_size, "folds": self.cv_folds},
             "promote": self.promote,
+            "promote_tolerance": self.promote_tolerance,
         }
 
     def with_classes(self, classes: tuple[ModelClass, ...]) -> Manifest:
@@ -405,9 +408,16 @@ def manifest_from_dict(data: dict[str, Any]) -> Manifest:
     cv = data.get("cv") or {}
     if not isinstance(cv, dict):
         raise _fail("cv must be {block_size, folds}")
-    promote = data.get("promote", False)
-    if not isinstance(promote, bool):
-        raise _fail("promote must be true or false")
+    promote = data.get("promote")
+    if promote is not None and not isinstance(promote, bool) and promote != "if_better":
+        raise _fail(f"promote must be true, false or if_better, got {promote!r}")
+    tolerance = data.get("promote_tolerance")
+    if tolerance is not None and (
+        isinstance(tolerance, bool)
+        or not isinstance(tolerance, int | float)
+        or not 0 <= tolerance <= 1
+    ):
+        raise _fail(f"promote_tolerance must be a number in 0..1, got {tolerance!r}")
     seed = data.get("seed", DEFAULT_SEED)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise _fail("seed must be a non-negative integer")
@@ -430,6 +440,7 @@ def manifest_from_dict(data: dict[str, Any]) -> Manifest:
         promote=promote,
         task=task,
         target=target,
+        promote_tolerance=None if tolerance is None else float(tolerance),
     )
 
 

@@ -207,6 +207,43 @@ def _regression_report(
     return files
 
 
+def _comparison(comparison: dict[str, Any] | None, classes: list[ModelClass]) -> list[str]:
+    """The section comparing this version with the current one on the same blocks."""
+    if comparison is None:
+        return []
+    md = ["", "## Compared with the current version", ""]
+    if "skipped" in comparison:
+        return [*md, f"Not compared: {comparison['skipped']}."]
+    b, a = comparison["before"], comparison["after"]
+    md += [
+        f"The same {comparison['folds']} blocked folds ({comparison['n']} pixels, "
+        f"{comparison['new_pixels']} of them from samples the current version did not have). "
+        "Before: the current version's estimator fitted on its own samples of each fold's "
+        "training blocks; after: this version's blocked CV.",
+        "",
+        "| | before | after |",
+        "| --- | ---: | ---: |",
+        f"| overall accuracy | {b['overall_accuracy']:.3f} | {a['overall_accuracy']:.3f} |",
+        f"| kappa | {b['kappa']:.3f} | {a['kappa']:.3f} |",
+        f"| macro F1 | {b['macro_f1']:.3f} | {a['macro_f1']:.3f} |",
+        "",
+        "| class | F1 before | F1 after | change |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    f1 = comparison["per_class_f1"]
+    for c in classes:
+        row = f1.get(str(c.id))
+        if row:
+            change = row["after"] - row["before"]
+            md.append(
+                f"| {c.id} {c.name} | {row['before']:.3f} | {row['after']:.3f} | {change:+.3f} |"
+            )
+    names = {str(c.id): c.name for c in classes}
+    most = ", ".join(f"{names.get(str(m['id']), m['id'])} ({m['change']:+.3f})" for m in
+                     comparison["most_changed"])  # fmt: skip
+    return [*md, "", f"Changed most: {most}."]
+
+
 def write_report(
     directory: Path,
     report: dict[str, Any],
@@ -274,6 +311,7 @@ def write_report(
         files.append(name)
         md += ["", f"### {scheme.capitalize()} CV per class", "", *_table(m, classes), ""]
         md.append(f"![{scheme} confusion matrix]({name})")
+    md += _comparison(report.get("comparison"), classes)
     (directory / "report.md").write_text("\n".join(md) + "\n")
     files.append("report.md")
     return files

@@ -25,12 +25,13 @@ from batch_image.errors import InvalidInputError
 from batch_image.model.card import ModelCard, ModelClass, save_model
 from batch_image.model.features import compute_features
 from batch_image.model.stores import ModelStore
+from batch_image.train import gate
 from batch_image.train.documents import TrainingFacts, model_card, run_summary, train_report
 from batch_image.train.estimators import make_estimator_factory
 from batch_image.train.fetchers import Fetch
 from batch_image.train.images import TrainingImage, feature_recipe, open_images, sha256_file
 from batch_image.train.labels import RasterLabels, VectorLabels
-from batch_image.train.manifest import Manifest, SampleSpec, default_colour
+from batch_image.train.manifest import Manifest, SampleSpec, default_colour, manifest_from_dict
 from batch_image.train.sampling import LabelSource, PixelSample, sample_pixels, sample_values
 
 Log = Callable[[str], None]
@@ -44,10 +45,14 @@ class TrainResult:
     report: dict[str, Any]
     promoted: bool  # whether this training moved current.json (not merely asked to)
     estimator: Any
+    decision: gate.Decision | None = None  # the promotion gate's answer and its reason
 
     def summary(self) -> dict[str, Any]:
         """The run report (S3: ``models/<name>/runs/<manifest version>/summary.json``)."""
-        return run_summary(self.card, self.version, self.location, self.report, self.promoted)
+        promotion = self.decision.to_dict() | {"promoted": self.promoted} if self.decision else None
+        return run_summary(
+            self.card, self.version, self.location, self.report, self.promoted, promotion
+        )
 
 
 class _Timings(dict[str, float]):
@@ -259,6 +264,7 @@ def _evaluate(
     from batch_image.train.evaluation import cross_validate, cross_validate_regression
 
     groups = sample.groups(manifest.cv_block_size)
+    predictions: dict[str, np.ndarray] = {}  # classification: the blocked out-of-fold classes
     with threadpool_limits(limits=workers):
         if manifest.is_regression:
             return cross_validate_regression(
@@ -273,7 +279,63 @@ def _evaluate(
             manifest.cv_folds,
             manifest.seed,
             indexed=manifest.indexes_classes,
-        ), {}
+            predictions=predictions,
+        ), predictions
+
+
+def _compare(
+    current: ModelCard | None,
+    manifest: Manifest,
+    band_names: tuple[str, ...],
+    sample: PixelSample,
+    records: list[dict[str, Any]],
+    after: np.ndarray | None,
+    workers: int | None,
+) -> dict[str, Any] | None:
+    """The new version against the current one on the same blocks (:mod:`gate`); a
+    regression is gated on the cards' blocked R² instead (no same-blocks comparison)."""
+    if current is None or manifest.is_regression:
+        return None
+    if after is None:
+        return {"skipped": "blocked cross-validation was skipped"}
+    if tuple(current.band_names) != tuple(band_names):
+        return {"skipped": "the current version reads other bands"}
+    try:
+        make_current, _ = make_estimator_factory(
+            manifest_from_dict(dict(current.extra["manifest"])), workers
+        )
+    except (KeyError, TypeError, InvalidInputError):
+        return {"skipped": "the current version's card does not hold its manifest"}
+    data = current.extra.get("training_data") or {}
+    in_current = gate.samples_in_current(records, data.get("samples") or [])[sample.images]
+    X_current = compute_features(sample.pixels, current.features, band_names)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=workers):
+        return gate.compare_on_blocks(
+            make_current,
+            X_current,
+            sample.labels,
+            sample.groups(manifest.cv_block_size),
+            in_current,
+            after,
+            [c.id for c in manifest.classes],
+            manifest.cv_folds,
+            manifest.seed,
+        )
+
+
+def _say_comparison(comparison: dict[str, Any] | None, current: ModelCard | None, say: Log) -> None:
+    if comparison is None or current is None:
+        return
+    if "skipped" in comparison:
+        say(f"comparison with {current.version} skipped: {comparison['skipped']}")
+        return
+    b, a = comparison["before"], comparison["after"]
+    say(
+        f"same blocks, {current.version} → new: accuracy {b['overall_accuracy']:.3f} → "
+        f"{a['overall_accuracy']:.3f}, kappa {b['kappa']:.3f} → {a['kappa']:.3f}"
+    )
 
 
 def _say_evaluation(evaluation: dict[str, Any], say: Log) -> None:
@@ -342,28 +404,54 @@ def _publish(
     return version, location, card, report
 
 
-def _wants_promotion(manifest: Manifest, promote: bool | None) -> bool:
-    """Asked for by the manifest or the caller: ``promote=True`` adds to the manifest's
-    ``promote``, it never vetoes it."""
-    return manifest.promote if promote is None else (promote or manifest.promote)
+def _policy(manifest: Manifest, promote: bool | None, default: str) -> str:
+    """``promote=True`` (``--promote``) forces it; else the manifest's ``promote``; else
+    ``default`` (the stack's ``RASTERDROP_PROMOTE`` in S3, ``never`` locally)."""
+    if promote:
+        return gate.ALWAYS
+    return gate.policy_of(manifest.promote) or default
+
+
+def _promote(
+    store: ModelStore,
+    facts: TrainingFacts,
+    version: str,
+    current: ModelCard | None,
+    current_version: str | None,
+    policy: str,
+    tolerance: float,
+) -> tuple[bool, gate.Decision]:
+    """The gate's decision, then the store's move (S3 moves forward only)."""
+    manifest = facts.manifest
+    if manifest.promote_tolerance is not None:
+        tolerance = manifest.promote_tolerance
+    card_metrics = (current.extra.get("metrics") or {}).get("blocked_cv") if current else None
+    decision = gate.decide(
+        policy,
+        tolerance,
+        facts.evaluation.get("blocked") or {},
+        current_version,
+        card_metrics,
+        facts.comparison,
+    )
+    if not decision.promote:
+        return False, decision
+    promoted = bool(store.promote(manifest.name, version))
+    return promoted, decision if promoted else decision.refused_by_store()
 
 
 def _say_published(
-    name: str, version: str, location: str, wanted: bool, promoted: bool, say: Log
+    name: str, version: str, location: str, decision: gate.Decision, promoted: bool, say: Log
 ) -> None:
-    note = ""
-    if promoted:
-        note = " (promoted)"
-    elif wanted:
-        note = " (not promoted: current.json already names this or a newer version)"
-    say(f"model {name} {version} written to {location}{note}")
+    say(f"model {name} {version} written to {location}")
+    say(decision.reason)
 
 
 # --- the action ----------------------------------------------------------------------
 
 
 def _learn(
-    manifest: Manifest, fetch: Fetch, workers: int | None, say: Log
+    manifest: Manifest, fetch: Fetch, workers: int | None, say: Log, current: ModelCard | None
 ) -> tuple[TrainingFacts, Any]:
     """Everything up to the fitted estimator; nothing is written yet."""
     timings = _Timings()
@@ -386,6 +474,12 @@ def _learn(
     with timings.phase("evaluate"):
         evaluation, predictions = _evaluate(make_estimator, X, sample, manifest, workers)
     _say_evaluation(evaluation, say)
+    with timings.phase("compare"):
+        comparison = _compare(
+            current, manifest, first.band_names, sample, records, predictions.get("blocked"),
+            workers,
+        )  # fmt: skip
+    _say_comparison(comparison, current, say)
     with timings.phase("fit"):
         y = sample.y
         if manifest.indexes_classes:  # class ids → 0..k-1; the card's class_index maps back
@@ -402,6 +496,7 @@ def _learn(
         evaluation=evaluation,
         timings=timings,
         predictions=predictions,
+        comparison=comparison,
     )
     return facts, estimator
 
@@ -423,20 +518,28 @@ def train_model(
     log: Log | None = None,
     now: datetime | None = None,
     workers: int | None = None,
+    default_promote: str = gate.NEVER,
+    tolerance: float = gate.DEFAULT_TOLERANCE,
 ) -> TrainResult:
     """Run the whole train action; raises :class:`RasterdropError` subclasses on bad input.
 
     ``workers`` caps the cores used (estimator ``n_jobs`` and OpenMP/BLAS threads);
     None uses all of them. ``promote`` (True) promotes even when the manifest does not
-    ask; :attr:`TrainResult.promoted` says whether the pointer really moved.
+    ask; otherwise the manifest's ``promote``, else ``default_promote``, is the policy
+    of the gate (:mod:`batch_image.train.gate`). :attr:`TrainResult.promoted` says
+    whether the pointer really moved, :attr:`TrainResult.decision` why.
     """
     say = log or (lambda _msg: None)
-    facts, estimator = _learn(manifest, fetch, workers, say)
+    current_version = store.current(manifest.name)
+    current = store.current_card(manifest.name)
+    facts, estimator = _learn(manifest, fetch, workers, say, current)
     created = now or clock.now()
     version, location, card, report = _publish(store, facts, estimator, created)
     # the store decides: S3's pointer only moves forward, so a late, older training that
     # asked for promotion reports promoted: false rather than a move that did not happen
-    wanted = _wants_promotion(facts.manifest, promote)
-    promoted = wanted and bool(store.promote(facts.manifest.name, version))
-    _say_published(facts.manifest.name, version, location, wanted, promoted, say)
-    return TrainResult(card, version, location, report, promoted, estimator)
+    policy = _policy(facts.manifest, promote, default_promote)
+    promoted, decision = _promote(
+        store, facts, version, current, current_version, policy, tolerance
+    )
+    _say_published(facts.manifest.name, version, location, decision, promoted, say)
+    return TrainResult(card, version, location, report, promoted, estimator, decision)

@@ -72,6 +72,8 @@ class Outcome:
     results_prefix: str | None = None
     metrics: tuple[tuple[str, float], ...] = ()
     promoted: bool | None = None
+    promotion_reason: str | None = None  # the promotion gate's sentence
+    comparison: tuple[str, ...] = ()  # lines: the current version vs the new one, same blocks
     #: the row of ``decisions.DECISIONS`` (None: the failure category, or ``succeeded``)
     decision: str | None = None
     reused_from_version: str | None = None  # a reused result: the version that was computed

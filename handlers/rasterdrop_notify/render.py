@@ -210,7 +210,14 @@ def _train_body(o: Outcome) -> str:
     if o.model_version:
         lines += _field("Model", _model(o))
     if o.promoted is not None:
-        lines += _field("Promoted", "yes: predictions now use it" if o.promoted else "no")
+        verdict = "yes: predictions now use it" if o.promoted else "no"
+        lines += _field("Promoted", verdict)
+        if o.promotion_reason:
+            lines += _field("", f"why: {o.promotion_reason}")
+    if o.comparison:
+        lines += _field("Compared", "current version -> this one, on the same blocks:")
+        for text in o.comparison:
+            lines += _field("", text)
     for i, text in enumerate(_metric_lines(o.metrics)):
         lines += _field("Metrics" if i == 0 else "", text)
     if o.processing_s is not None:

@@ -24,6 +24,7 @@ OUTPUT_LABELS = {
     "prediction": "Prediction (GeoTIFF)",
     "uncertainty": "Uncertainty (GeoTIFF)",
     "accuracy_sample": "Accuracy sample to label in QGIS (GeoPackage)",
+    "review": "Points to label next, where the model is least sure (GeoPackage for QGIS)",
 }
 #: Area units that mean nothing to a reader (pixel counts, square degrees): no area column.
 NO_AREA_UNITS = frozenset({"pixel", "degree^2"})
@@ -188,3 +189,43 @@ def _float(value: Any) -> float | None:
         return float(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+MAX_REASON_CHARS = 300
+COMPARED = (("overall_accuracy", "accuracy"), ("kappa", "kappa"), ("macro_f1", "macro F1"))
+
+
+def promotion_reason(model: dict[str, Any]) -> str | None:
+    """The promotion gate's sentence (``model.promotion.reason`` of the run summary)."""
+    promotion = model.get("promotion") if isinstance(model, dict) else None
+    reason = promotion.get("reason") if isinstance(promotion, dict) else None
+    return " ".join(str(reason).split())[:MAX_REASON_CHARS] if reason else None
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def comparison_lines(summary: dict[str, Any]) -> tuple[str, ...]:
+    """The run summary's ``comparison`` as email lines: before → after on the same blocks."""
+    comparison = summary.get("comparison")
+    if not isinstance(comparison, dict):
+        return ()
+    if comparison.get("skipped"):
+        return (f"not compared: {' '.join(str(comparison['skipped']).split())[:200]}",)
+    before, after = comparison.get("before"), comparison.get("after")
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return ()
+    lines = []
+    for key, label in COMPARED:
+        b, a = _num(before.get(key)), _num(after.get(key))
+        if b is not None and a is not None:
+            lines.append(f"{label} {b:.3f} -> {a:.3f}")
+    changed = []
+    for item in comparison.get("most_changed") or []:
+        change = _num(item.get("change")) if isinstance(item, dict) else None
+        if change is not None:
+            changed.append(f"{item.get('name', item.get('id'))} {change:+.3f}")
+    if changed:
+        lines.append("F1 changed most: " + ", ".join(changed))
+    return tuple(lines)

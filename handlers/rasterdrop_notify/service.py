@@ -40,9 +40,11 @@ from rasterdrop_notify.paths import (
 from rasterdrop_notify.render import Message, render_message
 from rasterdrop_notify.reports import (
     class_shares,
+    comparison_lines,
     get_json,
     model_of,
     output_keys,
+    promotion_reason,
     same_version,
     total_seconds,
     training_metrics,
@@ -394,6 +396,8 @@ def _training_outcome(
                     model_version=model_version,
                     metrics=training_metrics(summary),
                     promoted=promoted if isinstance(promoted, bool) else None,
+                    promotion_reason=promotion_reason(model),
+                    comparison=comparison_lines(summary),
                     processing_s=total_seconds(summary),
                     **common,
                 )

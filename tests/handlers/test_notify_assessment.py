@@ -145,3 +145,19 @@ def test_the_prediction_email_links_the_accuracy_sample_and_polygons(aws, handle
         for u in re.findall(r"https://\S+", body)
     ]
     assert {"output/acme/field-7/sample.gpkg", "output/acme/field-7/classes.gpkg"} <= set(keys)
+
+
+def test_the_prediction_email_links_the_review_points(aws, handlers, context):
+    from notify_support import summary_doc
+
+    doc = summary_doc()
+    doc["outputs"] |= {"review": "output/acme/field-7/review.gpkg"}
+    aws.put_json("output/acme/field-7/summary.json", doc)
+    handlers["notify"].handler(load_event("batch_succeeded.json"), context)
+    body = aws.messages()[0]["Message"]
+    assert "Points to label next, where the model is least sure (GeoPackage for QGIS):" in body
+    keys = [
+        verify_token(parse_qs(urlsplit(u).query)["t"][0], [SECRET_KEY.encode()], 0).key
+        for u in re.findall(r"https://\S+", body)
+    ]
+    assert "output/acme/field-7/review.gpkg" in keys

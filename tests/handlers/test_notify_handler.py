@@ -501,3 +501,63 @@ def test_a_vrt_band_file_job_is_refused_and_nobody_is_told(aws, handlers, contex
     out = handlers["notify"].handler(event, context)
     assert out["action"] == "skipped"
     assert aws.messages() == []
+
+
+def _train_summary(promotion: dict, comparison: dict | None) -> dict:
+    """What batch_image.train.trainer.TrainResult.summary() writes, with the gate's parts."""
+    doc = {
+        "schema": "rasterdrop.train-summary/1",
+        "kind": "train",
+        "status": "succeeded",
+        "model": {
+            "name": "demo",
+            "version": "20261202T050000Z",
+            "promoted": promotion["promoted"],
+            "promotion": promotion,
+        },
+        "metrics": {"blocked_cv": {"overall_accuracy": 0.9, "kappa": 0.88, "macro_f1": 0.87}},
+        "timings_s": {"total": 5.0},
+    }
+    if comparison is not None:
+        doc["comparison"] = comparison
+    return doc
+
+
+COMPARISON = {
+    "before": {"overall_accuracy": 0.81, "kappa": 0.77, "macro_f1": 0.75},
+    "after": {"overall_accuracy": 0.9, "kappa": 0.88, "macro_f1": 0.87},
+    "most_changed": [
+        {"id": 3, "name": "grassland", "change": 0.21},
+        {"id": 4, "name": "cropland", "change": -0.04},
+    ],
+}
+
+
+def test_training_email_says_promoted_and_why_with_the_comparison(aws, handlers, context):
+    version = "Wq7mA9xK2pL4nR6tV8yZ0bC3dF5gH1jE"
+    reason = "promoted: blocked-CV kappa 0.880 vs 0.770 for 20261201T000000Z on the same blocks"
+    promotion = {"policy": "if_better", "promoted": True, "reason": reason}
+    aws.put_json(f"models/demo/runs/{version}/summary.json", _train_summary(promotion, COMPARISON))
+    handlers["notify"].handler(load_event("batch_train_succeeded.json"), context)
+    body = aws.messages()[0]["Message"]
+    assert "Promoted     yes: predictions now use it\n" in body
+    assert f"why: {reason}" in flat(body)
+    assert "Compared     current version -> this one, on the same blocks:" in body
+    assert "             accuracy 0.810 -> 0.900\n             kappa 0.770 -> 0.880\n" in body
+    assert "F1 changed most: grassland +0.210, cropland -0.040" in body
+
+
+def test_training_email_says_a_worse_model_was_kept_out(aws, handlers, context):
+    version = "Wq7mA9xK2pL4nR6tV8yZ0bC3dF5gH1jE"
+    reason = (
+        "not promoted: blocked-CV kappa 0.610 is 0.270 below 0.880 of 20261201T000000Z "
+        "on the same blocks (tolerance 0.01)"
+    )
+    promotion = {"policy": "if_better", "promoted": False, "reason": reason}
+    skipped = {"skipped": "none of the samples are ones the current version was trained on"}
+    aws.put_json(f"models/demo/runs/{version}/summary.json", _train_summary(promotion, skipped))
+    handlers["notify"].handler(load_event("batch_train_succeeded.json"), context)
+    body = aws.messages()[0]["Message"]
+    assert "Promoted     no\n" in body
+    assert f"why: {reason}" in flat(body)
+    assert "not compared: none of the samples are ones the current version" in flat(body)

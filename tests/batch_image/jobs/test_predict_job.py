@@ -45,7 +45,9 @@ pytestmark = pytest.mark.xdist_group("moto_server_job")
 
 ROOT = Path(__file__).resolve().parents[3]
 MODEL = "test-model"
-OUTPUTS = ("classes.tif", "confidence.tif", "preview.png", "classes.qml", "summary.json")
+OUTPUTS = (
+    "classes.tif", "confidence.tif", "preview.png", "classes.qml", "review.gpkg", "summary.json",
+)  # fmt: skip
 # small windows and checkpoints so the big scene has many of both
 CHUNKY = {"RASTERDROP_WINDOW_PIXELS": "16384", "RASTERDROP_CHECKPOINT_PIXELS": "70000"}
 

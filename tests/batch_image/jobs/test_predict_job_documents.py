@@ -70,8 +70,8 @@ def test_published_summary_has_job_total_measured_after_the_uploads(
     t = published["timings_s"]
     assert "job_total" in t
     # four result files were uploaded, each slowed down, before the summary was written
-    assert len(slow.uploads) == 4 and "output/a b/summary.json" not in slow.uploads
-    assert t["job_total"] >= t["checks"] + t["total"] + 4 * UPLOAD_PAUSE - 0.01
+    assert len(slow.uploads) == 5 and "output/a b/summary.json" not in slow.uploads
+    assert t["job_total"] >= t["checks"] + t["total"] + 5 * UPLOAD_PAUSE - 0.01
 
 
 def test_published_summary_keys_and_s3_fields(bucket, tmp_path: Path, scene4) -> None:
@@ -86,6 +86,7 @@ def test_published_summary_keys_and_s3_fields(bucket, tmp_path: Path, scene4) ->
         "confidence": "output/t/x/confidence.tif",
         "preview": "output/t/x/preview.png",
         "qgis_style": "output/t/x/classes.qml",
+        "review": "output/t/x/review.gpkg",
     }
     assert doc["model"]["uri"] == f"s3://{name}/models/m/v1/"
     assert doc["input"]["path"] is None

@@ -151,6 +151,28 @@ def test_a_sharded_run_plans_once_and_assembles_the_unsharded_pixels(world: Worl
     late = _plan(world, put, batch)
     assert (late.status, late.exit_code) == ("duplicate", 0)
     assert len(batch.calls) == 2
+    # the same scene unsharded: the same review points (their margins came with the chunks)
+    whole_key = "input/huge/whole.tif"
+    whole_put = world.put(whole_key, a.big)
+    req = JobRequest(world.bucket, whole_key, whole_put["VersionId"])
+    whole = predict_job.run(req, _settings(world, shard_pixels=0), s3=world.s3, workers=1)
+    assert whole.status == "succeeded"
+    unsharded = world.json("output/huge/whole/summary.json")["review"]
+    review = {k: v for k, v in summary["review"].items() if k != "file"}
+    assert review and review == {k: v for k, v in unsharded.items() if k != "file"}
+    sharded_points = world.s3.get_object(Bucket=world.bucket, Key=OUT + "review.gpkg")
+    whole_points = world.s3.get_object(Bucket=world.bucket, Key="output/huge/whole/review.gpkg")
+    assert _points(sharded_points["Body"].read()) == _points(whole_points["Body"].read())
+
+
+def _points(gpkg: bytes) -> list[tuple[Any, ...]]:
+    """The review points of a ``review.gpkg``: their geometries and attributes, in order."""
+    import fiona
+
+    with fiona.io.MemoryFile(gpkg) as mem, mem.open() as layer:
+        return [
+            (tuple(f.geometry["coordinates"]), tuple(sorted(f.properties.items()))) for f in layer
+        ]
 
 
 def _plan_key(w: World) -> str:

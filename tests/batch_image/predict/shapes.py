@@ -27,6 +27,7 @@ SUMMARY = {
         "peak_rss_mb",
         "versions",
         "created_at",
+        "review",
     ],
     "input": ["path", "bucket", "key", "version_id", "etag", "size_bytes"],
     "raster": [
@@ -43,13 +44,22 @@ SUMMARY = {
     ],
     "model": ["name", "version"],
     "classes[]": ["id", "name", "colour", "pixels", "share", "area", "mean_confidence"],
-    "outputs": ["classes", "confidence", "preview", "qgis_style"],
+    "outputs": ["classes", "confidence", "preview", "qgis_style", "review"],
     "timings_s": ["validate", "predict", "model", "finalize", "total"],
+    "review": [
+        "file",
+        "requested",
+        "points",
+        "min_distance_px",
+        "score",
+        "per_class",
+        "fingerprint",
+    ],
 }
 # the S3 job's summary: the same, plus its own fields at the ends of their parts
 S3_SUMMARY = {
     **SUMMARY,
-    "": [*SUMMARY[""], "run_id", "compute", "job"],
+    "": [*SUMMARY[""][:-1], "run_id", "review", "compute", "job"],
     "model": ["name", "version", "uri"],
     "compute": ["vcpus", "job_vcpu_s", "cpu_s", "vcpu_s"],  # a sharded run adds its shards'
     "job": ["id", "attempt"],  # the Batch job that wrote it (the notifier reads it)

@@ -86,7 +86,7 @@ def _summary(run_id: str | None = None) -> Summary:
         raster=RasterPart(2, 1, 4, "uint16", "EPSG:32633", (1.0,) * 6, 1.0, "metre^2", 2, 0),
         model=ModelRef("m", "v1"),
         classes=(),
-        outputs=Outputs(),
+        outputs=Outputs(review="review.gpkg"),
         timings=Timings(0.1, 0.2, 0.05, 0.3, 0.6),
         workers=1,
         parallel="windows",
@@ -96,6 +96,7 @@ def _summary(run_id: str | None = None) -> Summary:
         versions={"rasterdrop": "0"},
         created_at="2026-11-26T09:00:00Z",
         run_id=run_id,
+        review=dict.fromkeys(shapes.SUMMARY["review"]),
     )
 
 
@@ -104,7 +105,7 @@ def test_the_jobs_fields_are_fields_of_the_value_in_todays_order() -> None:
         run_id="r1",
         model_uri="s3://b/models/m/v1/",
         checks=0.12345,
-        outputs=Outputs().at(lambda name: f"output/a/{name}"),
+        outputs=Outputs(review="review.gpkg").at(lambda name: f"output/a/{name}"),
     )
     compute = compute_used(4, 2.71828, 5.0)
     doc = job.finished(job_total=2.71828, compute=compute).to_dict()

@@ -232,4 +232,5 @@ def test_cli_success_prints_where_outputs_are(tmp_path, scene4, model4):
         "preview.png",
         "summary.json",
         "classes.qml",
+        "review.gpkg",
     }

@@ -78,7 +78,7 @@ def test_without_postprocessing_nothing_changes(tmp_path, noisy):
     scene, model = noisy
     summary = predict_file(scene, model, tmp_path / "out")
     assert "postprocess" not in summary
-    assert set(summary["outputs"]) == {"classes", "confidence", "preview", "qgis_style"}
+    assert set(summary["outputs"]) == {"classes", "confidence", "preview", "qgis_style", "review"}
     assert np.array_equal(read1(tmp_path / "out" / "classes.tif"), reference(scene, model)[0])
 
 
@@ -113,7 +113,7 @@ def test_the_polygon_cap_writes_no_file_and_says_so(tmp_path, noisy):
     record = summary["postprocess"]["polygons"]
     assert record["written"] is False and "more than 5 polygons" in record["note"]
     assert "polygons" not in summary["outputs"]
-    assert not list((tmp_path / "out").glob("*.gpkg*"))
+    assert not list((tmp_path / "out").glob("*classes.gpkg*"))
 
 
 def test_the_model_card_setting_wins_over_the_stack(tmp_path, noisy):
