@@ -140,6 +140,7 @@ class Outputs:
         if "prediction" in files:
             return cls(classes=None, confidence=None, qgis_style=PREDICTION_QML, **files)
         return cls(**files)
+
     review: str | None = None  # review.gpkg: the points to label next
 
     def names(self) -> tuple[str, ...]:
