@@ -99,6 +99,16 @@ def decide(
     new, score = _kappa(new_blocked), _score_name(new_blocked)
     if current_version is None:
         return Decision(policy, True, "promoted: there is no current version yet", new)
+    if (
+        current_card_blocked
+        and _score_name(current_card_blocked) != score
+        and "skipped" not in (current_card_blocked)
+    ):
+        reason = (
+            f"not promoted: {current_version} is scored by {_score_name(current_card_blocked)} "
+            f"and this version by {score} (another task): promote it with promote: true"
+        )
+        return Decision(policy, False, reason, new, current_version=current_version)
     same = comparison.get("before") if comparison and "before" in comparison else None
     current, source = (_kappa(same), "same blocks") if same else (None, None)
     if current is None:

@@ -133,6 +133,18 @@ def test_decide_uses_the_tolerance_and_falls_back_to_the_model_card():
     assert not unknown.promote and "new version's blocked-CV kappa is unknown" in unknown.reason
 
 
+def test_a_regression_is_gated_on_blocked_r2_and_never_against_a_kappa():
+    better = gate.decide("if_better", 0.01, {"r2": 0.95}, "v1", {"r2": 0.955}, None)
+    assert better.promote and better.kappa_from == "model card"
+    assert better.reason.startswith("promoted: blocked-CV R² 0.950 vs 0.955 for v1")
+    worse = gate.decide("if_better", 0.01, {"r2": 0.80}, "v1", {"r2": 0.90}, None)
+    assert not worse.promote
+    assert worse.reason.startswith("not promoted: blocked-CV R² 0.800 is 0.100 below 0.900")
+    other_task = gate.decide("if_better", 0.01, {"r2": 0.99}, "v1", {"kappa": 0.5}, None)
+    assert not other_task.promote
+    assert "v1 is scored by kappa and this version by R² (another task)" in other_task.reason
+
+
 def test_manifest_promote_values():
     assert _manifest(WEAK).promote is None
     assert _manifest(WEAK, promote="if_better").promote == "if_better"
