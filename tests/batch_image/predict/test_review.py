@@ -185,10 +185,8 @@ def test_a_class_that_runs_out_leaves_its_turns_to_the_others():
 
 def test_checkpoints_keep_the_margins():
     w = Window(0, 0, 2, 1)
-    chunk = ChunkResult(
-        w, np.ones((1, 2), np.uint8), np.full((1, 2), 60, np.uint8), np.array([2]),
-        np.array([120.0]), np.array([[20, 30]], np.uint8),
-    )  # fmt: skip
+    layers = {"classes": np.ones((1, 2), np.uint8), "confidence": np.full((1, 2), 60, np.uint8)}
+    chunk = ChunkResult(w, layers, np.array([2]), np.array([120.0]), np.array([[20, 30]], np.uint8))
     restored = checkpoints.decode(checkpoints.encode([(0, chunk)]))[0]
     assert restored.margin.tolist() == [[20, 30]]
     chunk.margin = None
