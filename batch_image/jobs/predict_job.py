@@ -281,7 +281,10 @@ def _attempt(state: _Run, scratch: Path, workers: int | None) -> Outcome:
         pixels = _check_header(state, card, scratch)
         return _ShardJob(state, source, card, scratch, workers, t0).run(pixels)
     # a VRT is never reused: its band files can change under the same VRT bytes
-    previous = None if state.vrt else reusable(current(state.results()), state.input, card)
+    previous = None
+    if not state.vrt:
+        wanted = optional_outputs(state.settings, card)
+        previous = reusable(current(state.results()), state.input, card, wanted)
     pixels = 0 if previous else _check_header(state, card, scratch)
     checks = time.perf_counter() - t0
     lease = Lease(
@@ -404,12 +407,31 @@ def _leased_elsewhere(state: _Run, lease: Lease) -> Outcome:
     return state.outcome("in_progress", "another job is computing this run", EXIT_IN_PROGRESS)
 
 
+def optional_outputs(settings: Settings, card: ModelCard) -> frozenset[str]:
+    """The optional files (``Outputs`` labels) the stack's settings ask this run for."""
+    if card.is_regression:  # a value map has no probabilities, review points or polygons
+        return frozenset()
+    asked = {
+        "probabilities": settings.probabilities,
+        "review": settings.review_points > 0,
+        "polygons": settings.class_polygons,
+        "accuracy_sample": settings.accuracy_sample_n > 0,
+    }
+    return frozenset(label for label, on in asked.items() if on)
+
+
 def reusable(
-    previous: dict[str, Any] | None, current_input: InputRef, card: ModelCard
+    previous: dict[str, Any] | None,
+    current_input: InputRef,
+    card: ModelCard,
+    wanted: frozenset[str] = frozenset(),
 ) -> dict[str, Any] | None:
     """The summary in place, if it is the same result: the reuse rule.
 
-    Same bytes and the same model version are the same result. "Same bytes": the
+    Same bytes, the same model version and every optional file the settings now ask for
+    (``wanted``: a result without ``probabilities.tif`` is not reused once the stack asks
+    for it; conservative: a file the model card's settings left out recomputes too) are
+    the same result. "Same bytes": the
     previous result's input has the same ETag and size as this version (S3's ETag is the
     MD5 of a single-part upload; a multipart upload's ETag depends on its part size, so
     the same bytes uploaded in other parts recompute: conservative, never wrong). "Same
@@ -429,7 +451,9 @@ def reusable(
     )
     same_model = model.get("name") == card.name and model.get("version") == card.version
     other_version = before.get("version_id") != current_input.version_id
-    return previous if same_bytes and same_model and other_version else None
+    outputs = previous.get("outputs") or {}
+    has_files = isinstance(outputs, dict) and all(outputs.get(label) for label in wanted)
+    return previous if same_bytes and same_model and other_version and has_files else None
 
 
 def _reuse(state: _Run, lease: Lease, previous: dict[str, Any]) -> Outcome:

@@ -539,6 +539,23 @@ def test_the_reuse_rule_needs_same_bytes_and_same_model_version() -> None:
     newer_model = {**done, "model": {"name": MODEL, "version": "v0"}}
     assert predict_job.reusable(newer_model, same, card) is None  # a new model recomputes
     assert predict_job.reusable(None, same, card) is None
+    # the stack now asks for a file the result does not have: recomputed
+    done["outputs"] = {"classes": "output/x/classes.tif", "review": "output/x/review.gpkg"}
+    assert predict_job.reusable(done, same, card, frozenset({"review"})) is done
+    assert predict_job.reusable(done, same, card, frozenset({"review", "probabilities"})) is None
+
+
+def test_the_optional_files_a_run_is_asked_for_come_from_the_settings() -> None:
+    classes: Any = SimpleNamespace(is_regression=False)
+    values: Any = SimpleNamespace(is_regression=True)
+    asked = Settings(model_uri="s3://b/m/", probabilities=True, review_points=0)
+    assert predict_job.optional_outputs(asked, classes) == {"probabilities"}
+    everything = Settings(model_uri="s3://b/m/", probabilities=True, class_polygons=True,
+                          accuracy_sample_n=5, review_points=10)  # fmt: skip
+    assert predict_job.optional_outputs(everything, classes) == {
+        "probabilities", "review", "polygons", "accuracy_sample"
+    }  # fmt: skip
+    assert predict_job.optional_outputs(everything, values) == frozenset()
 
 
 # --- scratch space ---------------------------------------------------------------------------
