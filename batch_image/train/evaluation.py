@@ -141,22 +141,6 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]
     }
 
 
-def _regression_oof(
-    make_estimator: Callable[[], Any],
-    X: np.ndarray,
-    y: np.ndarray,
-    splits: list[tuple[np.ndarray, np.ndarray]],
-    progress: Any,
-) -> np.ndarray:
-    pred = np.zeros(y.shape, dtype=np.float64)
-    for train, test in splits:
-        est = make_estimator()
-        est.fit(X[train], y[train])
-        pred[test] = est.predict(X[test])
-        progress.update(1)
-    return pred
-
-
 def cross_validate_regression(
     make_estimator: Callable[[], Any],
     X: np.ndarray,
@@ -172,6 +156,7 @@ def cross_validate_regression(
     from sklearn.model_selection import GroupKFold, KFold
     from tqdm import tqdm
 
+    y = np.asarray(y, dtype=np.float64)  # out-of-fold values as float64 (zeros_like(y))
     n_groups = int(np.unique(groups).size)
     blocked_folds = min(folds, n_groups)
     random_folds = max(2, min(folds, int(y.size)))
@@ -186,7 +171,7 @@ def cross_validate_regression(
     ) as bar:
         if blocked_folds >= 2:
             gkf = GroupKFold(n_splits=blocked_folds, shuffle=True, random_state=seed)
-            pred = _regression_oof(make_estimator, X, y, list(gkf.split(X, y, groups)), bar)
+            pred = _out_of_fold(make_estimator, X, y, list(gkf.split(X, y, groups)), bar)
             out["blocked"] = {"folds": blocked_folds, **regression_metrics(y, pred)}
             predictions["blocked"] = pred
         else:
@@ -194,7 +179,7 @@ def cross_validate_regression(
                 "skipped": f"only {n_groups} spatial block(s); use a smaller cv block size"
             }
         kf = KFold(n_splits=random_folds, shuffle=True, random_state=seed)
-        pred = _regression_oof(make_estimator, X, y, list(kf.split(X)), bar)
+        pred = _out_of_fold(make_estimator, X, y, list(kf.split(X)), bar)
         out["random"] = {"folds": random_folds, **regression_metrics(y, pred)}
         predictions["random"] = pred
     predictions["observed"] = y
