@@ -241,7 +241,8 @@ def qgis_style(card: ModelCard) -> str:
 """
 
 
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+def preview_font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """Pillow's default font at ``size`` (the previews' text: class maps and regressions)."""
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1
@@ -259,7 +260,7 @@ def render_preview(
         ids = src.read(1, out_shape=(h, w), resampling=Resampling.nearest)
     lut = np.array([colormap(card)[i] for i in range(256)], dtype=np.uint8)
     rgba = lut[ids]
-    font = _font(14)
+    font = preview_font(14)
     row_h = 20
     legend_w = 230
     legend_h = max(h, row_h * (len(card.classes) + 3) + 10)

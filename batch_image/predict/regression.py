@@ -20,11 +20,12 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 import rasterio
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 from rasterio.enums import Resampling
 
 from batch_image.model.card import ModelCard
 from batch_image.predict.engine import ValueStats
+from batch_image.predict.outputs import preview_font
 
 FINE_BINS = 4000  # a multiple of HISTOGRAM_BINS
 HISTOGRAM_BINS = 20
@@ -213,13 +214,6 @@ def qgis_style(values: ValueSummary) -> str:
 """
 
 
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1
-        return ImageFont.load_default()
-
-
 BAR_WIDTH = 24
 LEGEND_WIDTH = 200
 BAR_TOP = 54
@@ -241,7 +235,7 @@ def render_preview(
         data = src.read(1, out_shape=(h, w), resampling=Resampling.nearest)
     low, high = values.stretch
     rgb = colourize(data.astype(np.float64), low, high)
-    font = _font(14)
+    font = preview_font(14)
     bar_h = bar_height(h)
     height = max(h, bar_h + 90)
     canvas = Image.new("RGB", (w + LEGEND_WIDTH, height), (255, 255, 255))

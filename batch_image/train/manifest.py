@@ -462,19 +462,11 @@ def quick_manifest(
     the trainer once it has opened the labels; a regression (``task``) learns the
     label raster's values as ``target``.
     """
-    if task == REGRESSION:
-        return Manifest(
-            name=validate_name(name),
-            classes=(),
-            samples=(SampleSpec(image=image, labels=labels),),
-            estimator=EstimatorSpec("random_forest", {"n_estimators": trees}),
-            max_samples_per_class=max_samples_per_class,
-            seed=seed,
-            cv_block_size=cv_block_size,
-            cv_folds=cv_folds,
-            task=REGRESSION,
-            target=target or Target("value", ""),
-        )
+    by_task: dict[str, Any] = (
+        {"task": REGRESSION, "target": target or Target("value", "")}
+        if task == REGRESSION
+        else {"classes_from_labels": True}
+    )
     return Manifest(
         name=validate_name(name),
         classes=(),
@@ -484,5 +476,5 @@ def quick_manifest(
         seed=seed,
         cv_block_size=cv_block_size,
         cv_folds=cv_folds,
-        classes_from_labels=True,
+        **by_task,
     )
